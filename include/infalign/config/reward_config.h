@@ -1,0 +1,28 @@
+// The `reward` section: the scorer PPO and calibration use, and the Bradley-Terry reward trainer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace infalign::config {
+
+// What scores a response.
+enum class RewardKind { Model, Gold };
+
+struct RewardConfig {
+  // Scorer: model (learned reward model) or gold (lexicon sentiment judge).
+  RewardKind kind = RewardKind::Model;
+  // HF-style reward-model directory (LlamaForSequenceClassification layout); output of stage
+  // reward, input of calibrate and ppo when kind is model.
+  std::string model_path = "runs/default/reward_model";
+  // VADER-style lexicon file for the gold judge.
+  std::string lexicon_path = "data/default/vader_lexicon.txt";
+  // Sequences scored together in one forward.
+  std::int64_t batch_size = 64;
+  // Stage reward: preference pairs sampled per training prompt.
+  std::int64_t pairs_per_prompt = 2;
+  // Stage reward: Bradley-Terry label noise tau in P(a > b) = sigmoid((g_a - g_b) / tau).
+  double label_temperature = 0.1;
+};
+
+}  // namespace infalign::config

@@ -1,0 +1,43 @@
+// The `run` section: what to run, where its outputs go, seed, device and threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace infalign::config {
+
+// Which job `infalign-train` runs.
+enum class Stage { Tokenizer, Lm, Reward, Calibrate, Ppo };
+
+// Where tensors live. `Auto` picks CUDA when a GPU is present, else CPU.
+enum class DeviceKind { Auto, Cpu, Cuda };
+
+// Numeric type of weights and activations in forwards; training keeps float32 master weights.
+enum class DType { Float32, BFloat16 };
+
+// `auto`, `cpu`, `cuda` or `cuda:k`.
+struct DeviceSpec {
+  DeviceKind kind = DeviceKind::Auto;
+  int index = -1;  // CUDA ordinal, -1 = the current device
+};
+
+struct RunConfig {
+  // Name of the run, used in logs and reports.
+  std::string name = "default";
+  // The job to run: tokenizer, lm, reward, calibrate or ppo.
+  Stage stage = Stage::Ppo;
+  // Output directory (logs, metrics, checkpoints); relative paths are relative to the working dir.
+  std::string run_dir = "runs/default";
+  // Master seed; every random stream is derived from it and a stream name.
+  std::uint64_t seed = 1234;
+  // Device: auto, cpu, cuda or cuda:k.
+  DeviceSpec device = {};
+  // Forward dtype: float32 or bfloat16 (bf16 matmuls are ~3.7x faster on AVX512-BF16 CPUs).
+  DType dtype = DType::Float32;
+  // Intra-op CPU threads for LibTorch; 0 = one per core. 1 is the steadiest on shared machines.
+  std::int64_t num_threads = 1;
+  // Ask LibTorch for deterministic algorithms (slower on CUDA; CPU is deterministic anyway).
+  bool deterministic = true;
+};
+
+}  // namespace infalign::config

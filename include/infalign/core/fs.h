@@ -1,0 +1,56 @@
+// Files: atomic writes (tmp -> fsync -> rename -> fsync dir), whole-file reads, SHA-256, temp dirs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace infalign::fs {
+
+// Reads the whole file. Throws infalign::Error naming the path when it cannot be read.
+std::string read_file(const std::string& path);
+
+// Writes `content` to `path` so that readers see the old file or the new one, never a mix:
+// writes `path.tmp.<pid>`, fsyncs it, renames it over `path`, fsyncs the directory.
+void write_file_atomic(const std::string& path, std::string_view content);
+
+// Creates the directory and its parents if missing. Throws infalign::Error on failure.
+void create_directories(const std::string& path);
+
+// fsyncs a directory so that a rename inside it is durable.
+void sync_directory(const std::string& path);
+
+// Incremental SHA-256 (FIPS 180-4).
+class Sha256 {
+ public:
+  Sha256();
+  void update(std::string_view bytes);
+  // 64 lower-case hex digits. The object must not be updated afterwards.
+  std::string hex_digest();
+
+ private:
+  void compress(const unsigned char* block);
+  std::uint32_t state_[8];
+  unsigned char buffer_[64];
+  std::uint64_t length_bytes_ = 0;
+  std::size_t buffered_ = 0;
+};
+
+std::string sha256_hex(std::string_view bytes);
+// Streams the file. Throws infalign::Error naming the path when it cannot be read.
+std::string sha256_file(const std::string& path);
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
+class TempDir {
+ public:
+  explicit TempDir(std::string_view prefix = "infalign");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace infalign::fs

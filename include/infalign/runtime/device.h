@@ -1,0 +1,26 @@
+// Device, dtype and thread set-up from the `run` config.
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <string>
+
+#include "infalign/config/run_config.h"
+
+namespace infalign::runtime {
+
+// auto -> CUDA when available, else CPU. Throws ConfigError (naming run.device) when CUDA is
+// asked for but missing or the ordinal is out of range.
+c10::Device resolve_device(const config::DeviceSpec& spec);
+
+c10::ScalarType to_scalar_type(config::DType dtype);
+
+// Sets LibTorch's intra-op threads (0 = one per core) and determinism; returns the thread count
+// in effect.
+int configure_threads(std::int64_t num_threads);
+
+// "LibTorch 1.13.0, CUDA no, 2 CPU threads" style summary of the runtime.
+std::string describe_runtime();
+
+}  // namespace infalign::runtime

@@ -1,0 +1,124 @@
+#include "infalign/app/run.h"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "infalign/config/names.h"
+#include "infalign/config/validate.h"
+#include "infalign/core/build_info.h"
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
+#include "infalign/core/logging.h"
+#include "infalign/core/signals.h"
+#include "infalign/runtime/blas.h"
+#include "infalign/runtime/device.h"
+#include "infalign/runtime/probe.h"
+
+namespace infalign::app {
+
+namespace {
+
+log::Level to_log_level(config::LogLevel level) {
+  switch (level) {
+    case config::LogLevel::Trace: return log::Level::Trace;
+    case config::LogLevel::Debug: return log::Level::Debug;
+    case config::LogLevel::Info: return log::Level::Info;
+    case config::LogLevel::Warn: return log::Level::Warn;
+    case config::LogLevel::Error: return log::Level::Error;
+  }
+  return log::Level::Info;
+}
+
+// Creates `dir`, starts logging to console (+ `dir/log_name`), writes config.resolved.yaml and
+// logs the start-up banner.
+void set_up(const config::LoadedConfig& loaded, const std::string& dir, const std::string& log_name,
+            std::string_view tag) {
+  const config::ExperimentConfig& cfg = loaded.config;
+  signals::install_stop_handlers();
+  fs::create_directories(dir);
+  const std::string log_path = cfg.logging.log_file ? dir + "/" + log_name : std::string();
+  log::init_logging({to_log_level(cfg.logging.level), log_path});
+
+  const std::string resolved_path = dir + "/config.resolved.yaml";
+  const std::string dump = config::dump_config(cfg);
+  fs::write_file_atomic(resolved_path, dump);
+
+  const int threads = runtime::configure_threads(cfg.run.num_threads);
+  const c10::Device device = runtime::resolve_device(cfg.run.device);
+  log::info("[{}] infalign {} (git {}), run '{}'", tag, build_version(), build_git_hash(),
+            cfg.run.name);
+  log::info("[{}] {}", tag, runtime::describe_runtime());
+  const runtime::BlasInfo blas = runtime::detect_blas();
+  log::info("[{}] BLAS: {}", tag, blas.summary());
+  if (blas.is_reference) {
+    log::warn("[{}] LibTorch runs on the reference BLAS, about 15x slower than OpenBLAS: install "
+              "libopenblas0-openmp and select it (scripts/install_deps.sh does both)",
+              tag);
+  }
+  log::info("[{}] device {}, dtype {}, {} thread(s), seed {}", tag, device.str(),
+            config::enum_name(cfg.run.dtype), threads, cfg.run.seed);
+  log::info("[{}] output {} ({})", tag, dir,
+            log_path.empty() ? std::string("no log file") : "log " + log_path);
+  log::info("[cfg] config {} (sha256 {}), resolved copy {}", loaded.sources.main_file,
+            config::config_hash(cfg).substr(0, 12), resolved_path);
+  std::vector<std::string> changed;
+  for (const auto& change : config::diff_configs(config::ExperimentConfig{}, cfg)) {
+    changed.push_back(change.key + "=" + change.new_value);
+  }
+  log::info("[cfg] differs from defaults: {}", changed.empty() ? "nothing" : fmt::format("{}", fmt::join(changed, ", ")));
+  log::debug("[cfg] resolved config:\n{}", dump);
+}
+
+// Reports what a run would need, without failing on missing inputs.
+void report_check(const config::LoadedConfig& loaded, bool for_eval, std::string_view tag) {
+  const config::ExperimentConfig& cfg = loaded.config;
+  const c10::Device device = runtime::resolve_device(cfg.run.device);
+  for (const auto dtype : {c10::ScalarType::Float, c10::ScalarType::BFloat16}) {
+    const auto probe = runtime::probe_matmul(512, dtype, device, 5);
+    log::info("[{}] matmul 512^3 {} on {}: {:.1f} GFLOP/s", tag, c10::toString(dtype),
+              device.str(), probe.gflops);
+  }
+  try {
+    config::check_input_files(cfg, loaded.sources, for_eval);
+    log::info("[{}] every input file of {} exists", tag,
+              for_eval ? std::string("infalign-eval") : "stage " + std::string(config::enum_name(cfg.run.stage)));
+  } catch (const ConfigError& e) {
+    for (const auto& message : e.messages()) log::warn("[{}] not ready: {}", tag, message);
+  }
+  log::info("[{}] check finished: the config is valid and the runtime works", tag);
+}
+
+}  // namespace
+
+void run_train(const RunRequest& request) {
+  const config::ExperimentConfig& cfg = request.loaded.config;
+  set_up(request.loaded, cfg.run.run_dir, "train.log", "run");
+  if (request.check_only) {
+    report_check(request.loaded, false, "run");
+    return;
+  }
+  config::check_input_files(cfg, request.loaded.sources, false);
+  throw Error(fmt::format("run.stage: '{}' is not implemented in infalign {} yet; this build "
+                          "can validate configs and check the runtime (--check)",
+                          config::enum_name(cfg.run.stage), build_version()));
+}
+
+void run_eval(const RunRequest& request) {
+  const config::ExperimentConfig& cfg = request.loaded.config;
+  const std::string out_dir =
+      cfg.eval.output_dir.empty() ? cfg.run.run_dir + "/eval" : cfg.eval.output_dir;
+  set_up(request.loaded, out_dir, "eval.log", "eval");
+  if (request.check_only) {
+    report_check(request.loaded, true, "eval");
+    return;
+  }
+  config::check_input_files(cfg, request.loaded.sources, true);
+  throw Error(fmt::format("infalign-eval: evaluation is not implemented in infalign {} yet; this "
+                          "build can validate configs and check the runtime (--check)",
+                          build_version()));
+}
+
+}  // namespace infalign::app

@@ -1,0 +1,127 @@
+#include "cli_main.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "exit_codes.h"
+#include "infalign/app/run.h"
+#include "infalign/config/load.h"
+#include "infalign/config/names.h"
+#include "infalign/core/build_info.h"
+#include "infalign/core/error.h"
+#include "infalign/core/logging.h"
+
+namespace infalign::cli {
+
+namespace {
+
+constexpr const char* kTrainDescription =
+    "infalign-train: runs one stage (tokenizer, lm, reward, calibrate, ppo) of an\n"
+    "inference-aware alignment experiment described by a YAML config.";
+constexpr const char* kEvalDescription =
+    "infalign-eval: inference-time win rates (standard, best-of-N, worst-of-N) and KL of\n"
+    "aligned policies against their base model.";
+constexpr const char* kFooter =
+    "Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, 3 bad checkpoint, weights\n"
+    "or data file, 130/143 stopped by SIGINT/SIGTERM (after saving).";
+
+void print_error_lines(const std::string& headline, const std::vector<std::string>& lines) {
+  log::error("{}", headline);
+  for (const auto& line : lines) log::error("  {}", line);
+}
+
+// The exit code of `e`: the most specific typed error in its chain of nested exceptions wins, so
+// a DataError wrapped with context by std::throw_with_nested still exits with 3.
+int exit_code_of(const std::exception& e) {
+  if (const auto* interrupted = dynamic_cast<const Interrupted*>(&e)) {
+    return kExitSignalBase + interrupted->signal_number();
+  }
+  if (dynamic_cast<const ConfigError*>(&e) != nullptr) return kExitBadConfig;
+  if (dynamic_cast<const CheckpointError*>(&e) != nullptr ||
+      dynamic_cast<const DataError*>(&e) != nullptr) {
+    return kExitBadInputFile;
+  }
+  try {
+    std::rethrow_if_nested(e);
+  } catch (const std::exception& inner) {
+    return exit_code_of(inner);
+  } catch (...) {
+  }
+  return kExitRuntimeFailure;
+}
+
+// Logs the error once (console and log file) and returns its exit code.
+int report_failure(const std::exception& e) {
+  const int code = exit_code_of(e);
+  if (const auto* config_error = dynamic_cast<const ConfigError*>(&e)) {
+    const auto& messages = config_error->messages();
+    print_error_lines(fmt::format("invalid config ({} problem{}):", messages.size(),
+                                  messages.size() == 1 ? "" : "s"),
+                      messages);
+  } else if (code > kExitSignalBase) {
+    log::warn("{}", e.what());
+  } else {
+    const char* headline = code == kExitBadConfig      ? "invalid config or usage:"
+                           : code == kExitBadInputFile ? "bad checkpoint, weights or data file:"
+                                                       : "failed:";
+    print_error_lines(headline, exception_chain(e));
+  }
+  log::flush();
+  return code;
+}
+
+}  // namespace
+
+int run_main(Tool tool, int argc, char** argv) {
+  const bool train = tool == Tool::Train;
+  CLI::App app(train ? kTrainDescription : kEvalDescription,
+               train ? "infalign-train" : "infalign-eval");
+  app.footer(kFooter);
+  std::string config_path;
+  std::vector<std::string> overrides;
+  bool dump = false;
+  bool check = false;
+  std::string log_level;
+  app.add_option("-c,--config", config_path, "Experiment YAML file")->required();
+  app.add_option("--set", overrides,
+                 "Override one value, key.path=value (repeatable), e.g. --set ppo.kl_coef=0.1")
+      ->allow_extra_args(false);
+  app.add_flag("--dump-config", dump,
+               "Print the fully resolved config as YAML and exit (loads back to the same config)");
+  app.add_flag("--check", check,
+               "Validate, set up the output directory and report runtime, BLAS, throughput and "
+               "missing inputs, without running");
+  app.add_option("--log-level", log_level, "Overrides logging.level")
+      ->check(CLI::IsMember(config::enum_names<config::LogLevel>()));
+  app.set_version_flag("--version", std::string(build_version()) + " (git " + build_git_hash() + ")");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitBadConfig;
+  }
+  if (!log_level.empty()) overrides.push_back("logging.level=" + log_level);
+
+  try {
+    app::RunRequest request{config::load_experiment_config(config_path, overrides), check};
+    if (dump) {
+      std::cout << config::dump_config(request.loaded.config) << std::flush;
+      return kExitOk;
+    }
+    if (train) {
+      app::run_train(request);
+    } else {
+      app::run_eval(request);
+    }
+    return kExitOk;
+  } catch (const std::exception& e) {
+    return report_failure(e);
+  }
+}
+
+}  // namespace infalign::cli

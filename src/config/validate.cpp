@@ -1,0 +1,248 @@
+#include "infalign/config/validate.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "detail/schema.h"
+#include "infalign/config/names.h"
+#include "infalign/core/error.h"
+
+namespace infalign::config {
+
+std::string ConfigIssue::str() const { return fmt::format("{}: {}: {}", where.str(), key, message); }
+
+namespace {
+
+class Issues {
+ public:
+  explicit Issues(const ConfigSources& sources) : sources_(sources) {}
+  void add(const std::string& key, std::string message) {
+    issues_.push_back({key, sources_.locate(key), std::move(message)});
+  }
+  std::vector<ConfigIssue> take() { return std::move(issues_); }
+
+ private:
+  const ConfigSources& sources_;
+  std::vector<ConfigIssue> issues_;
+};
+
+bool stage_samples_from_base(Stage stage) {
+  return stage == Stage::Reward || stage == Stage::Calibrate || stage == Stage::Ppo;
+}
+
+void check_model(const ExperimentConfig& c, Issues& issues) {
+  const ModelConfig& m = c.model;
+  if (m.hidden_size % m.num_attention_heads != 0) {
+    issues.add("model.num_attention_heads",
+               fmt::format("got {}, expected a divisor of model.hidden_size ({})",
+                           m.num_attention_heads, m.hidden_size));
+  } else if ((m.hidden_size / m.num_attention_heads) % 2 != 0) {
+    issues.add("model.hidden_size",
+               fmt::format("got {}, expected hidden_size / num_attention_heads to be even for "
+                           "rotary embeddings (head size is {})",
+                           m.hidden_size, m.hidden_size / m.num_attention_heads));
+  }
+  if (m.num_attention_heads % m.num_key_value_heads != 0) {
+    issues.add("model.num_key_value_heads",
+               fmt::format("got {}, expected a divisor of model.num_attention_heads ({})",
+                           m.num_key_value_heads, m.num_attention_heads));
+  }
+  const std::int64_t needed = c.data.max_prompt_tokens + c.generation.max_new_tokens;
+  if (m.max_position_embeddings < needed) {
+    issues.add("model.max_position_embeddings",
+               fmt::format("got {}, expected at least data.max_prompt_tokens + "
+                           "generation.max_new_tokens = {} + {} = {}",
+                           m.max_position_embeddings, c.data.max_prompt_tokens,
+                           c.generation.max_new_tokens, needed));
+  }
+  if (c.data.seq_len > m.max_position_embeddings) {
+    issues.add("data.seq_len", fmt::format("got {}, expected at most model.max_position_embeddings "
+                                           "({})", c.data.seq_len, m.max_position_embeddings));
+  }
+  // A fresh model (stage lm) must cover the tokenizer; a loaded one brings its own config.json.
+  if (m.init_from.empty() && m.vocab_size < c.tokenizer.vocab_size) {
+    issues.add("model.vocab_size",
+               fmt::format("got {}, expected at least tokenizer.vocab_size ({})", m.vocab_size,
+                           c.tokenizer.vocab_size));
+  }
+}
+
+void check_tokenizer(const ExperimentConfig& c, Issues& issues) {
+  const TokenizerConfig& t = c.tokenizer;
+  const std::pair<const char*, std::int64_t> ids[] = {
+      {"unk_id", t.unk_id}, {"bos_id", t.bos_id}, {"eos_id", t.eos_id}, {"pad_id", t.pad_id}};
+  for (std::size_t i = 0; i < std::size(ids); ++i) {
+    if (ids[i].second >= t.vocab_size) {
+      issues.add(std::string("tokenizer.") + ids[i].first,
+                 fmt::format("got {}, expected an id below tokenizer.vocab_size ({})",
+                             ids[i].second, t.vocab_size));
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (ids[i].second == ids[j].second) {
+        std::string hint = (std::string(ids[i].first) == "pad_id" && std::string(ids[j].first) == "eos_id")
+                               ? ": with pad == eos the EOS is masked out and the policy never "
+                                 "learns to stop"
+                               : "";
+        issues.add(std::string("tokenizer.") + ids[i].first,
+                   fmt::format("got {}, the same id as tokenizer.{}; expected distinct special "
+                               "ids{}",
+                               ids[i].second, ids[j].first, hint));
+      }
+    }
+  }
+}
+
+void check_stage(const ExperimentConfig& c, Issues& issues) {
+  const std::string stage(enum_name(c.run.stage));
+  if (stage_samples_from_base(c.run.stage) && c.model.init_from.empty()) {
+    issues.add("model.init_from",
+               fmt::format("missing; required when run.stage is {}: the base policy directory "
+                           "written by stage lm",
+                           stage));
+  }
+  const bool scores_with_model = c.run.stage == Stage::Calibrate || c.run.stage == Stage::Ppo;
+  if (scores_with_model && c.reward.kind == RewardKind::Model && c.reward.model_path.empty()) {
+    issues.add("reward.model_path",
+               fmt::format("missing; required when run.stage is {} and reward.kind is model",
+                           stage));
+  }
+  if (c.run.stage == Stage::Ppo) {
+    // Top-k/top-p at rollout time bias the PPO ratio (shared docs ppo.md, mechanics 4).
+    if (c.generation.top_k != 0) {
+      issues.add("generation.top_k", fmt::format("got {}, expected 0 when run.stage is ppo: "
+                                                 "truncated sampling biases the PPO ratio",
+                                                 c.generation.top_k));
+    }
+    if (c.generation.top_p != 1.0) {
+      issues.add("generation.top_p", fmt::format("got {}, expected 1 when run.stage is ppo: "
+                                                 "truncated sampling biases the PPO ratio",
+                                                 c.generation.top_p));
+    }
+  }
+}
+
+void check_ppo(const ExperimentConfig& c, Issues& issues) {
+  const PpoConfig& p = c.ppo;
+  if (p.rollout_batch_size % p.num_mini_batches != 0) {
+    issues.add("ppo.num_mini_batches",
+               fmt::format("got {}, expected a divisor of ppo.rollout_batch_size ({})",
+                           p.num_mini_batches, p.rollout_batch_size));
+  } else if (p.micro_batch_size > 0 &&
+             (p.rollout_batch_size / p.num_mini_batches) % p.micro_batch_size != 0) {
+    issues.add("ppo.micro_batch_size",
+               fmt::format("got {}, expected a divisor of the minibatch size "
+                           "rollout_batch_size / num_mini_batches = {}",
+                           p.micro_batch_size, p.rollout_batch_size / p.num_mini_batches));
+  }
+  if (p.adaptive_kl && !p.target_kl) {
+    issues.add("ppo.target_kl", "missing; required when ppo.adaptive_kl is true");
+  }
+  if (p.critic_warmup_steps >= p.total_steps) {
+    issues.add("ppo.critic_warmup_steps",
+               fmt::format("got {}, expected fewer than ppo.total_steps ({}) so the policy trains",
+                           p.critic_warmup_steps, p.total_steps));
+  }
+}
+
+void check_eval(const ExperimentConfig& c, Issues& issues) {
+  const auto& ns = c.eval.best_of_n;
+  if (!ns.empty()) {
+    const std::int64_t largest = *std::max_element(ns.begin(), ns.end());
+    if (c.eval.samples_per_prompt < largest) {
+      issues.add("eval.samples_per_prompt",
+                 fmt::format("got {}, expected at least the largest N in eval.best_of_n ({}): "
+                             "the exact best-of-N estimator needs N <= M",
+                             c.eval.samples_per_prompt, largest));
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<ConfigIssue> validate_config(const ExperimentConfig& config,
+                                         const ConfigSources& sources) {
+  Issues issues(sources);
+  for (const auto& field : detail::schema()) {
+    if (field.check) {
+      if (auto error = field.check(config)) issues.add(field.path(), *error);
+    }
+  }
+  check_model(config, issues);
+  check_tokenizer(config, issues);
+  check_stage(config, issues);
+  check_ppo(config, issues);
+  check_eval(config, issues);
+  auto result = issues.take();
+  std::stable_sort(result.begin(), result.end(),
+                   [](const ConfigIssue& a, const ConfigIssue& b) { return a.key < b.key; });
+  return result;
+}
+
+void check_input_files(const ExperimentConfig& c, const ConfigSources& sources, bool for_eval) {
+  struct Input {
+    std::string key;
+    std::string path;
+    std::string made_by;
+  };
+  std::vector<Input> inputs;
+  const bool model_reward = c.reward.kind == RewardKind::Model;
+  if (for_eval) {
+    inputs.push_back({"eval.base_model", c.eval.base_model, "stage lm"});
+    for (std::size_t i = 0; i < c.eval.policies.size(); ++i) {
+      inputs.push_back({fmt::format("eval.policies[{}]", i), c.eval.policies[i], "stage ppo"});
+    }
+    inputs.push_back({"data.eval_prompts_file", c.data.eval_prompts_file, "scripts/prepare_data.sh"});
+    inputs.push_back({"tokenizer.path", c.tokenizer.path, "stage tokenizer"});
+    for (Judge judge : c.eval.judges) {
+      if (judge == Judge::RewardModel) {
+        inputs.push_back({"reward.model_path", c.reward.model_path, "stage reward"});
+      } else {
+        inputs.push_back({"reward.lexicon_path", c.reward.lexicon_path, "scripts/prepare_data.sh"});
+      }
+    }
+  } else {
+    switch (c.run.stage) {
+      case Stage::Tokenizer:
+        inputs.push_back({"data.train_file", c.data.train_file, "scripts/prepare_data.sh"});
+        break;
+      case Stage::Lm:
+        inputs.push_back({"tokenizer.path", c.tokenizer.path, "stage tokenizer"});
+        inputs.push_back({"data.train_file", c.data.train_file, "scripts/prepare_data.sh"});
+        inputs.push_back({"data.valid_file", c.data.valid_file, "scripts/prepare_data.sh"});
+        if (!c.model.init_from.empty()) {
+          inputs.push_back({"model.init_from", c.model.init_from, "stage lm"});
+        }
+        break;
+      case Stage::Reward:
+      case Stage::Calibrate:
+      case Stage::Ppo:
+        inputs.push_back({"tokenizer.path", c.tokenizer.path, "stage tokenizer"});
+        inputs.push_back({"model.init_from", c.model.init_from, "stage lm"});
+        inputs.push_back(
+            {"data.train_prompts_file", c.data.train_prompts_file, "scripts/prepare_data.sh"});
+        if (c.run.stage == Stage::Reward || !model_reward) {
+          inputs.push_back({"reward.lexicon_path", c.reward.lexicon_path, "scripts/prepare_data.sh"});
+        } else {
+          inputs.push_back({"reward.model_path", c.reward.model_path, "stage reward"});
+        }
+        break;
+    }
+    if (c.checkpoint.resume != "auto" && c.checkpoint.resume != "never") {
+      inputs.push_back({"checkpoint.resume", c.checkpoint.resume, "a previous run"});
+    }
+  }
+  std::vector<std::string> messages;
+  for (const auto& input : inputs) {
+    std::error_code ec;
+    if (!std::filesystem::exists(input.path, ec)) {
+      messages.push_back(fmt::format("{}: {}: '{}' does not exist; expected the output of {}",
+                                     sources.locate(input.key).str(), input.key, input.path,
+                                     input.made_by));
+    }
+  }
+  if (!messages.empty()) throw ConfigError(std::move(messages));
+}
+
+}  // namespace infalign::config

@@ -1,0 +1,62 @@
+#include "infalign/runtime/device.h"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <c10/core/DeviceType.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "infalign/config/names.h"
+#include "infalign/core/error.h"
+
+namespace infalign::runtime {
+
+c10::Device resolve_device(const config::DeviceSpec& spec) {
+  switch (spec.kind) {
+    case config::DeviceKind::Cpu:
+      return c10::Device(c10::DeviceType::CPU);
+    case config::DeviceKind::Auto:
+      return torch::cuda::is_available() ? c10::Device(c10::DeviceType::CUDA)
+                                         : c10::Device(c10::DeviceType::CPU);
+    case config::DeviceKind::Cuda: {
+      if (!torch::cuda::is_available()) {
+        throw ConfigError({fmt::format("run.device: got {}, but this LibTorch sees no CUDA "
+                                       "device; expected auto or cpu here",
+                                       config::to_string(spec))});
+      }
+      const auto count = static_cast<int>(torch::cuda::device_count());
+      if (spec.index >= count) {
+        throw ConfigError({fmt::format("run.device: got {}, expected an ordinal below {} (the "
+                                       "number of visible CUDA devices)",
+                                       config::to_string(spec), count)});
+      }
+      return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(spec.index));
+    }
+  }
+  return c10::Device(c10::DeviceType::CPU);
+}
+
+c10::ScalarType to_scalar_type(config::DType dtype) {
+  return dtype == config::DType::BFloat16 ? c10::ScalarType::BFloat16 : c10::ScalarType::Float;
+}
+
+int configure_threads(std::int64_t num_threads) {
+  int n = static_cast<int>(num_threads);
+  if (n == 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+  return at::get_num_threads();
+}
+
+std::string describe_runtime() {
+  return fmt::format("LibTorch {}, CUDA {}, {} intra-op thread(s)", TORCH_VERSION,
+                     torch::cuda::is_available()
+                         ? fmt::format("yes ({} device(s))", torch::cuda::device_count())
+                         : std::string("no"),
+                     at::get_num_threads());
+}
+
+}  // namespace infalign::runtime

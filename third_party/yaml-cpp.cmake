@@ -1,0 +1,10 @@
+# yaml-cpp 0.7 (Debian 12): target `yaml-cpp`, no namespaced alias. Used in src/config only.
+find_package(yaml-cpp REQUIRED)
+if(NOT TARGET infalign::yaml)
+  add_library(infalign::yaml INTERFACE IMPORTED)
+  if(TARGET yaml-cpp::yaml-cpp)
+    set_target_properties(infalign::yaml PROPERTIES INTERFACE_LINK_LIBRARIES yaml-cpp::yaml-cpp)
+  else()
+    set_target_properties(infalign::yaml PROPERTIES INTERFACE_LINK_LIBRARIES yaml-cpp)
+  endif()
+endif()
