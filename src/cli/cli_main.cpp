@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "exit_codes.h"
 #include "infalign/app/run.h"
 #include "infalign/config/load.h"
 #include "infalign/config/names.h"
@@ -35,29 +34,9 @@ void print_error_lines(const std::string& headline, const std::vector<std::strin
   for (const auto& line : lines) log::error("  {}", line);
 }
 
-// The exit code of `e`: the most specific typed error in its chain of nested exceptions wins, so
-// a DataError wrapped with context by std::throw_with_nested still exits with 3.
-int exit_code_of(const std::exception& e) {
-  if (const auto* interrupted = dynamic_cast<const Interrupted*>(&e)) {
-    return kExitSignalBase + interrupted->signal_number();
-  }
-  if (dynamic_cast<const ConfigError*>(&e) != nullptr) return kExitBadConfig;
-  if (dynamic_cast<const CheckpointError*>(&e) != nullptr ||
-      dynamic_cast<const DataError*>(&e) != nullptr) {
-    return kExitBadInputFile;
-  }
-  try {
-    std::rethrow_if_nested(e);
-  } catch (const std::exception& inner) {
-    return exit_code_of(inner);
-  } catch (...) {
-  }
-  return kExitRuntimeFailure;
-}
-
 // Logs the error once (console and log file) and returns its exit code.
 int report_failure(const std::exception& e) {
-  const int code = exit_code_of(e);
+  const int code = exit_code_for(e);
   if (const auto* config_error = dynamic_cast<const ConfigError*>(&e)) {
     const auto& messages = config_error->messages();
     print_error_lines(fmt::format("invalid config ({} problem{}):", messages.size(),

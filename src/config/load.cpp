@@ -57,11 +57,14 @@ class Loader {
                  const SourceLocation* included_at = nullptr) {
     const std::string canonical = stdfs::weakly_canonical(stdfs::path(path)).string();
     if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
-      chain.push_back(canonical);
+      std::vector<std::string> cycle;
+      for (auto it = std::find(chain.begin(), chain.end(), canonical); it != chain.end(); ++it) {
+        cycle.push_back(display_.at(*it));
+      }
+      cycle.push_back(path);
       problems_.push_back({"base", fmt::format("{}: base: inheritance cycle: {}",
                                                included_at ? included_at->str() : path,
-                                               strings::join(chain, " -> "))});
-      chain.pop_back();
+                                               strings::join(cycle, " -> "))});
       return empty_map(path);
     }
     std::string text;
@@ -77,8 +80,9 @@ class Loader {
       }
       return empty_map(path);
     }
-    files_.push_back(path);
-    return load_text(text, path, &chain);
+    Node node = load_text(text, path, &chain);
+    files_.push_back(path);  // after its bases
+    return node;
   }
 
   Node load_text(std::string_view text, const std::string& name, std::vector<std::string>* chain) {
@@ -95,7 +99,9 @@ class Loader {
     if (const Node* base = node.find("base")) {
       std::vector<std::string> chain_here;
       if (chain == nullptr) chain = &chain_here;
-      chain->push_back(stdfs::weakly_canonical(stdfs::path(name)).string());
+      const std::string canonical = stdfs::weakly_canonical(stdfs::path(name)).string();
+      display_[canonical] = name;
+      chain->push_back(canonical);
       for (const Node* fragment : base_paths(*base)) {
         const stdfs::path resolved =
             (stdfs::path(name).parent_path() / fragment->text).lexically_normal();
@@ -178,9 +184,12 @@ class Loader {
                                                  path, suggestion(section, key))});
           continue;
         }
-        sources.set(path, value.where);
+        // yaml-cpp places an empty value at the next line; its key is where the user looks.
+        const SourceLocation& where =
+            value.kind == Node::Kind::Null ? body.key_locations[j] : value.where;
+        sources.set(path, where);
         if (auto error = field->decode(value, config)) {
-          problems_.push_back({path, fmt::format("{}: {}: {}", value.where.str(), path, *error)});
+          problems_.push_back({path, fmt::format("{}: {}: {}", where.str(), path, *error)});
           failed_keys_.insert(path);
         }
       }
@@ -250,6 +259,7 @@ class Loader {
   }
 
   std::vector<Problem> problems_;
+  std::map<std::string, std::string> display_;  // canonical path -> path as the user wrote it
   std::set<std::string> failed_keys_;
   std::vector<std::string> files_;
 };

@@ -14,7 +14,9 @@ SourceLocation location_of(const YAML::Mark& mark, const std::string& file) {
   return SourceLocation{file, mark.line + 1, mark.column + 1};
 }
 
-Node convert(const YAML::Node& yaml, const std::string& file, std::vector<std::string>& errors) {
+// `path` is the key path of `yaml` ("ppo.kl_coef"), for messages.
+Node convert(const YAML::Node& yaml, const std::string& file, const std::string& path,
+             std::vector<std::string>& errors) {
   Node node;
   node.where = location_of(yaml.Mark(), file);
   switch (yaml.Type()) {
@@ -28,7 +30,10 @@ Node convert(const YAML::Node& yaml, const std::string& file, std::vector<std::s
       break;
     case YAML::NodeType::Sequence:
       node.kind = Node::Kind::Sequence;
-      for (const auto& item : yaml) node.items.push_back(convert(item, file, errors));
+      for (const auto& item : yaml) {
+        node.items.push_back(
+            convert(item, file, fmt::format("{}[{}]", path, node.items.size()), errors));
+      }
       break;
     case YAML::NodeType::Map:
       node.kind = Node::Kind::Map;
@@ -39,12 +44,13 @@ Node convert(const YAML::Node& yaml, const std::string& file, std::vector<std::s
           continue;
         }
         const std::string key = entry.first.Scalar();
+        const std::string key_path = path.empty() ? key : path + "." + key;
         if (node.find(key) != nullptr) {
           errors.push_back(fmt::format("{}: {}: duplicate key (a later one would silently win)",
-                                       key_where.str(), key));
+                                       key_where.str(), key_path));
           continue;
         }
-        node.entries.emplace_back(key, convert(entry.second, file, errors));
+        node.entries.emplace_back(key, convert(entry.second, file, key_path, errors));
         node.key_locations.push_back(key_where);
       }
       break;
@@ -84,7 +90,7 @@ Node parse_yaml(std::string_view text, const std::string& file, std::vector<std:
     empty.where = SourceLocation{file, 0, 0};
     return empty;
   }
-  Node node = convert(yaml, file, errors);
+  Node node = convert(yaml, file, "", errors);
   if (node.kind == Node::Kind::Null) {
     node.kind = Node::Kind::Map;
     node.where = SourceLocation{file, 0, 0};

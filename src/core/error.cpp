@@ -32,6 +32,24 @@ std::vector<std::string> exception_chain(const std::exception& e) {
   return chain;
 }
 
+int exit_code_for(const std::exception& e) {
+  if (const auto* interrupted = dynamic_cast<const Interrupted*>(&e)) {
+    return kExitSignalBase + interrupted->signal_number();
+  }
+  if (dynamic_cast<const ConfigError*>(&e) != nullptr) return kExitBadConfig;
+  if (dynamic_cast<const CheckpointError*>(&e) != nullptr ||
+      dynamic_cast<const DataError*>(&e) != nullptr) {
+    return kExitBadInputFile;
+  }
+  try {
+    std::rethrow_if_nested(e);
+  } catch (const std::exception& inner) {
+    return exit_code_for(inner);
+  } catch (...) {
+  }
+  return kExitRuntimeFailure;
+}
+
 namespace detail {
 void throw_check_failure(const char* file, int line, const char* condition,
                          const std::string& message) {

@@ -48,6 +48,17 @@ class Interrupted : public Error {
   int signal_number_;
 };
 
+// Process exit codes (documented in README.md); only src/cli/ exits with them.
+constexpr int kExitOk = 0;
+constexpr int kExitRuntimeFailure = 1;  // I/O, numerical blow-up, unexpected exception
+constexpr int kExitBadConfig = 2;       // bad usage or bad config
+constexpr int kExitBadInputFile = 3;    // bad checkpoint, weights or data file
+constexpr int kExitSignalBase = 128;    // + signal number: 130 SIGINT, 143 SIGTERM
+
+// The exit code for `e`: the first typed error along its chain of nested exceptions decides, so
+// a DataError wrapped with context by std::throw_with_nested still maps to 3.
+int exit_code_for(const std::exception& e);
+
 // Messages of `e` and every exception nested in it (std::throw_with_nested), outermost first.
 std::vector<std::string> exception_chain(const std::exception& e);
 
