@@ -23,11 +23,16 @@ namespace {
 
 log::Level to_log_level(config::LogLevel level) {
   switch (level) {
-    case config::LogLevel::Trace: return log::Level::Trace;
-    case config::LogLevel::Debug: return log::Level::Debug;
-    case config::LogLevel::Info: return log::Level::Info;
-    case config::LogLevel::Warn: return log::Level::Warn;
-    case config::LogLevel::Error: return log::Level::Error;
+    case config::LogLevel::Trace:
+      return log::Level::Trace;
+    case config::LogLevel::Debug:
+      return log::Level::Debug;
+    case config::LogLevel::Info:
+      return log::Level::Info;
+    case config::LogLevel::Warn:
+      return log::Level::Warn;
+    case config::LogLevel::Error:
+      return log::Level::Error;
   }
   return log::Level::Info;
 }
@@ -54,9 +59,10 @@ void set_up(const config::LoadedConfig& loaded, const std::string& dir, const st
   const runtime::BlasInfo blas = runtime::detect_blas();
   log::info("[{}] BLAS: {}", tag, blas.summary());
   if (blas.is_reference) {
-    log::warn("[{}] LibTorch runs on the reference BLAS, about 15x slower than OpenBLAS: install "
-              "libopenblas0-openmp and select it (scripts/install_deps.sh does both)",
-              tag);
+    log::warn(
+        "[{}] LibTorch runs on the reference BLAS, about 15x slower than OpenBLAS: install "
+        "libopenblas0-openmp and select it (scripts/install_deps.sh does both)",
+        tag);
   }
   log::info("[{}] device {}, dtype {}, {} thread(s), seed {}", tag, device.str(),
             config::enum_name(cfg.run.dtype), threads, cfg.run.seed);
@@ -68,7 +74,8 @@ void set_up(const config::LoadedConfig& loaded, const std::string& dir, const st
   for (const auto& change : config::diff_configs(config::ExperimentConfig{}, cfg)) {
     changed.push_back(change.key + "=" + change.new_value);
   }
-  log::info("[cfg] differs from defaults: {}", changed.empty() ? "nothing" : fmt::format("{}", fmt::join(changed, ", ")));
+  log::info("[cfg] differs from defaults: {}",
+            changed.empty() ? "nothing" : fmt::format("{}", fmt::join(changed, ", ")));
   log::debug("[cfg] resolved config:\n{}", dump);
 }
 
@@ -78,13 +85,14 @@ void report_check(const config::LoadedConfig& loaded, bool for_eval, std::string
   const c10::Device device = runtime::resolve_device(cfg.run.device);
   for (const auto dtype : {c10::ScalarType::Float, c10::ScalarType::BFloat16}) {
     const auto probe = runtime::probe_matmul(512, dtype, device, 5);
-    log::info("[{}] matmul 512^3 {} on {}: {:.1f} GFLOP/s", tag, c10::toString(dtype),
-              device.str(), probe.gflops);
+    log::info("[{}] matmul 512^3 {} on {}: {:.1f} GFLOP/s", tag, c10::toString(dtype), device.str(),
+              probe.gflops);
   }
   try {
     config::check_input_files(cfg, loaded.sources, for_eval);
     log::info("[{}] every input file of {} exists", tag,
-              for_eval ? std::string("infalign-eval") : "stage " + std::string(config::enum_name(cfg.run.stage)));
+              for_eval ? std::string("infalign-eval")
+                       : "stage " + std::string(config::enum_name(cfg.run.stage)));
   } catch (const ConfigError& e) {
     for (const auto& message : e.messages()) log::warn("[{}] not ready: {}", tag, message);
   }
@@ -101,9 +109,10 @@ void run_train(const RunRequest& request) {
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, false);
-  throw Error(fmt::format("run.stage: '{}' is not implemented in infalign {} yet; this build "
-                          "can validate configs and check the runtime (--check)",
-                          config::enum_name(cfg.run.stage), build_version()));
+  throw Error(
+      fmt::format("run.stage: '{}' is not implemented in infalign {} yet; this build "
+                  "can validate configs and check the runtime (--check)",
+                  config::enum_name(cfg.run.stage), build_version()));
 }
 
 void run_eval(const RunRequest& request) {
@@ -116,9 +125,10 @@ void run_eval(const RunRequest& request) {
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, true);
-  throw Error(fmt::format("infalign-eval: evaluation is not implemented in infalign {} yet; this "
-                          "build can validate configs and check the runtime (--check)",
-                          build_version()));
+  throw Error(
+      fmt::format("infalign-eval: evaluation is not implemented in infalign {} yet; this "
+                  "build can validate configs and check the runtime (--check)",
+                  build_version()));
 }
 
 }  // namespace infalign::app

@@ -1,12 +1,12 @@
 #include "cli_main.h"
 
-#include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <exception>
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "infalign/app/run.h"
 #include "infalign/config/load.h"
@@ -77,7 +77,8 @@ int run_main(Tool tool, int argc, char** argv) {
                "missing inputs, without running");
   app.add_option("--log-level", log_level, "Overrides logging.level")
       ->check(CLI::IsMember(config::enum_names<config::LogLevel>()));
-  app.set_version_flag("--version", std::string(build_version()) + " (git " + build_git_hash() + ")");
+  app.set_version_flag("--version",
+                       std::string(build_version()) + " (git " + build_git_hash() + ")");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,19 +1,19 @@
 #include "infalign/config/load.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
-#include "detail/schema.h"
-#include "detail/tree.h"
 #include "infalign/config/validate.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/core/strings.h"
+
+#include "detail/schema.h"
+#include "detail/tree.h"
 
 namespace infalign::config {
 
@@ -73,8 +73,8 @@ class Loader {
     } catch (const Error& e) {
       if (included_at != nullptr) {
         problems_.push_back({"base", fmt::format("{}: base: {}; paths in base: are relative to "
-                                                 "the including file", included_at->str(),
-                                                 e.what())});
+                                                 "the including file",
+                                                 included_at->str(), e.what())});
       } else {
         problems_.push_back({"", fmt::format("{} (the config file)", e.what())});
       }
@@ -120,7 +120,8 @@ class Loader {
     const auto eq = assignment.find('=');
     if (eq == std::string::npos || eq == 0) {
       problems_.push_back({"", fmt::format("{}: expected key.path=value, e.g. --set "
-                                           "ppo.clip_range=0.1", origin)});
+                                           "ppo.clip_range=0.1",
+                                           origin)});
       return;
     }
     const std::string key_path = assignment.substr(0, eq);
@@ -169,9 +170,9 @@ class Loader {
       sources.set(section, key_where);
       if (body.kind == Node::Kind::Null) continue;  // `ppo:` with nothing under it
       if (body.kind != Node::Kind::Map) {
-        problems_.push_back({section, fmt::format("{}: {}: got {}, expected a mapping of {} keys",
-                                                  body.where.str(), section,
-                                                  detail::describe(body), section)});
+        problems_.push_back(
+            {section, fmt::format("{}: {}: got {}, expected a mapping of {} keys", body.where.str(),
+                                  section, detail::describe(body), section)});
         continue;
       }
       for (std::size_t j = 0; j < body.entries.size(); ++j) {
@@ -180,8 +181,9 @@ class Loader {
         const auto field = std::find_if(fields.begin(), fields.end(),
                                         [&](const detail::Field& f) { return f.path() == path; });
         if (field == fields.end()) {
-          problems_.push_back({path, fmt::format("{}: {}: unknown key{}", body.key_locations[j].str(),
-                                                 path, suggestion(section, key))});
+          problems_.push_back(
+              {path, fmt::format("{}: {}: unknown key{}", body.key_locations[j].str(), path,
+                                 suggestion(section, key))});
           continue;
         }
         // yaml-cpp places an empty value at the next line; its key is where the user looks.
@@ -231,8 +233,8 @@ class Loader {
       }
     } else if (base.kind != Node::Kind::Null) {
       problems_.push_back({"base", fmt::format("{}: base: got {}, expected a file path or a list "
-                                               "of file paths", base.where.str(),
-                                               detail::describe(base))});
+                                               "of file paths",
+                                               base.where.str(), detail::describe(base))});
     }
     return paths;
   }
@@ -323,7 +325,9 @@ std::string dump_config(const ExperimentConfig& config) {
          out.c_str() + "\n";
 }
 
-std::string config_hash(const ExperimentConfig& config) { return fs::sha256_hex(dump_config(config)); }
+std::string config_hash(const ExperimentConfig& config) {
+  return fs::sha256_hex(dump_config(config));
+}
 
 std::vector<ConfigChange> diff_configs(const ExperimentConfig& before,
                                        const ExperimentConfig& after) {

@@ -15,11 +15,11 @@ using Table = std::vector<std::pair<E, std::string_view>>;
 template <class E>
 const Table<E>& table();
 
-#define INFALIGN_ENUM_TABLE(E, ...)   \
-  template <>                         \
-  const Table<E>& table<E>() {        \
+#define INFALIGN_ENUM_TABLE(E, ...)       \
+  template <>                             \
+  const Table<E>& table<E>() {            \
     static const Table<E> t{__VA_ARGS__}; \
-    return t;                         \
+    return t;                             \
   }
 
 INFALIGN_ENUM_TABLE(Stage, {Stage::Tokenizer, "tokenizer"}, {Stage::Lm, "lm"},
@@ -72,9 +72,9 @@ std::vector<std::string> enum_names() {
   return names;
 }
 
-#define INFALIGN_INSTANTIATE(E)                                  \
-  template std::string_view enum_name<E>(E);                     \
-  template std::optional<E> parse_enum<E>(std::string_view);     \
+#define INFALIGN_INSTANTIATE(E)                              \
+  template std::string_view enum_name<E>(E);                 \
+  template std::optional<E> parse_enum<E>(std::string_view); \
   template std::vector<std::string> enum_names<E>();
 
 INFALIGN_INSTANTIATE(Stage)
@@ -94,7 +94,8 @@ INFALIGN_INSTANTIATE(LogLevel)
 
 std::string to_string(const DeviceSpec& device) {
   std::string text(enum_name(device.kind));
-  if (device.kind == DeviceKind::Cuda && device.index >= 0) text += ":" + std::to_string(device.index);
+  if (device.kind == DeviceKind::Cuda && device.index >= 0)
+    text += ":" + std::to_string(device.index);
   return text;
 }
 

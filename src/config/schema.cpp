@@ -3,8 +3,6 @@
 // here; tests/unit/config/schema_sync_test.cpp fails until both agree.
 #include "detail/schema.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -12,6 +10,7 @@
 #include <type_traits>
 
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 #include "infalign/config/names.h"
 #include "infalign/core/strings.h"
@@ -36,8 +35,10 @@ struct Codec<bool> {
   static std::string expected() { return "true or false"; }
   static Error decode(const Node& node, bool& out) {
     if (node.kind == Node::Kind::Scalar) {
-      if (node.text == "true" || node.text == "True" || node.text == "TRUE") return out = true, Error{};
-      if (node.text == "false" || node.text == "False" || node.text == "FALSE") return out = false, Error{};
+      if (node.text == "true" || node.text == "True" || node.text == "TRUE")
+        return out = true, Error{};
+      if (node.text == "false" || node.text == "False" || node.text == "FALSE")
+        return out = false, Error{};
     }
     return got_expected(node, expected());
   }
@@ -174,7 +175,8 @@ template <class T>
 struct Codec<std::vector<T>> {
   static std::string expected() { return "a list of " + Codec<T>::expected(); }
   static Error decode(const Node& node, std::vector<T>& out) {
-    if (node.kind != Node::Kind::Sequence) return got_expected(node, fmt::format("a list, e.g. [{}]", example()));
+    if (node.kind != Node::Kind::Sequence)
+      return got_expected(node, fmt::format("a list, e.g. [{}]", example()));
     std::vector<T> values;
     for (std::size_t i = 0; i < node.items.size(); ++i) {
       T value{};
@@ -302,9 +304,13 @@ class Section {
     f.emit = [section, field](YAML::Emitter& out, const ExperimentConfig& c) {
       Codec<T>::emit(out, c.*section.*field);
     };
-    f.text = [section, field](const ExperimentConfig& c) { return Codec<T>::text(c.*section.*field); };
+    f.text = [section, field](const ExperimentConfig& c) {
+      return Codec<T>::text(c.*section.*field);
+    };
     if (check) {
-      f.check = [section, field, check](const ExperimentConfig& c) { return check(c.*section.*field); };
+      f.check = [section, field, check](const ExperimentConfig& c) {
+        return check(c.*section.*field);
+      };
     }
     fields_.push_back(std::move(f));
     return *this;
@@ -424,8 +430,7 @@ struct Registry {
         .field("lam", &PpoConfig::lam, in_range(0.0, 1.0))
         .field("clip_range", &PpoConfig::clip_range, in_range(0.0, 1.0, true, false))
         .field("clip_range_value", &PpoConfig::clip_range_value, greater_than(0.0))
-        .field("dual_clip", &PpoConfig::dual_clip,
-               Check<double>([](const double& v) -> Error {
+        .field("dual_clip", &PpoConfig::dual_clip, Check<double>([](const double& v) -> Error {
                  if (v == 0.0 || v > 1.0) return {};
                  return fmt::format("got {}, expected 0 (off) or a value > 1", show(v));
                }))

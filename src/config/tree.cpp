@@ -1,8 +1,7 @@
 #include "detail/tree.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 namespace infalign::config::detail {
 
@@ -123,10 +122,14 @@ void merge(Node& into, const Node& from) {
 
 std::string describe(const Node& node) {
   switch (node.kind) {
-    case Node::Kind::Null: return "null";
-    case Node::Kind::Scalar: return fmt::format("'{}'", node.text);
-    case Node::Kind::Sequence: return "a list";
-    case Node::Kind::Map: return "a mapping";
+    case Node::Kind::Null:
+      return "null";
+    case Node::Kind::Scalar:
+      return fmt::format("'{}'", node.text);
+    case Node::Kind::Sequence:
+      return "a list";
+    case Node::Kind::Map:
+      return "a mapping";
   }
   return "?";
 }

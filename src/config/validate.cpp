@@ -5,13 +5,16 @@
 
 #include <fmt/format.h>
 
-#include "detail/schema.h"
 #include "infalign/config/names.h"
 #include "infalign/core/error.h"
 
+#include "detail/schema.h"
+
 namespace infalign::config {
 
-std::string ConfigIssue::str() const { return fmt::format("{}: {}: {}", where.str(), key, message); }
+std::string ConfigIssue::str() const {
+  return fmt::format("{}: {}: {}", where.str(), key, message);
+}
 
 namespace {
 
@@ -59,7 +62,8 @@ void check_model(const ExperimentConfig& c, Issues& issues) {
   }
   if (c.data.seq_len > m.max_position_embeddings) {
     issues.add("data.seq_len", fmt::format("got {}, expected at most model.max_position_embeddings "
-                                           "({})", c.data.seq_len, m.max_position_embeddings));
+                                           "({})",
+                                           c.data.seq_len, m.max_position_embeddings));
   }
   // A fresh model (stage lm) must cover the tokenizer; a loaded one brings its own config.json.
   if (m.init_from.empty() && m.vocab_size < c.tokenizer.vocab_size) {
@@ -81,10 +85,11 @@ void check_tokenizer(const ExperimentConfig& c, Issues& issues) {
     }
     for (std::size_t j = 0; j < i; ++j) {
       if (ids[i].second == ids[j].second) {
-        std::string hint = (std::string(ids[i].first) == "pad_id" && std::string(ids[j].first) == "eos_id")
-                               ? ": with pad == eos the EOS is masked out and the policy never "
-                                 "learns to stop"
-                               : "";
+        std::string hint =
+            (std::string(ids[i].first) == "pad_id" && std::string(ids[j].first) == "eos_id")
+                ? ": with pad == eos the EOS is masked out and the policy never "
+                  "learns to stop"
+                : "";
         issues.add(std::string("tokenizer.") + ids[i].first,
                    fmt::format("got {}, the same id as tokenizer.{}; expected distinct special "
                                "ids{}",
@@ -104,9 +109,9 @@ void check_stage(const ExperimentConfig& c, Issues& issues) {
   }
   const bool scores_with_model = c.run.stage == Stage::Calibrate || c.run.stage == Stage::Ppo;
   if (scores_with_model && c.reward.kind == RewardKind::Model && c.reward.model_path.empty()) {
-    issues.add("reward.model_path",
-               fmt::format("missing; required when run.stage is {} and reward.kind is model",
-                           stage));
+    issues.add(
+        "reward.model_path",
+        fmt::format("missing; required when run.stage is {} and reward.kind is model", stage));
   }
   if (c.run.stage == Stage::Ppo) {
     // Top-k/top-p at rollout time bias the PPO ratio (shared docs ppo.md, mechanics 4).
@@ -193,7 +198,8 @@ void check_input_files(const ExperimentConfig& c, const ConfigSources& sources, 
     for (std::size_t i = 0; i < c.eval.policies.size(); ++i) {
       inputs.push_back({fmt::format("eval.policies[{}]", i), c.eval.policies[i], "stage ppo"});
     }
-    inputs.push_back({"data.eval_prompts_file", c.data.eval_prompts_file, "scripts/prepare_data.sh"});
+    inputs.push_back(
+        {"data.eval_prompts_file", c.data.eval_prompts_file, "scripts/prepare_data.sh"});
     inputs.push_back({"tokenizer.path", c.tokenizer.path, "stage tokenizer"});
     for (Judge judge : c.eval.judges) {
       if (judge == Judge::RewardModel) {
@@ -223,7 +229,8 @@ void check_input_files(const ExperimentConfig& c, const ConfigSources& sources, 
         inputs.push_back(
             {"data.train_prompts_file", c.data.train_prompts_file, "scripts/prepare_data.sh"});
         if (c.run.stage == Stage::Reward || !model_reward) {
-          inputs.push_back({"reward.lexicon_path", c.reward.lexicon_path, "scripts/prepare_data.sh"});
+          inputs.push_back(
+              {"reward.lexicon_path", c.reward.lexicon_path, "scripts/prepare_data.sh"});
         } else {
           inputs.push_back({"reward.model_path", c.reward.model_path, "stage reward"});
         }

@@ -31,8 +31,8 @@ void truncate_after(const std::string& path, std::int64_t last_step) {
       record = nlohmann::json::parse(line);
     } catch (const nlohmann::json::parse_error&) {
       if (in.peek() == EOF) break;  // torn final line
-      throw DataError(fmt::format("{}:{}: not a JSON object; the metrics file is corrupt", path,
-                                  line_number));
+      throw DataError(
+          fmt::format("{}:{}: not a JSON object; the metrics file is corrupt", path, line_number));
     }
     if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer()) {
       throw DataError(fmt::format("{}:{}: record without an integer \"step\"", path, line_number));

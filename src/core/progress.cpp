@@ -13,7 +13,10 @@
 namespace infalign {
 
 Progress::Progress(std::int64_t total, ProgressOptions options, Clock clock, Sink sink)
-    : total_(total), options_(std::move(options)), clock_(std::move(clock)), sink_(std::move(sink)) {
+    : total_(total),
+      options_(std::move(options)),
+      clock_(std::move(clock)),
+      sink_(std::move(sink)) {
   if (!clock_) clock_ = monotonic_seconds;
   interactive_ = options_.interactive.value_or(::isatty(STDERR_FILENO) == 1);
   if (!sink_) {

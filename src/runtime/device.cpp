@@ -1,14 +1,14 @@
 #include "infalign/runtime/device.h"
 
+#include <thread>
+
+#include <fmt/format.h>
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <c10/core/DeviceType.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
-
-#include <thread>
-
-#include <fmt/format.h>
 
 #include "infalign/config/names.h"
 #include "infalign/core/error.h"
@@ -24,15 +24,17 @@ c10::Device resolve_device(const config::DeviceSpec& spec) {
                                          : c10::Device(c10::DeviceType::CPU);
     case config::DeviceKind::Cuda: {
       if (!torch::cuda::is_available()) {
-        throw ConfigError({fmt::format("run.device: got {}, but this LibTorch sees no CUDA "
-                                       "device; expected auto or cpu here",
-                                       config::to_string(spec))});
+        throw ConfigError(
+            {fmt::format("run.device: got {}, but this LibTorch sees no CUDA "
+                         "device; expected auto or cpu here",
+                         config::to_string(spec))});
       }
       const auto count = static_cast<int>(torch::cuda::device_count());
       if (spec.index >= count) {
-        throw ConfigError({fmt::format("run.device: got {}, expected an ordinal below {} (the "
-                                       "number of visible CUDA devices)",
-                                       config::to_string(spec), count)});
+        throw ConfigError(
+            {fmt::format("run.device: got {}, expected an ordinal below {} (the "
+                         "number of visible CUDA devices)",
+                         config::to_string(spec), count)});
       }
       return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(spec.index));
     }

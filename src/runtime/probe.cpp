@@ -1,9 +1,9 @@
 #include "infalign/runtime/probe.h"
 
-#include <ATen/ATen.h>
-
 #include <algorithm>
 #include <vector>
+
+#include <ATen/ATen.h>
 
 #include "infalign/core/timer.h"
 

@@ -1,10 +1,11 @@
 // The binaries as a user runs them: help, usage errors, config errors, --dump-config, --check.
-#include <gtest/gtest.h>
-
 #include <filesystem>
+
+#include <gtest/gtest.h>
 
 #include "infalign/config/load.h"
 #include "infalign/core/fs.h"
+
 #include "paths.h"
 #include "process.h"
 
@@ -43,19 +44,22 @@ TEST(CliTest, BadConfigExitsTwoAndNamesEveryKeyOnStderr) {
     EXPECT_EQ(result.exit_code, 2);
     EXPECT_NE(result.err.find("invalid config (3 problems)"), std::string::npos) << result.err;
     EXPECT_NE(result.err.find("three_mistakes.yaml:7:3: ppo.clip_rnage: unknown key"),
-              std::string::npos) << result.err;
+              std::string::npos)
+        << result.err;
     EXPECT_NE(result.err.find("three_mistakes.yaml:9:9: transform.kind: got 'expo'"),
-              std::string::npos) << result.err;
+              std::string::npos)
+        << result.err;
     EXPECT_NE(result.err.find("three_mistakes.yaml:11:16: generation.temperature: got 'hot'"),
-              std::string::npos) << result.err;
+              std::string::npos)
+        << result.err;
     EXPECT_TRUE(result.out.empty()) << result.out;
   }
 }
 
 TEST(CliTest, BadOverrideExitsTwo) {
-  const auto result = run_process(kTrain + " --config " +
-                                  shell_quote(source_path("configs/tests/tiny.yaml")) +
-                                  " --set ppo.clip_range=7 --dump-config");
+  const auto result =
+      run_process(kTrain + " --config " + shell_quote(source_path("configs/tests/tiny.yaml")) +
+                  " --set ppo.clip_range=7 --dump-config");
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("--set ppo.clip_range=7: ppo.clip_range: got 7"), std::string::npos)
       << result.err;
@@ -102,13 +106,14 @@ TEST(CliTest, CheckSetsUpTheRunDirectoryAndReportsTheRuntime) {
 
 TEST(CliTest, RunningAStageWithMissingInputsExitsTwoNamingThem) {
   fs::TempDir dir;
-  const auto result = run_process(
-      kTrain + " --config " + shell_quote(source_path("configs/tests/tiny.yaml")) +
-      " --set run.run_dir=" + shell_quote(dir.path() + "/run") +
-      " --set model.init_from=" + shell_quote(dir.path() + "/missing_base"));
+  const auto result =
+      run_process(kTrain + " --config " + shell_quote(source_path("configs/tests/tiny.yaml")) +
+                  " --set run.run_dir=" + shell_quote(dir.path() + "/run") +
+                  " --set model.init_from=" + shell_quote(dir.path() + "/missing_base"));
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("model.init_from: '" + dir.path() + "/missing_base' does not exist"),
-            std::string::npos) << result.err;
+            std::string::npos)
+      << result.err;
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 #include "process.h"
 
-#include <sys/wait.h>
-
 #include <cstdlib>
+
+#include <sys/wait.h>
 
 #include "infalign/core/fs.h"
 

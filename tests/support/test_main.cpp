@@ -1,8 +1,9 @@
 // Main of the LibTorch test executables: one intra-op thread (deterministic, and no
 // oversubscription under `ctest -j`) and a fixed global seed.
+#include <gtest/gtest.h>
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
-#include <gtest/gtest.h>
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);

@@ -63,7 +63,8 @@ struct ConfigChange {
   std::string new_value;
 };
 // The fields whose values differ, in dump order.
-std::vector<ConfigChange> diff_configs(const ExperimentConfig& before, const ExperimentConfig& after);
+std::vector<ConfigChange> diff_configs(const ExperimentConfig& before,
+                                       const ExperimentConfig& after);
 
 // Every key path (`section.field`), in dump order.
 std::vector<std::string> config_keys();

@@ -1,5 +1,6 @@
 // Error types of the library and INFALIGN_CHECK. Library code throws; only src/cli/ maps the
-// type to an exit code (0 ok, 1 runtime, 2 config/usage, 3 checkpoint/weights/data, 130/143 signal).
+// type to an exit code (0 ok, 1 runtime, 2 config/usage, 3 checkpoint/weights/data, 130/143
+// signal).
 #pragma once
 
 #include <stdexcept>
@@ -70,10 +71,10 @@ namespace detail {
 }  // namespace infalign
 
 // Throws infalign::Error "file:line: check `cond` failed: <message>" when `cond` is false.
-#define INFALIGN_CHECK(cond, ...)                                                         \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      ::infalign::detail::throw_check_failure(__FILE__, __LINE__, #cond,                  \
-                                              ::fmt::format(__VA_ARGS__));                \
-    }                                                                                     \
+#define INFALIGN_CHECK(cond, ...)                                          \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      ::infalign::detail::throw_check_failure(__FILE__, __LINE__, #cond,   \
+                                              ::fmt::format(__VA_ARGS__)); \
+    }                                                                      \
   } while (false)

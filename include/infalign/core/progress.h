@@ -35,7 +35,8 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
 
   // Reports `done` units finished, with key numbers shown as `name value` in the given order.
-  void update(std::int64_t done, const std::vector<std::pair<std::string, std::string>>& fields = {});
+  void update(std::int64_t done,
+              const std::vector<std::pair<std::string, std::string>>& fields = {});
   // Prints the final line (always, once).
   void finish();
 

@@ -19,8 +19,7 @@ class Timer {
 
 // Monotonic seconds since an arbitrary epoch.
 inline double monotonic_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace infalign

@@ -1,10 +1,10 @@
 // Device, dtype and thread set-up from the `run` config.
 #pragma once
 
+#include <string>
+
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
-
-#include <string>
 
 #include "infalign/config/run_config.h"
 

@@ -7,8 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "detail/tree.h"
 #include "infalign/config/experiment_config.h"
+
+#include "detail/tree.h"
 
 namespace YAML {
 class Emitter;

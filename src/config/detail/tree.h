@@ -14,11 +14,11 @@ namespace infalign::config::detail {
 struct Node {
   enum class Kind { Null, Scalar, Sequence, Map };
   Kind kind = Kind::Null;
-  std::string text;                                 // Scalar
-  std::vector<Node> items;                          // Sequence
+  std::string text;                                   // Scalar
+  std::vector<Node> items;                            // Sequence
   std::vector<std::pair<std::string, Node>> entries;  // Map, in file order
-  std::vector<SourceLocation> key_locations;        // Map, one per entry
-  SourceLocation where;                             // of the value
+  std::vector<SourceLocation> key_locations;          // Map, one per entry
+  SourceLocation where;                               // of the value
 
   const Node* find(std::string_view key) const;
   // Removes `key` from a map; returns whether it was there.

@@ -4,14 +4,15 @@
 // `file:line:col: key:` and contains the substring.
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
 #include <regex>
 
+#include <gtest/gtest.h>
+
 #include "infalign/config/load.h"
 #include "infalign/core/error.h"
+
 #include "paths.h"
 
 namespace infalign::config {
@@ -64,8 +65,7 @@ TEST_P(InvalidConfigTest, ReportsExactlyTheExpectedErrors) {
         used[i] = found = true;
       }
     }
-    EXPECT_TRUE(found) << "no message matches `" << want.prefix << "... " << want.substring
-                       << "`";
+    EXPECT_TRUE(found) << "no message matches `" << want.prefix << "... " << want.substring << "`";
   }
   for (std::size_t i = 0; i < messages.size(); ++i) {
     EXPECT_TRUE(used[i]) << "unexpected message: " << messages[i];
@@ -74,8 +74,8 @@ TEST_P(InvalidConfigTest, ReportsExactlyTheExpectedErrors) {
 
 std::vector<std::string> fixtures() {
   std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(
-           testing::test_data_path("configs/invalid"))) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(testing::test_data_path("configs/invalid"))) {
     names.push_back(entry.path().filename().string());
   }
   std::sort(names.begin(), names.end());

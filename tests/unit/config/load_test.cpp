@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "infalign/core/error.h"
+
 #include "paths.h"
 
 namespace infalign::config {
@@ -30,7 +31,8 @@ TEST(LoadTest, EmptyDocumentGivesTheDefaults) {
 }
 
 TEST(LoadTest, DecodesEveryFieldType) {
-  const LoadedConfig loaded = load_experiment_config(test_data_path("configs/valid/every_type.yaml"));
+  const LoadedConfig loaded =
+      load_experiment_config(test_data_path("configs/valid/every_type.yaml"));
   const ExperimentConfig& c = loaded.config;
   EXPECT_EQ(c.run.name, "every: type # not a comment");
   EXPECT_EQ(c.run.seed, 18446744073709551615ull);
@@ -72,27 +74,27 @@ TEST(LoadTest, BaseFragmentsMergeInOrderAndTheFileWins) {
 }
 
 TEST(LoadTest, OverridesComeLastAndAcceptAnyYamlValue) {
-  const LoadedConfig loaded = load_experiment_config(
-      test_data_path("configs/valid/child.yaml"),
-      {"ppo.clip_range=0.1", "eval.best_of_n=[2, 4]", "run.device=cpu", "run.name=a=b",
-       "ppo.target_kl=0.3", "ppo.target_kl="});
+  const LoadedConfig loaded =
+      load_experiment_config(test_data_path("configs/valid/child.yaml"),
+                             {"ppo.clip_range=0.1", "eval.best_of_n=[2, 4]", "run.device=cpu",
+                              "run.name=a=b", "ppo.target_kl=0.3", "ppo.target_kl="});
   EXPECT_DOUBLE_EQ(loaded.config.ppo.clip_range, 0.1);
   EXPECT_EQ(loaded.config.eval.best_of_n, (std::vector<std::int64_t>{2, 4}));
   EXPECT_EQ(loaded.config.run.device.kind, DeviceKind::Cpu);
-  EXPECT_EQ(loaded.config.run.name, "a=b");  // split at the first '='
+  EXPECT_EQ(loaded.config.run.name, "a=b");               // split at the first '='
   EXPECT_FALSE(loaded.config.ppo.target_kl.has_value());  // the later override wins: null
   EXPECT_EQ(loaded.sources.locate("ppo.clip_range").str(), "--set ppo.clip_range=0.1");
 }
 
 TEST(LoadTest, OverridesAreValidatedLikeFileValues) {
-  const auto errors = errors_of("", {"ppo.clip_range=2", "ppo.clip_rnage=0.1", "noequals",
-                                     "ppo.kl_coef=[1"});
+  const auto errors =
+      errors_of("", {"ppo.clip_range=2", "ppo.clip_rnage=0.1", "noequals", "ppo.kl_coef=[1"});
   ASSERT_EQ(errors.size(), 4u);
   EXPECT_EQ(errors[0], "--set noequals: expected key.path=value, e.g. --set ppo.clip_range=0.1");
-  EXPECT_EQ(errors[1],
-            "--set ppo.clip_range=2: ppo.clip_range: got 2, expected a value in (0, 1]");
-  EXPECT_EQ(errors[2], "--set ppo.clip_rnage=0.1: ppo.clip_rnage: unknown key; did you mean "
-                       "'clip_range'?");
+  EXPECT_EQ(errors[1], "--set ppo.clip_range=2: ppo.clip_range: got 2, expected a value in (0, 1]");
+  EXPECT_EQ(errors[2],
+            "--set ppo.clip_rnage=0.1: ppo.clip_rnage: unknown key; did you mean "
+            "'clip_range'?");
   EXPECT_NE(errors[3].find("--set ppo.kl_coef=[1"), std::string::npos);
   EXPECT_NE(errors[3].find("YAML syntax error"), std::string::npos);
 }

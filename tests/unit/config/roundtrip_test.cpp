@@ -1,10 +1,11 @@
 // --dump-config output loads back to the same config, for every shipped config and for values
 // that are awkward to write as YAML.
-#include <gtest/gtest.h>
-
 #include <filesystem>
 
+#include <gtest/gtest.h>
+
 #include "infalign/config/load.h"
+
 #include "paths.h"
 
 namespace infalign::config {

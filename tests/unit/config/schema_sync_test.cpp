@@ -1,14 +1,15 @@
 // The config headers and the schema must list the same fields: a field declared in
 // include/infalign/config/<section>_config.h but not registered in src/config/schema.cpp (or
 // the reverse) fails here. It also enforces that every field has a default and a comment.
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
 
+#include <gtest/gtest.h>
+
 #include "infalign/config/load.h"
+
 #include "paths.h"
 
 namespace infalign::config {
@@ -55,7 +56,8 @@ TEST(SchemaSyncTest, HeadersAndSchemaListTheSameDocumentedFields) {
        std::filesystem::directory_iterator(testing::source_path("include/infalign/config"))) {
     const std::string name = entry.path().filename().string();
     const std::string suffix = "_config.h";
-    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0 ||
+    if (name.size() <= suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0 ||
         name == "experiment_config.h") {
       continue;
     }

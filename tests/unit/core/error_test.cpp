@@ -1,8 +1,8 @@
 #include "infalign/core/error.h"
 
-#include <gtest/gtest.h>
-
 #include <csignal>
+
+#include <gtest/gtest.h>
 
 namespace infalign {
 namespace {
@@ -36,7 +36,8 @@ TEST(ErrorTest, ExceptionChainListsNestedMessagesOutermostFirst) {
       std::throw_with_nested(Error("loading corpus"));
     }
   } catch (const std::exception& e) {
-    EXPECT_EQ(exception_chain(e), (std::vector<std::string>{"loading corpus", "data/x.txt:3: bad line"}));
+    EXPECT_EQ(exception_chain(e),
+              (std::vector<std::string>{"loading corpus", "data/x.txt:3: bad line"}));
   }
 }
 
@@ -61,8 +62,9 @@ TEST(ErrorTest, ExitCodeComesFromTheTypedErrorInTheChain) {
   EXPECT_EQ(exit_code_for(DataError("x")), kExitBadInputFile);
   EXPECT_EQ(exit_code_for(Interrupted(SIGTERM)), 143);
   EXPECT_EQ(exit_code_for(Interrupted(SIGINT)), 130);
-  EXPECT_EQ(code_of_nested(std::make_exception_ptr(CheckpointError("model.safetensors: truncated"))),
-            kExitBadInputFile);
+  EXPECT_EQ(
+      code_of_nested(std::make_exception_ptr(CheckpointError("model.safetensors: truncated"))),
+      kExitBadInputFile);
   EXPECT_EQ(code_of_nested(std::make_exception_ptr(Interrupted(SIGTERM))), 143);
   EXPECT_EQ(code_of_nested(std::make_exception_ptr(std::logic_error("bug"))), kExitRuntimeFailure);
 }

@@ -1,8 +1,8 @@
 #include "infalign/core/fs.h"
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
+
+#include <gtest/gtest.h>
 
 #include "infalign/core/error.h"
 
@@ -20,7 +20,8 @@ TEST(Sha256Test, MatchesPublishedVectors) {
 TEST(Sha256Test, IncrementalUpdatesEqualOneShot) {
   Sha256 h;
   const std::string million(1000000, 'a');
-  for (std::size_t i = 0; i < million.size(); i += 997) h.update(std::string_view(million).substr(i, 997));
+  for (std::size_t i = 0; i < million.size(); i += 997)
+    h.update(std::string_view(million).substr(i, 997));
   EXPECT_EQ(h.hex_digest(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
   // Block-boundary lengths (55, 56, 63, 64, 65 bytes) exercise the padding branches.
   for (std::size_t n : {55u, 56u, 63u, 64u, 65u}) {

@@ -1,8 +1,8 @@
 #include "infalign/core/metrics.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
+
+#include <gtest/gtest.h>
 
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"

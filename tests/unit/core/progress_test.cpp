@@ -23,7 +23,8 @@ ProgressOptions options(bool interactive) {
 
 TEST(ProgressTest, RendersCountsFieldsRateAndEta) {
   double now = 0;
-  Progress p(100, options(false), [&] { return now; }, [](const std::string&, bool) {});
+  Progress p(
+      100, options(false), [&] { return now; }, [](const std::string&, bool) {});
   EXPECT_EQ(p.render(0, 0, {}), "[ppo] step 0/100");
   EXPECT_EQ(p.render(50, 10, {{"score", "0.41"}, {"kl", "0.031"}}),
             "[ppo] step 50/100 | score 0.41 | kl 0.031 | 5.0 step/s | eta 10.0s");
@@ -34,7 +35,8 @@ TEST(ProgressTest, RendersCountsFieldsRateAndEta) {
 TEST(ProgressTest, NonInteractivePrintsEveryIntervalAndOnceAtTheEnd) {
   double now = 0;
   Captured out;
-  Progress p(10, options(false), [&] { return now; }, out.sink());
+  Progress p(
+      10, options(false), [&] { return now; }, out.sink());
   p.update(1);  // first update prints
   now = 5;
   p.update(2);  // within the interval: silent
@@ -54,7 +56,8 @@ TEST(ProgressTest, NonInteractivePrintsEveryIntervalAndOnceAtTheEnd) {
 TEST(ProgressTest, InteractiveRedrawsInPlaceThenLogsTheFinalLine) {
   double now = 0;
   Captured out;
-  Progress p(4, options(true), [&] { return now; }, out.sink());
+  Progress p(
+      4, options(true), [&] { return now; }, out.sink());
   p.update(1);
   now = 0.05;
   p.update(2);  // throttled: under 0.1 s since the last redraw

@@ -1,8 +1,8 @@
 #include "infalign/core/signals.h"
 
-#include <gtest/gtest.h>
-
 #include <csignal>
+
+#include <gtest/gtest.h>
 
 #include "infalign/core/error.h"
 

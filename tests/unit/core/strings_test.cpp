@@ -1,8 +1,8 @@
 #include "infalign/core/strings.h"
 
-#include <gtest/gtest.h>
-
 #include <charconv>
+
+#include <gtest/gtest.h>
 
 namespace infalign::strings {
 namespace {
@@ -21,7 +21,8 @@ TEST(StringsTest, ClosestMatchSuggestsOnlyPlausibleTypos) {
   EXPECT_EQ(closest_match("kl_coeff", keys), "kl_coef");
   EXPECT_EQ(closest_match("lamm", keys), "lam");
   EXPECT_EQ(closest_match("optimizer", keys), std::nullopt);
-  EXPECT_EQ(closest_match("lr", keys), std::nullopt);  // 2 edits from "lam" is too far for 2 letters
+  EXPECT_EQ(closest_match("lr", keys),
+            std::nullopt);  // 2 edits from "lam" is too far for 2 letters
   EXPECT_EQ(closest_match("x", {}), std::nullopt);
 }
 

@@ -1,7 +1,8 @@
 #include "infalign/runtime/blas.h"
 
-#include <ATen/ATen.h>
 #include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
 
 namespace infalign::runtime {
 namespace {

@@ -1,7 +1,8 @@
 #include "infalign/runtime/device.h"
 
-#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include "infalign/core/error.h"
