@@ -342,6 +342,12 @@ std::vector<ConfigChange> diff_configs(const ExperimentConfig& before,
   return changes;
 }
 
+std::vector<std::pair<std::string, std::string>> config_values(const ExperimentConfig& config) {
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const auto& field : detail::schema()) values.emplace_back(field.path(), field.text(config));
+  return values;
+}
+
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;
   for (const auto& field : detail::schema()) keys.push_back(field.path());

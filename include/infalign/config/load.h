@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "infalign/config/experiment_config.h"
@@ -68,5 +69,8 @@ std::vector<ConfigChange> diff_configs(const ExperimentConfig& before,
 
 // Every key path (`section.field`), in dump order.
 std::vector<std::string> config_keys();
+
+// Every (key path, exact value text) of `config`, in dump order: "ppo.kl_coef" -> "0.05".
+std::vector<std::pair<std::string, std::string>> config_values(const ExperimentConfig& config);
 
 }  // namespace infalign::config
