@@ -45,13 +45,15 @@ fi
 
 # Select OpenBLAS (OpenMP flavour, measured fastest here) for the libblas/liblapack alternatives.
 # LibTorch from Debian links libblas.so.3; whatever the alternative points to is what it runs on.
-arch_dir=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
-multiarch=$(basename "$arch_dir")
 for lib in libblas.so.3 liblapack.so.3; do
-  target="$arch_dir/openblas-openmp/$lib"
-  current=$(readlink -f "$arch_dir/$lib" 2>/dev/null || true)
-  if [[ "$current" != "$target" ]]; then
+  target=$(ls /usr/lib/*/openblas-openmp/"$lib" 2>/dev/null | head -n 1)
+  if [[ -z "$target" ]]; then
+    echo "install_deps.sh: libopenblas0-openmp is installed but $lib was not found" >&2
+    exit 1
+  fi
+  arch_dir=$(dirname "$(dirname "$target")")  # /usr/lib/<multiarch>
+  if [[ "$(readlink -f "$arch_dir/$lib")" != "$target" ]]; then
     echo "[deps] selecting OpenBLAS for $lib"
-    as_root update-alternatives --quiet --set "$lib-$multiarch" "$target"
+    as_root update-alternatives --quiet --set "$lib-$(basename "$arch_dir")" "$target"
   fi
 done
