@@ -336,7 +336,7 @@ struct Registry {
         .field("seed", &RunConfig::seed)
         .field("device", &RunConfig::device)
         .field("dtype", &RunConfig::dtype)
-        .field("num_threads", &RunConfig::num_threads, in_range<I>(0, 1024))
+        .field("threads", &RunConfig::threads, in_range<I>(0, 1024))
         .field("deterministic", &RunConfig::deterministic);
 
     Section<ModelConfig>(fields, sections, "model", &ExperimentConfig::model)

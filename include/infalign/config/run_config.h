@@ -34,8 +34,8 @@ struct RunConfig {
   DeviceSpec device = {};
   // Forward dtype: float32 or bfloat16 (bf16 matmuls are ~3.7x faster on AVX512-BF16 CPUs).
   DType dtype = DType::Float32;
-  // Intra-op CPU threads for LibTorch; 0 = one per core. 1 is the steadiest on shared machines.
-  std::int64_t num_threads = 1;
+  // Intra-op CPU threads for LibTorch; 0 = one per core (LibTorch alone would start with 1).
+  std::int64_t threads = 0;
   // Ask LibTorch for deterministic algorithms (slower on CUDA; CPU is deterministic anyway).
   bool deterministic = true;
 };

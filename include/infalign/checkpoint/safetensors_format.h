@@ -1,0 +1,40 @@
+// The safetensors container without LibTorch: header parsing with full validation, and header
+// building. Torch-free so the parser can be fuzzed and run under AddressSanitizer on its own.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace infalign::checkpoint {
+
+struct TensorRecord {
+  std::string name;
+  std::string dtype;  // F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL
+  std::vector<std::int64_t> shape;
+  std::uint64_t begin = 0;  // byte offsets within the data section
+  std::uint64_t end = 0;
+};
+
+struct SafetensorsHeader {
+  std::vector<TensorRecord> tensors;  // sorted by begin
+  std::map<std::string, std::string> metadata;
+  std::uint64_t data_offset = 0;  // where the data section starts in the file
+};
+
+// Bytes per element of a dtype name, 0 when unknown.
+std::size_t dtype_size(std::string_view dtype);
+
+// Validates `bytes` (a whole file): header length vs size, JSON, every entry's dtype, shape and
+// offsets (inside the data section, size = elements x dtype size, no overlaps). Throws
+// CheckpointError "<name>: tensor '<t>': ..." on the first problem; never reads outside `bytes`.
+SafetensorsHeader parse_safetensors_header(std::string_view bytes, const std::string& name);
+
+// The first 8 + header-length bytes of a file holding `tensors` (offsets already set),
+// padded with spaces so the data section starts 8-byte aligned.
+std::string build_safetensors_header(const std::vector<TensorRecord>& tensors,
+                                     const std::map<std::string, std::string>& metadata);
+
+}  // namespace infalign::checkpoint

@@ -1,0 +1,45 @@
+// Batched sampling from a causal LM: left-padded prompts, a KV cache, per-row stop at EOS.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include "infalign/generation/sampler.h"
+#include "infalign/model/llama.h"
+
+namespace infalign::generation {
+
+struct GenerationOptions {
+  std::int64_t max_new_tokens = 24;
+  SamplingOptions sampling;
+  bool use_kv_cache = true;  // false recomputes the whole sequence every step (debug, benchmark)
+  std::int64_t eos_id = 2;   // a row that samples it is finished; -1 = never stop early
+  std::int64_t pad_id = 3;   // left padding of prompts and filler after a row finished
+};
+
+// Shapes: B rows, P longest prompt, R steps run (<= max_new_tokens; fewer when all rows ended).
+struct GenerationResult {
+  at::Tensor prompt_ids;     // [B, P] int64, left-padded with pad_id
+  at::Tensor prompt_mask;    // [B, P] int64, 1 on prompt tokens
+  at::Tensor response_ids;   // [B, R] int64, pad_id after a row's EOS
+  at::Tensor response_mask;  // [B, R] int64, 1 on response tokens up to and including EOS
+  at::Tensor logprobs;  // [B, R] float32 log_softmax(logits / T) at the sampled ids; 0 off-mask
+  at::Tensor ended_with_eos;          // [B] bool
+  at::Tensor response_lengths;        // [B] int64, tokens with mask 1
+  std::int64_t generated_tokens = 0;  // sum of response_lengths
+};
+
+// Left-pads `prompts` (token ids without padding) into [B, P] ids and mask on `device`.
+std::pair<at::Tensor, at::Tensor> left_pad(const std::vector<std::vector<std::int64_t>>& prompts,
+                                           std::int64_t pad_id, c10::Device device);
+
+// Samples one response per prompt under inference mode. Prompts must be non-empty. The same
+// generator state gives the same samples for the same batch.
+GenerationResult generate(model::CausalLm& model,
+                          const std::vector<std::vector<std::int64_t>>& prompts,
+                          const GenerationOptions& options, at::Generator generator);
+
+}  // namespace infalign::generation

@@ -1,0 +1,40 @@
+// Hugging Face model directories: config.json + model.safetensors (+ tokenizer.model), with HF
+// tensor names, loadable by transformers as LlamaForCausalLM / LlamaForSequenceClassification.
+#pragma once
+
+#include <string>
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include "infalign/model/llama.h"
+
+namespace infalign::model {
+
+struct LoadOptions {
+  c10::Device device = c10::Device(c10::DeviceType::CPU);
+  c10::ScalarType dtype = c10::ScalarType::Float;
+};
+
+// Reads <dir>/config.json. Throws CheckpointError naming the file.
+LlamaConfig read_model_config(const std::string& dir, ModelKind* kind = nullptr);
+
+// Loads a causal LM. Every tensor is checked before use: missing, unexpected, wrong shape or a
+// file that is not a valid safetensors file is a CheckpointError naming the file and tensor.
+CausalLm load_causal_lm(const std::string& dir, const LoadOptions& options = {});
+// Loads a scalar-head model (reward or value). A directory holding a causal LM can seed one with
+// `allow_fresh_head`: its backbone is loaded and `score.weight` keeps its random init.
+ScalarModel load_scalar_model(const std::string& dir, const LoadOptions& options = {},
+                              bool allow_fresh_head = false);
+
+// Writes config.json and model.safetensors (float32 unless `dtype` says otherwise) into `dir`
+// atomically: a temporary directory renamed over the old one. `tokenizer_model`, when given, is
+// copied in as tokenizer.model.
+void save_causal_lm(CausalLm& model, const std::string& dir,
+                    const std::string& tokenizer_model = "",
+                    c10::ScalarType dtype = c10::ScalarType::Float);
+void save_scalar_model(ScalarModel& model, const std::string& dir,
+                       const std::string& tokenizer_model = "",
+                       c10::ScalarType dtype = c10::ScalarType::Float);
+
+}  // namespace infalign::model

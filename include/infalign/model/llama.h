@@ -1,0 +1,93 @@
+// Llama-family decoder in LibTorch: embedding; blocks of RMSNorm -> causal self-attention with
+// rotary embeddings (HF rotate-half layout) and grouped-query attention -> RMSNorm -> SwiGLU;
+// final RMSNorm. Parameter names are Hugging Face's (`model.layers.3.self_attn.q_proj.weight`),
+// so safetensors import/export is a lookup. No dropout anywhere.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include "infalign/model/kv_cache.h"
+#include "infalign/model/llama_config.h"
+
+namespace infalign::model {
+
+class LlamaBlockImpl;
+class WeightImpl;
+
+// Inputs of one forward pass. Shapes: B batch, T new positions, S = cache length + T.
+struct DecoderInput {
+  at::Tensor input_ids;       // [B, T] int64 (pad positions hold any valid id)
+  at::Tensor attention_mask;  // [B, S] 1 = real token, 0 = padding (cached positions included)
+  at::Tensor position_ids;    // [B, T] int64: cumsum(attention_mask) - 1 for left-padded rows
+};
+
+// The backbone, registered as `model` in the heads below.
+class LlamaModelImpl : public torch::nn::Module {
+ public:
+  explicit LlamaModelImpl(const LlamaConfig& config);
+  // Final-normed hidden states [B, T, H] in the parameters' dtype. With `cache`, keys/values of
+  // the T new positions are appended and attention covers the cached ones too.
+  at::Tensor forward(const DecoderInput& input, KvCache* cache = nullptr);
+  const LlamaConfig& config() const { return config_; }
+  const at::Tensor& embedding_weight() const;
+
+ private:
+  LlamaConfig config_;
+  std::shared_ptr<WeightImpl> embed_tokens_;
+  std::vector<std::shared_ptr<LlamaBlockImpl>> layers_;
+  std::shared_ptr<WeightImpl> norm_;
+  at::Tensor inv_freq_;  // [head_dim / 2] float32, not a parameter
+};
+TORCH_MODULE(LlamaModel);
+
+// Policy and reference: backbone + LM head (`lm_head.weight`, absent when tied).
+class CausalLmImpl : public torch::nn::Module {
+ public:
+  explicit CausalLmImpl(const LlamaConfig& config);
+  // Logits [B, T, V] in float32.
+  at::Tensor forward(const DecoderInput& input, KvCache* cache = nullptr);
+  // Logits [B, T, V] in float32 from hidden states [B, T, H].
+  at::Tensor logits(const at::Tensor& hidden);
+  LlamaModel& backbone() { return model_; }
+  const LlamaConfig& config() const { return model_->config(); }
+
+ private:
+  LlamaModel model_{nullptr};
+  std::shared_ptr<WeightImpl> lm_head_;  // null when tied to the embedding
+};
+TORCH_MODULE(CausalLm);
+
+// Reward and value models: backbone + `score.weight` [1, H] (HF LlamaForSequenceClassification
+// with one label, no bias).
+class ScalarModelImpl : public torch::nn::Module {
+ public:
+  explicit ScalarModelImpl(const LlamaConfig& config);
+  // One value per position [B, T] in float32 (the value model uses all of them).
+  at::Tensor forward(const DecoderInput& input);
+  LlamaModel& backbone() { return model_; }
+  const LlamaConfig& config() const { return model_->config(); }
+
+ private:
+  LlamaModel model_{nullptr};
+  std::shared_ptr<WeightImpl> score_;
+};
+TORCH_MODULE(ScalarModel);
+
+// The value at each row's last real token: values [B, T], attention_mask [B, T] -> [B]. This is
+// the reward model's score (as HF reads it, at the last non-pad token).
+at::Tensor score_at_last_token(const at::Tensor& values, const at::Tensor& attention_mask);
+
+// position_ids for left-padded rows: cumsum(mask) - 1, clamped at 0 on the padding. [B, T].
+at::Tensor position_ids_from_mask(const at::Tensor& attention_mask);
+
+// Re-initialises every parameter as HF does for Llama (normal(0, 0.02) for matrices, 1 for
+// norms) from `generator`.
+void init_weights(torch::nn::Module& module, at::Generator generator);
+
+}  // namespace infalign::model

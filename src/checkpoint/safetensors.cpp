@@ -1,0 +1,101 @@
+#include "infalign/checkpoint/safetensors.h"
+
+#include <cstring>
+#include <set>
+
+#include <fmt/format.h>
+
+#include <ATen/ATen.h>
+
+#include "infalign/checkpoint/safetensors_format.h"
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
+
+namespace infalign::checkpoint {
+
+namespace {
+
+constexpr std::pair<const char*, at::ScalarType> kTypes[] = {
+    {"F64", at::kDouble}, {"F32", at::kFloat}, {"F16", at::kHalf},  {"BF16", at::kBFloat16},
+    {"I64", at::kLong},   {"I32", at::kInt},   {"I16", at::kShort}, {"I8", at::kChar},
+    {"U8", at::kByte},    {"BOOL", at::kBool}};
+
+const char* dtype_name(at::ScalarType type) {
+  for (const auto& t : kTypes) {
+    if (t.second == type) return t.first;
+  }
+  return nullptr;
+}
+
+at::ScalarType scalar_type(const std::string& name) {
+  for (const auto& t : kTypes) {
+    if (name == t.first) return t.second;
+  }
+  throw CheckpointError("unknown dtype " + name);  // unreachable: the parser validated it
+}
+
+}  // namespace
+
+const at::Tensor* SafetensorsContent::find(std::string_view name) const {
+  for (const auto& [n, t] : tensors) {
+    if (n == name) return &t;
+  }
+  return nullptr;
+}
+
+SafetensorsContent parse_safetensors(std::string_view bytes, const std::string& name) {
+  const SafetensorsHeader header = parse_safetensors_header(bytes, name);
+  SafetensorsContent content;
+  content.metadata = header.metadata;
+  const char* data = bytes.data() + header.data_offset;
+  for (const auto& r : header.tensors) {
+    at::Tensor t = at::empty(r.shape, at::TensorOptions().dtype(scalar_type(r.dtype)));
+    if (r.end > r.begin) std::memcpy(t.data_ptr(), data + r.begin, r.end - r.begin);
+    content.tensors.emplace_back(r.name, std::move(t));
+  }
+  return content;
+}
+
+SafetensorsContent load_safetensors(const std::string& path) {
+  std::string bytes;
+  try {
+    bytes = fs::read_file(path);
+  } catch (const Error& e) {
+    throw CheckpointError(e.what());
+  }
+  return parse_safetensors(bytes, path);
+}
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::set<std::string> names;
+  std::vector<TensorRecord> records;
+  std::vector<at::Tensor> contiguous;
+  std::uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    if (name == "__metadata__" || !names.insert(name).second) {
+      throw CheckpointError(
+          fmt::format("{}: tensor name '{}' is reserved or used twice", path, name));
+    }
+    const char* dtype = dtype_name(tensor.scalar_type());
+    if (dtype == nullptr) {
+      throw CheckpointError(
+          fmt::format("{}: tensor '{}' has dtype {}, which safetensors files "
+                      "cannot hold here",
+                      path, name, c10::toString(tensor.scalar_type())));
+    }
+    at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
+    const std::uint64_t size = static_cast<std::uint64_t>(t.numel()) * t.element_size();
+    records.push_back({name, dtype, t.sizes().vec(), offset, offset + size});
+    offset += size;
+    contiguous.push_back(std::move(t));
+  }
+  std::string out = build_safetensors_header(records, metadata);
+  out.reserve(out.size() + offset);
+  for (const auto& t : contiguous) {
+    out.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  }
+  fs::write_file_atomic(path, out);
+}
+
+}  // namespace infalign::checkpoint

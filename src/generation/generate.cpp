@@ -1,0 +1,126 @@
+#include "infalign/generation/generate.h"
+
+#include <algorithm>
+#include <optional>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "infalign/core/error.h"
+#include "infalign/runtime/tensor_format.h"
+
+namespace infalign::generation {
+
+std::pair<at::Tensor, at::Tensor> left_pad(const std::vector<std::vector<std::int64_t>>& prompts,
+                                           std::int64_t pad_id, c10::Device device) {
+  INFALIGN_CHECK(!prompts.empty(), "no prompts");
+  std::size_t longest = 0;
+  for (const auto& p : prompts) longest = std::max(longest, p.size());
+  const auto B = static_cast<std::int64_t>(prompts.size());
+  const auto P = static_cast<std::int64_t>(longest);
+  at::Tensor ids = at::full({B, P}, pad_id, at::TensorOptions().dtype(at::kLong));
+  at::Tensor mask = at::zeros({B, P}, at::TensorOptions().dtype(at::kLong));
+  auto ids_a = ids.accessor<std::int64_t, 2>();
+  auto mask_a = mask.accessor<std::int64_t, 2>();
+  for (std::int64_t b = 0; b < B; ++b) {
+    const auto& p = prompts[static_cast<std::size_t>(b)];
+    INFALIGN_CHECK(!p.empty(), "prompt {} is empty; every prompt needs at least one token", b);
+    const auto offset = P - static_cast<std::int64_t>(p.size());
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      ids_a[b][offset + static_cast<std::int64_t>(i)] = p[i];
+      mask_a[b][offset + static_cast<std::int64_t>(i)] = 1;
+    }
+  }
+  return {ids.to(device), mask.to(device)};
+}
+
+namespace {
+
+GenerationResult generate_inference(model::CausalLm& model,
+                                    const std::vector<std::vector<std::int64_t>>& prompts,
+                                    const GenerationOptions& options, at::Generator generator) {
+  c10::InferenceMode inference;
+  INFALIGN_CHECK(options.max_new_tokens >= 1, "max_new_tokens must be >= 1; got {}",
+                 options.max_new_tokens);
+  const c10::Device device = model->parameters().front().device();
+  auto [prompt_ids, prompt_mask] = left_pad(prompts, options.pad_id, device);
+  const auto B = prompt_ids.size(0), P = prompt_ids.size(1);
+  INFALIGN_CHECK(P + options.max_new_tokens <= model->config().max_position_embeddings,
+                 "prompt length {} + max_new_tokens {} exceeds max_position_embeddings {}", P,
+                 options.max_new_tokens, model->config().max_position_embeddings);
+
+  const auto long_options = at::TensorOptions().dtype(at::kLong).device(device);
+  std::optional<model::KvCache> cache;
+  if (options.use_kv_cache) {
+    cache.emplace(
+        model->config(), B, P + options.max_new_tokens,
+        at::TensorOptions().dtype(model->parameters().front().scalar_type()).device(device));
+  }
+  model::KvCache* cache_ptr = cache ? &*cache : nullptr;
+
+  // Prefill: only the last position's logits are needed.
+  at::Tensor mask = prompt_mask;
+  at::Tensor positions = model::position_ids_from_mask(prompt_mask);
+  at::Tensor sequence = prompt_ids;
+  at::Tensor hidden = model->backbone()->forward({prompt_ids, mask, positions}, cache_ptr);
+  at::Tensor next_logits = model->logits(hidden.narrow(1, P - 1, 1)).squeeze(1);
+  at::Tensor last_position = positions.select(1, P - 1);
+
+  at::Tensor finished = at::zeros({B}, long_options.dtype(at::kBool));
+  at::Tensor ended_with_eos = at::zeros({B}, long_options.dtype(at::kBool));
+  std::vector<at::Tensor> ids_steps, mask_steps, logprob_steps;
+  for (std::int64_t step = 0; step < options.max_new_tokens; ++step) {
+    Sample s = sample_tokens(next_logits, options.sampling, generator);
+    const at::Tensor active = finished.logical_not();
+    const at::Tensor ids = at::where(active, s.ids, at::full_like(s.ids, options.pad_id));
+    ids_steps.push_back(ids);
+    mask_steps.push_back(active.to(at::kLong));
+    logprob_steps.push_back(at::where(active, s.logprobs, at::zeros_like(s.logprobs)));
+    if (options.eos_id >= 0) {
+      const at::Tensor hit_eos = active & (ids == options.eos_id);
+      ended_with_eos = ended_with_eos | hit_eos;
+      finished = finished | hit_eos;
+    }
+    if (step + 1 == options.max_new_tokens || finished.all().item<bool>()) break;
+    // Feed the new token: finished rows feed padding that no later position attends to.
+    mask = at::cat({mask, active.to(at::kLong).unsqueeze(1)}, 1);
+    last_position = last_position + 1;
+    if (cache_ptr != nullptr) {
+      hidden = model->backbone()->forward({ids.unsqueeze(1), mask, last_position.unsqueeze(1)},
+                                          cache_ptr);
+      next_logits = model->logits(hidden).squeeze(1);
+    } else {
+      sequence = at::cat({sequence, ids.unsqueeze(1)}, 1);
+      hidden = model->backbone()->forward({sequence, mask, model::position_ids_from_mask(mask)});
+      next_logits = model->logits(hidden.narrow(1, hidden.size(1) - 1, 1)).squeeze(1);
+    }
+  }
+
+  GenerationResult r;
+  r.prompt_ids = prompt_ids;
+  r.prompt_mask = prompt_mask;
+  r.response_ids = at::stack(ids_steps, 1);
+  r.response_mask = at::stack(mask_steps, 1);
+  r.logprobs = at::stack(logprob_steps, 1);
+  r.ended_with_eos = ended_with_eos;
+  r.response_lengths = r.response_mask.sum(1);
+  r.generated_tokens = r.response_lengths.sum().item<std::int64_t>();
+  return r;
+}
+
+}  // namespace
+
+GenerationResult generate(model::CausalLm& model,
+                          const std::vector<std::vector<std::int64_t>>& prompts,
+                          const GenerationOptions& options, at::Generator generator) {
+  GenerationResult r = generate_inference(model, prompts, options, std::move(generator));
+  // Inference tensors cannot enter autograd later (PPO gathers with these ids); the outputs are
+  // small, so hand back ordinary copies.
+  for (at::Tensor* t : {&r.prompt_ids, &r.prompt_mask, &r.response_ids, &r.response_mask,
+                        &r.logprobs, &r.ended_with_eos, &r.response_lengths}) {
+    *t = t->clone();
+  }
+  return r;
+}
+
+}  // namespace infalign::generation

@@ -1,0 +1,174 @@
+#include "infalign/model/hf_io.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+
+#include <ATen/ATen.h>
+
+#include "infalign/checkpoint/safetensors.h"
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
+#include "infalign/runtime/tensor_format.h"
+
+namespace infalign::model {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+const char* hf_dtype_name(c10::ScalarType t) {
+  switch (t) {
+    case c10::ScalarType::BFloat16:
+      return "bfloat16";
+    case c10::ScalarType::Half:
+      return "float16";
+    default:
+      return "float32";
+  }
+}
+
+std::string shape_text(at::IntArrayRef s) { return fmt::format("{}", s); }
+
+// Copies the file's tensors into the module's parameters, by HF name, after checking that the
+// sets of names match and every shape agrees. `optional` names may be absent from the file
+// (they keep their current values); `ignored` names in the file are skipped.
+void assign_parameters(torch::nn::Module& module, const std::string& file,
+                       const checkpoint::SafetensorsContent& content,
+                       const std::set<std::string>& optional,
+                       const std::set<std::string>& ignored) {
+  auto params = module.named_parameters(/*recurse=*/true);
+  std::vector<std::string> problems;
+  for (const auto& p : params) {
+    const at::Tensor* t = content.find(p.key());
+    if (t == nullptr) {
+      if (!optional.count(p.key())) problems.push_back(fmt::format("missing tensor '{}'", p.key()));
+      continue;
+    }
+    if (t->sizes() != p.value().sizes()) {
+      problems.push_back(fmt::format("tensor '{}' has shape {}, expected {} from config.json",
+                                     p.key(), shape_text(t->sizes()),
+                                     shape_text(p.value().sizes())));
+    }
+    if (!at::isFloatingType(t->scalar_type())) {
+      problems.push_back(fmt::format("tensor '{}' has dtype {}, expected a floating type", p.key(),
+                                     c10::toString(t->scalar_type())));
+    }
+  }
+  for (const auto& [name, tensor] : content.tensors) {
+    if (params.find(name) == nullptr && !ignored.count(name)) {
+      problems.push_back(fmt::format("unexpected tensor '{}'", name));
+    }
+  }
+  if (!problems.empty()) {
+    throw CheckpointError(fmt::format("{}: {}", file, fmt::join(problems, "; ")));
+  }
+  at::NoGradGuard no_grad;
+  for (auto& p : params) {
+    if (const at::Tensor* t = content.find(p.key())) p.value().copy_(*t);
+  }
+}
+
+// Names HF may store that are not parameters here: rotary inv_freq buffers of old transformers.
+std::set<std::string> ignored_names(const checkpoint::SafetensorsContent& content) {
+  std::set<std::string> ignored;
+  for (const auto& [name, t] : content.tensors) {
+    if (name.find("rotary_emb.inv_freq") != std::string::npos) ignored.insert(name);
+  }
+  return ignored;
+}
+
+template <class Model>
+void write_directory(Model& model, const std::string& dir, ModelKind kind,
+                     const std::string& tokenizer_model, c10::ScalarType dtype) {
+  const stdfs::path target(dir);
+  const stdfs::path tmp = target.string() + fmt::format(".tmp.{}", ::getpid());
+  std::error_code ec;
+  stdfs::remove_all(tmp, ec);
+  fs::create_directories(tmp.string());
+  checkpoint::NamedTensors tensors;
+  for (const auto& p : model->named_parameters(/*recurse=*/true)) {
+    tensors.emplace_back(p.key(), p.value().detach().to(at::kCPU, dtype));
+  }
+  checkpoint::save_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  fs::write_file_atomic((tmp / "config.json").string(),
+                        to_hf_config_json(model->config(), kind, hf_dtype_name(dtype)));
+  if (!tokenizer_model.empty()) {
+    fs::write_file_atomic((tmp / "tokenizer.model").string(), fs::read_file(tokenizer_model));
+  }
+  // Swap in: the old directory (if any) is moved aside first, then removed.
+  const stdfs::path old = target.string() + fmt::format(".old.{}", ::getpid());
+  if (stdfs::exists(target)) stdfs::rename(target, old);
+  stdfs::rename(tmp, target);
+  fs::sync_directory(target.parent_path().empty() ? "." : target.parent_path().string());
+  stdfs::remove_all(old, ec);
+}
+
+}  // namespace
+
+LlamaConfig read_model_config(const std::string& dir, ModelKind* kind) {
+  const std::string path = (stdfs::path(dir) / "config.json").string();
+  std::string text;
+  try {
+    text = fs::read_file(path);
+  } catch (const Error& e) {
+    throw CheckpointError(fmt::format("{} (expected a Hugging Face model directory)", e.what()));
+  }
+  return parse_hf_config_json(text, path, kind);
+}
+
+CausalLm load_causal_lm(const std::string& dir, const LoadOptions& options) {
+  const LlamaConfig config = read_model_config(dir);
+  CausalLm model(config);
+  const std::string file = (stdfs::path(dir) / "model.safetensors").string();
+  const auto content = checkpoint::load_safetensors(file);
+  auto ignored = ignored_names(content);
+  // A tied model may still carry lm_head.weight (some exporters write it): it must then equal
+  // the embedding, which is what a tied model uses.
+  if (config.tie_word_embeddings && content.find("lm_head.weight") != nullptr) {
+    const at::Tensor* embed = content.find("model.embed_tokens.weight");
+    if (embed == nullptr || !at::equal(*embed, *content.find("lm_head.weight"))) {
+      throw CheckpointError(
+          fmt::format("{}: tie_word_embeddings is true but lm_head.weight differs "
+                      "from model.embed_tokens.weight",
+                      file));
+    }
+    ignored.insert("lm_head.weight");
+  }
+  assign_parameters(*model, file, content, {}, ignored);
+  model->to(options.device, options.dtype);
+  return model;
+}
+
+ScalarModel load_scalar_model(const std::string& dir, const LoadOptions& options,
+                              bool allow_fresh_head) {
+  ModelKind kind = ModelKind::Scalar;
+  const LlamaConfig config = read_model_config(dir, &kind);
+  ScalarModel model(config);
+  const std::string file = (stdfs::path(dir) / "model.safetensors").string();
+  const auto content = checkpoint::load_safetensors(file);
+  auto ignored = ignored_names(content);
+  std::set<std::string> optional;
+  if (allow_fresh_head) {
+    optional.insert("score.weight");
+    ignored.insert("lm_head.weight");
+  }
+  assign_parameters(*model, file, content, optional, ignored);
+  model->to(options.device, options.dtype);
+  return model;
+}
+
+void save_causal_lm(CausalLm& model, const std::string& dir, const std::string& tokenizer_model,
+                    c10::ScalarType dtype) {
+  write_directory(model, dir, ModelKind::CausalLm, tokenizer_model, dtype);
+}
+
+void save_scalar_model(ScalarModel& model, const std::string& dir,
+                       const std::string& tokenizer_model, c10::ScalarType dtype) {
+  write_directory(model, dir, ModelKind::Scalar, tokenizer_model, dtype);
+}
+
+}  // namespace infalign::model

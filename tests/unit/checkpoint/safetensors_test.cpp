@@ -1,0 +1,74 @@
+#include "infalign/checkpoint/safetensors.h"
+
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
+
+namespace infalign::checkpoint {
+namespace {
+
+// Bitwise equality, NaN payloads included.
+bool same_bits(const at::Tensor& a, const at::Tensor& b) {
+  if (a.scalar_type() != b.scalar_type() || a.sizes() != b.sizes()) return false;
+  const at::Tensor x = a.contiguous(), y = b.contiguous();
+  return std::memcmp(x.data_ptr(), y.data_ptr(), x.numel() * x.element_size()) == 0;
+}
+
+TEST(SafetensorsTest, RoundTripIsBitExactForEveryDtype) {
+  fs::TempDir dir;
+  at::Tensor f32 = at::randn({3, 5});
+  f32[0][0] = std::numeric_limits<float>::quiet_NaN();
+  f32[0][1] = -0.0f;
+  const NamedTensors tensors = {
+      {"f32", f32},
+      {"bf16", at::randn({4, 2}).to(at::kBFloat16)},
+      {"f16", at::randn({7}).to(at::kHalf)},
+      {"f64", at::randn({2, 2}, at::kDouble)},
+      {"i64", at::arange(-5, 5, at::kLong)},
+      {"u8", at::arange(0, 256, at::kLong).to(at::kByte)},
+      {"bool", at::rand({6}) > 0.5},
+      {"scalar", at::full({}, 3.5)},
+      {"empty", at::empty({0, 3})},
+      {"strided", at::randn({4, 4}).t()},
+  };
+  const std::string path = dir.path() + "/t.safetensors";
+  save_safetensors(path, tensors, {{"format", "pt"}});
+  const auto loaded = load_safetensors(path);
+  EXPECT_EQ(loaded.metadata.at("format"), "pt");
+  ASSERT_EQ(loaded.tensors.size(), tensors.size());
+  for (const auto& [name, t] : tensors) {
+    const at::Tensor* back = loaded.find(name);
+    ASSERT_NE(back, nullptr) << name;
+    EXPECT_TRUE(same_bits(*back, t)) << name;
+  }
+  EXPECT_EQ(loaded.tensors.front().first, "f32");  // file order is write order
+}
+
+TEST(SafetensorsTest, RefusesDuplicateNamesAndUnsupportedDtypes) {
+  fs::TempDir dir;
+  const std::string path = dir.path() + "/t.safetensors";
+  EXPECT_THROW(save_safetensors(path, {{"a", at::ones({1})}, {"a", at::ones({1})}}),
+               CheckpointError);
+  EXPECT_THROW(save_safetensors(path, {{"c", at::ones({1}, at::kComplexFloat)}}), CheckpointError);
+}
+
+TEST(SafetensorsTest, TruncatedFileIsACheckpointErrorNamingIt) {
+  fs::TempDir dir;
+  const std::string path = dir.path() + "/t.safetensors";
+  save_safetensors(path, {{"w", at::ones({64})}});
+  const std::string bytes = fs::read_file(path);
+  fs::write_file_atomic(path, bytes.substr(0, bytes.size() - 10));
+  try {
+    load_safetensors(path);
+    FAIL() << "expected CheckpointError";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": tensor 'w'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_safetensors(dir.path() + "/missing.safetensors"), CheckpointError);
+}
+
+}  // namespace
+}  // namespace infalign::checkpoint
