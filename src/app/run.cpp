@@ -51,6 +51,7 @@ void set_up(const config::LoadedConfig& loaded, const std::string& dir, const st
   const std::string dump = config::dump_config(cfg);
   fs::write_file_atomic(resolved_path, dump);
 
+  runtime::tune_allocator();
   const int threads = runtime::configure_threads(cfg.run.threads);
   const c10::Device device = runtime::resolve_device(cfg.run.device);
   log::info("[{}] infalign {} (git {}), run '{}'", tag, build_version(), build_git_hash(),

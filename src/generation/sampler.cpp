@@ -42,15 +42,56 @@ at::Tensor draw_tokens(const at::Tensor& probs, const at::Tensor& uniforms) {
   return (cdf <= u).sum(-1).clamp_max(probs.size(1) - 1);
 }
 
+namespace {
+
+// draw_tokens as one loop over the rows: the same rule (first token whose cumulative mass, in
+// double, exceeds u times the total), without a dozen tensor dispatches per decoding step.
+at::Tensor draw_tokens_cpu(const at::Tensor& probs, const at::Tensor& uniforms) {
+  const at::Tensor p = probs.to(at::kFloat).contiguous();
+  const at::Tensor u = uniforms.to(at::kDouble).contiguous();
+  const auto B = p.size(0), V = p.size(1);
+  at::Tensor ids = at::empty({B}, at::TensorOptions().dtype(at::kLong));
+  const float* pp = p.data_ptr<float>();
+  const double* up = u.data_ptr<double>();
+  std::int64_t* out = ids.data_ptr<std::int64_t>();
+  for (std::int64_t b = 0; b < B; ++b) {
+    const float* row = pp + b * V;
+    double total = 0;
+    for (std::int64_t v = 0; v < V; ++v) total += row[v];
+    const double target = up[b] * total;
+    double cumulative = 0;
+    std::int64_t chosen = V - 1;
+    for (std::int64_t v = 0; v < V; ++v) {
+      cumulative += row[v];
+      if (cumulative > target) {
+        chosen = v;
+        break;
+      }
+    }
+    out[b] = chosen;
+  }
+  return ids;
+}
+
+}  // namespace
+
 Sample sample_tokens(const at::Tensor& logits, const SamplingOptions& options,
                      at::Generator generator) {
-  const at::Tensor probs = sampling_probs(logits, options);
-  const at::Tensor uniforms =
-      at::rand({logits.size(0)}, generator, at::TensorOptions().dtype(at::kDouble))
-          .to(logits.device());
+  const at::Tensor logits32 = logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
+  const at::Tensor logp =
+      at::log_softmax(options.temperature == 1.0 ? logits32 : logits32 / options.temperature, -1);
+  // Unfiltered, the sampling distribution is exp(logp): no second softmax.
+  const bool filtered =
+      (options.top_k > 0 && options.top_k < logits.size(1)) || options.top_p < 1.0;
+  const at::Tensor probs = filtered ? sampling_probs(logits, options) : logp.exp();
+  at::Tensor uniforms =
+      at::rand({logits.size(0)}, generator, at::TensorOptions().dtype(at::kDouble));
   Sample s;
-  s.ids = draw_tokens(probs, uniforms);
-  const at::Tensor logp = at::log_softmax(logits.to(at::kFloat) / options.temperature, -1);
+  if (probs.device().is_cpu()) {
+    s.ids = draw_tokens_cpu(probs, uniforms);
+  } else {
+    s.ids = draw_tokens(probs, uniforms.to(probs.device()));
+  }
   s.logprobs = logp.gather(1, s.ids.unsqueeze(1)).squeeze(1);
   return s;
 }

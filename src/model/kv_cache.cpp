@@ -13,7 +13,7 @@ KvCache::KvCache(const LlamaConfig& config, std::int64_t batch, std::int64_t cap
     : capacity_(capacity) {
   for (std::int64_t i = 0; i < config.num_hidden_layers; ++i) {
     keys_.push_back(
-        at::zeros({batch, config.num_key_value_heads, capacity, config.head_dim()}, options));
+        at::zeros({batch * config.num_key_value_heads, capacity, config.head_dim()}, options));
     values_.push_back(at::zeros_like(keys_.back()));
   }
 }
@@ -24,9 +24,10 @@ std::pair<at::Tensor, at::Tensor> KvCache::append(std::size_t layer, const at::T
   const auto steps = keys.size(2);
   INFALIGN_CHECK(length_ + steps <= capacity_, "KV cache overflow: {} + {} positions > capacity {}",
                  length_, steps, capacity_);
-  keys_[layer].narrow(2, length_, steps).copy_(keys);
-  values_[layer].narrow(2, length_, steps).copy_(values);
-  return {keys_[layer].narrow(2, 0, length_ + steps), values_[layer].narrow(2, 0, length_ + steps)};
+  const auto B = keys.size(0), heads = keys.size(1), d = keys.size(3);
+  keys_[layer].view({B, heads, capacity_, d}).narrow(2, length_, steps).copy_(keys);
+  values_[layer].view({B, heads, capacity_, d}).narrow(2, length_, steps).copy_(values);
+  return {keys_[layer].narrow(1, 0, length_ + steps), values_[layer].narrow(1, 0, length_ + steps)};
 }
 
 void KvCache::advance(std::int64_t steps) { length_ += steps; }

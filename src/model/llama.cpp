@@ -28,21 +28,50 @@ std::shared_ptr<WeightImpl> add_weight(torch::nn::Module& parent, const std::str
   return parent.register_module(name, std::make_shared<WeightImpl>(shape));
 }
 
-// x @ W^T for a weight [out, in].
-at::Tensor linear(const at::Tensor& x, const WeightImpl& w) { return at::matmul(x, w.weight.t()); }
-
 // HF LlamaRMSNorm: normalise in float32, then scale in the input dtype.
-at::Tensor rms_norm(const at::Tensor& x, const WeightImpl& w, double eps) {
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (x.scalar_type() == at::kFloat) {
+    return weight * (x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps));
+  }
   const at::Tensor x32 = x.to(at::kFloat);
-  const at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return w.weight * normed.to(x.scalar_type());
+  return weight *
+         (x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps)).to(x.scalar_type());
 }
 
-// HF rotate_half: (x1, x2) -> (-x2, x1) over the two halves of the last dimension.
-at::Tensor rotate_half(const at::Tensor& x) {
-  const auto half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+// x * cos + rotate_half(x) * sin, with rotate_half(x) = (-x2, x1) over the two halves of the
+// last dimension (HF layout). `sin_signed` is (-sin, sin) per half, so rotate_half becomes a flip
+// of the halves. x [B, T, heads, d]; cos, sin_signed [B, T, 1, d].
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin_signed) {
+  const auto d = x.size(-1);
+  const at::Tensor swapped = x.unflatten(-1, {2, d / 2}).flip(-2).flatten(-2);
+  return at::addcmul(x * cos, swapped, sin_signed);
 }
+
+// x [N, in] @ w_t [in, out] (+ residual [N, out]). A single row goes through matrix-vector
+// BLAS: general matrix products pack the whole weight matrix on every call, which dominates
+// batch-1 decoding.
+at::Tensor rows_times(const at::Tensor& x, const at::Tensor& w_t) {
+  if (x.size(0) == 1) return at::mv(w_t.t(), x.select(0, 0)).unsqueeze(0);
+  return at::mm(x, w_t);
+}
+
+at::Tensor residual_plus_rows_times(const at::Tensor& residual, const at::Tensor& x,
+                                    const at::Tensor& w_t) {
+  if (x.size(0) == 1) return at::addmv(residual.select(0, 0), w_t.t(), x.select(0, 0)).unsqueeze(0);
+  return at::addmm(residual, x, w_t);
+}
+
+// The identity of a parameter's current contents: storage, in-place version and dtype.
+struct Stamp {
+  const void* data = nullptr;
+  std::int64_t version = 0;
+  at::ScalarType dtype = at::kFloat;
+  bool operator==(const Stamp& o) const {
+    return data == o.data && version == o.version && dtype == o.dtype;
+  }
+};
+
+Stamp stamp_of(const at::Tensor& t) { return {t.data_ptr(), t._version(), t.scalar_type()}; }
 
 }  // namespace
 
@@ -63,39 +92,87 @@ class LlamaBlockImpl : public torch::nn::Module {
     down_proj_ = add_weight(*mlp, "down_proj", {c.hidden_size, c.intermediate_size});
   }
 
-  // h [B, T, H]; cos/sin [B, 1, T, d]; bias [B, 1, T, S] additive float32 mask.
-  at::Tensor forward(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
-                     const at::Tensor& bias, KvCache* cache) {
-    const auto B = h.size(0), T = h.size(1), d = c_.head_dim();
+  // h [N = B * T, H]; cos/sin_signed [B, T, 1, d]; bias additive float32, broadcastable to
+  // [B, heads, T, S].
+  at::Tensor forward(const at::Tensor& h, std::int64_t B, std::int64_t T, const at::Tensor& cos,
+                     const at::Tensor& sin_signed, const at::Tensor& bias, KvCache* cache) {
+    const auto d = c_.head_dim();
     const auto nh = c_.num_attention_heads, nkv = c_.num_key_value_heads;
-    const at::Tensor x = rms_norm(h, *input_layernorm_, c_.rms_norm_eps);
-    at::Tensor q = linear(x, *q_proj_).view({B, T, nh, d}).transpose(1, 2);
-    at::Tensor k = linear(x, *k_proj_).view({B, T, nkv, d}).transpose(1, 2);
-    at::Tensor v = linear(x, *v_proj_).view({B, T, nkv, d}).transpose(1, 2);
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
-    if (cache != nullptr) std::tie(k, v) = cache->append(index_, k, v);
-    const auto S = k.size(2);
+    const Packed& w = packed();
+    const at::Tensor x = rms_norm(h, input_layernorm_->weight, c_.rms_norm_eps);
+    // One matmul for q, k and v (weights stacked; the q rows pre-scaled by 1/sqrt(d)), one rotary
+    // pass over q and k together, then split by views.
+    const at::Tensor qkv = rows_times(x, w.qkv_t).view({B, T, nh + 2 * nkv, d});
+    const at::Tensor qk = apply_rope(qkv.narrow(2, 0, nh + nkv), cos, sin_signed);
+    const at::Tensor q = qk.narrow(2, 0, nh).transpose(1, 2);  // [B, nh, T, d]
+    at::Tensor k = qk.narrow(2, nh, nkv).transpose(1, 2);      // [B, nkv, T, d]
+    at::Tensor v = qkv.narrow(2, nh + nkv, nkv).transpose(1, 2);
+    if (cache != nullptr) {
+      std::tie(k, v) = cache->append(index_, k, v);  // [B * nkv, S, d] views, no copies
+    } else {
+      k = k.reshape({B * nkv, T, d});
+      v = v.reshape({B * nkv, T, d});
+    }
+    const auto S = k.size(1);
     // Grouped-query attention: query head j reads key/value head j / (nh / nkv), as HF's
-    // repeat_kv; done as a reshape of the queries instead of copying keys and values.
+    // repeat_kv; done by grouping the queries instead of copying keys and values.
     const auto group = nh / nkv;
-    const at::Tensor qg = q.reshape({B, nkv, group * T, d});
-    at::Tensor scores = at::matmul(qg, k.transpose(-1, -2)).view({B, nh, T, S});
-    scores = scores.to(at::kFloat) * (1.0 / std::sqrt(static_cast<double>(d))) + bias;
-    const at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
-    const at::Tensor attn = at::matmul(probs.view({B, nkv, group * T, S}), v).view({B, nh, T, d});
-    const at::Tensor merged = attn.transpose(1, 2).reshape({B, T, nh * d});
-    const at::Tensor h1 = h + linear(merged, *o_proj_);
-    const at::Tensor y = rms_norm(h1, *post_attention_layernorm_, c_.rms_norm_eps);
-    const at::Tensor gated = at::silu(linear(y, *gate_proj_)) * linear(y, *up_proj_);
-    return h1 + linear(gated, *down_proj_);
+    const at::Tensor qg = q.reshape({B * nkv, group * T, d});
+    at::Tensor scores = at::bmm(qg, k.transpose(1, 2)).view({B, nh, T, S});
+    if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
+    at::Tensor probs = at::softmax(scores + bias, -1);
+    if (probs.scalar_type() != v.scalar_type()) probs = probs.to(v.scalar_type());
+    const at::Tensor attn = at::bmm(probs.view({B * nkv, group * T, S}), v);
+    const at::Tensor merged = attn.view({B, nh, T, d}).transpose(1, 2).reshape({B * T, nh * d});
+    const at::Tensor h1 = residual_plus_rows_times(h, merged, w.o_t);
+    const at::Tensor y = rms_norm(h1, post_attention_layernorm_->weight, c_.rms_norm_eps);
+    const at::Tensor gate_up = rows_times(y, w.gate_up_t);
+    const auto I = c_.intermediate_size;
+    const at::Tensor gated = at::silu(gate_up.narrow(1, 0, I)) * gate_up.narrow(1, I, I);
+    return residual_plus_rows_times(h1, gated, w.down_t);
   }
 
  private:
+  // Transposed (and stacked) weights for the matmuls above. With gradients on they are built
+  // from the parameters on every call (so gradients reach each parameter); without, they are
+  // cached until a parameter changes (storage, in-place version or dtype).
+  struct Packed {
+    at::Tensor qkv_t, o_t, gate_up_t, down_t;
+    std::vector<Stamp> stamps;
+  };
+
+  const Packed& packed() {
+    const std::vector<at::Tensor*> sources = {
+        &q_proj_->weight,    &k_proj_->weight,  &v_proj_->weight,   &o_proj_->weight,
+        &gate_proj_->weight, &up_proj_->weight, &down_proj_->weight};
+    const bool grad = at::GradMode::is_enabled();
+    if (!grad) {
+      bool fresh = packed_.stamps.size() == sources.size();
+      for (std::size_t i = 0; fresh && i < sources.size(); ++i) {
+        fresh = packed_.stamps[i] == stamp_of(*sources[i]);
+      }
+      if (fresh) return packed_;
+    }
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c_.head_dim()));
+    packed_.qkv_t = at::cat({q_proj_->weight * scale, k_proj_->weight, v_proj_->weight}).t();
+    packed_.o_t = o_proj_->weight.t();
+    packed_.gate_up_t = at::cat({gate_proj_->weight, up_proj_->weight}).t();
+    packed_.down_t = down_proj_->weight.t();
+    if (!grad) {
+      for (at::Tensor* t : {&packed_.qkv_t, &packed_.gate_up_t}) *t = t->contiguous();
+      packed_.stamps.clear();
+      for (at::Tensor* s : sources) packed_.stamps.push_back(stamp_of(*s));
+    } else {
+      packed_.stamps.clear();
+    }
+    return packed_;
+  }
+
   LlamaConfig c_;
   std::size_t index_;
   std::shared_ptr<WeightImpl> input_layernorm_, q_proj_, k_proj_, v_proj_, o_proj_,
       post_attention_layernorm_, gate_proj_, up_proj_, down_proj_;
+  Packed packed_;
 };
 
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : config_(config) {
@@ -107,11 +184,6 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : config_(config) {
         std::to_string(i), std::make_shared<LlamaBlockImpl>(config_, static_cast<std::size_t>(i))));
   }
   norm_ = add_weight(*this, "norm", {config_.hidden_size});
-  const auto d = config_.head_dim();
-  inv_freq_ =
-      1.0 / at::pow(config_.rope_theta,
-                    at::arange(0, d, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
-                        static_cast<double>(d));
   init_weights(*this, at::detail::getDefaultCPUGenerator());
 }
 
@@ -132,26 +204,47 @@ at::Tensor LlamaModelImpl::forward(const DecoderInput& input, KvCache* cache) {
   const auto device = embed_tokens_->weight.device();
   const auto dtype = embed_tokens_->weight.scalar_type();
 
-  at::Tensor h = at::embedding(embed_tokens_->weight, ids);
-  // Rotary tables in float32, cast to the activation dtype as HF does: [B, 1, T, d].
-  const at::Tensor freqs = input.position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq_.to(device);
-  const at::Tensor emb = at::cat({freqs, freqs}, -1).unsqueeze(1);
-  const at::Tensor cos = emb.cos().to(dtype), sin = emb.sin().to(dtype);
-  // Additive mask [B, 1, T, S]: key j is visible to new position i when it is real and j <= past +
-  // i.
-  const at::Tensor query_index =
-      at::arange(past, S, at::TensorOptions().dtype(at::kLong).device(device));
-  const at::Tensor key_index = at::arange(S, at::TensorOptions().dtype(at::kLong).device(device));
-  const at::Tensor causal = key_index.unsqueeze(0) <= query_index.unsqueeze(1);  // [T, S]
-  const at::Tensor visible = causal.unsqueeze(0) & input.attention_mask.to(at::kBool).unsqueeze(1);
-  // A large finite negative, not -inf: a padding query that sees nothing gets a uniform row
-  // instead of NaN (its output is never used).
-  const at::Tensor bias = at::where(visible, at::zeros({}, at::TensorOptions().device(device)),
-                                    at::full({}, -1e30, at::TensorOptions().device(device)))
-                              .unsqueeze(1);
-  for (const auto& layer : layers_) h = layer->forward(h, cos, sin, bias, cache);
+  at::Tensor h = at::embedding(embed_tokens_->weight, ids).view({B * T, config_.hidden_size});
+  // Rotary tables: rows of the per-position cos / signed-sin tables, [B, T, 1, d].
+  const RopeTables& rope = rope_tables(device, dtype);
+  const at::Tensor cos = at::embedding(rope.cos, input.position_ids).unsqueeze(2);
+  const at::Tensor sin_signed = at::embedding(rope.sin_signed, input.position_ids).unsqueeze(2);
+  // Additive mask: 0 where key j is visible to new position i (real and j <= past + i), else a
+  // large finite negative rather than -inf, so a padding query that sees nothing gets a uniform
+  // row instead of NaN (its output is never used).
+  at::Tensor bias = (input.attention_mask.to(at::kFloat) - 1.0) * 1e30;  // [B, S]
+  if (T == 1) {
+    bias = bias.view({B, 1, 1, S});  // one new position sees every stored key
+  } else {
+    const auto index_options = at::TensorOptions().dtype(at::kLong).device(device);
+    const at::Tensor future = at::arange(S, index_options).unsqueeze(0) >
+                              at::arange(past, S, index_options).unsqueeze(1);  // [T, S]
+    bias = bias.view({B, 1, 1, S}).masked_fill(future.view({1, 1, T, S}), -1e30);
+  }
+  for (const auto& layer : layers_) h = layer->forward(h, B, T, cos, sin_signed, bias, cache);
   if (cache != nullptr) cache->advance(T);
-  return rms_norm(h, *norm_, config_.rms_norm_eps);
+  return rms_norm(h, norm_->weight, config_.rms_norm_eps).view({B, T, config_.hidden_size});
+}
+
+const LlamaModelImpl::RopeTables& LlamaModelImpl::rope_tables(c10::Device device,
+                                                              at::ScalarType dtype) {
+  if (rope_.cos.defined() && rope_.cos.device() == device && rope_.cos.scalar_type() == dtype) {
+    return rope_;
+  }
+  // HF computes the angles in float32 and casts cos/sin to the activation dtype.
+  const auto d = config_.head_dim();
+  const at::Tensor inv_freq =
+      1.0 / at::pow(config_.rope_theta,
+                    at::arange(0, d, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
+                        static_cast<double>(d));
+  const at::Tensor positions =
+      at::arange(config_.max_position_embeddings, at::kLong).to(at::kFloat);
+  const at::Tensor angles = positions.unsqueeze(1) * inv_freq.unsqueeze(0);  // [P, d/2]
+  const at::Tensor cos = at::cat({angles.cos(), angles.cos()}, 1);
+  const at::Tensor sin_signed = at::cat({-angles.sin(), angles.sin()}, 1);
+  rope_.cos = cos.to(device, dtype);
+  rope_.sin_signed = sin_signed.to(device, dtype);
+  return rope_;
 }
 
 CausalLmImpl::CausalLmImpl(const LlamaConfig& config) {
@@ -164,7 +257,10 @@ CausalLmImpl::CausalLmImpl(const LlamaConfig& config) {
 
 at::Tensor CausalLmImpl::logits(const at::Tensor& hidden) {
   const at::Tensor& w = lm_head_ ? lm_head_->weight : model_->embedding_weight();
-  return at::matmul(hidden, w.t()).to(at::kFloat);
+  const auto B = hidden.size(0), T = hidden.size(1);
+  const at::Tensor logits =
+      rows_times(hidden.reshape({B * T, hidden.size(2)}), w.t()).view({B, T, -1});
+  return logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
 }
 
 at::Tensor CausalLmImpl::forward(const DecoderInput& input, KvCache* cache) {
@@ -178,7 +274,7 @@ ScalarModelImpl::ScalarModelImpl(const LlamaConfig& config) {
 }
 
 at::Tensor ScalarModelImpl::forward(const DecoderInput& input) {
-  return linear(model_->forward(input), *score_).squeeze(-1).to(at::kFloat);
+  return at::matmul(model_->forward(input), score_->weight.t()).squeeze(-1).to(at::kFloat);
 }
 
 at::Tensor score_at_last_token(const at::Tensor& values, const at::Tensor& attention_mask) {

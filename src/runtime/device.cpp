@@ -1,5 +1,7 @@
 #include "infalign/runtime/device.h"
 
+#include <malloc.h>
+
 #include <thread>
 
 #include <fmt/format.h>
@@ -51,6 +53,11 @@ int configure_threads(std::int64_t num_threads) {
   if (n == 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+void tune_allocator() {
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
 }
 
 std::string describe_runtime() {

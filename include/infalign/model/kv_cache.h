@@ -12,7 +12,8 @@ struct LlamaConfig;
 
 class KvCache {
  public:
-  // [batch, num_key_value_heads, capacity, head_dim] per layer, of `options` (device, dtype).
+  // [batch * num_key_value_heads, capacity, head_dim] per layer, of `options` (device, dtype):
+  // batched matmuls read the stored prefix as a strided view, without copying it.
   KvCache(const LlamaConfig& config, std::int64_t batch, std::int64_t capacity,
           const at::TensorOptions& options);
 
@@ -20,7 +21,7 @@ class KvCache {
   std::int64_t length() const { return length_; }
   std::int64_t capacity() const { return capacity_; }
   // Stores `keys`/`values` ([B, nkv, T, d]) of layer `layer` after the current length and returns
-  // the views of everything stored for that layer, new positions included.
+  // views [B * nkv, length + T, d] of everything stored for that layer, new positions included.
   std::pair<at::Tensor, at::Tensor> append(std::size_t layer, const at::Tensor& keys,
                                            const at::Tensor& values);
   // Called once per forward, after every layer appended `steps` positions.

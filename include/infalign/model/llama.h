@@ -42,7 +42,13 @@ class LlamaModelImpl : public torch::nn::Module {
   std::shared_ptr<WeightImpl> embed_tokens_;
   std::vector<std::shared_ptr<LlamaBlockImpl>> layers_;
   std::shared_ptr<WeightImpl> norm_;
-  at::Tensor inv_freq_;  // [head_dim / 2] float32, not a parameter
+  // Per-position rotary tables [max_position_embeddings, head_dim] in the activation dtype and
+  // device, built on first use (not parameters).
+  struct RopeTables {
+    at::Tensor cos, sin_signed;
+  };
+  const RopeTables& rope_tables(c10::Device device, at::ScalarType dtype);
+  RopeTables rope_;
 };
 TORCH_MODULE(LlamaModel);
 

@@ -20,6 +20,11 @@ c10::ScalarType to_scalar_type(config::DType dtype);
 // in effect.
 int configure_threads(std::int64_t num_threads);
 
+// Keeps freed tensor memory in the process instead of returning it to the kernel after every
+// step (glibc otherwise mmaps/munmaps each buffer over 128 KiB, and the page faults of re-mapping
+// cost ~10% of CPU generation). Called once at start-up by the binaries and benchmarks.
+void tune_allocator();
+
 // "LibTorch 1.13.0, CUDA no, 2 CPU threads" style summary of the runtime.
 std::string describe_runtime();
 
