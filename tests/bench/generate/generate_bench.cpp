@@ -4,8 +4,14 @@
 // on the default experiment's model size, 8-token prompts, no early stop. Usage:
 //   build/tests/bench/bench_generate [--config configs/default/ctrl_bon4.yaml] [--batches 1,16,64]
 //       [--new-tokens 64] [--repeats 3] [--threads N] [--python /usr/bin/python3] [--no-python]
-// Prints tokens/s (median of the repeats) and the ratios; docs/benchmarks.md records the output.
+// The four variants run in turn, `repeats` rounds after a warm-up each (the Python peer stays up
+// as a child process), so machine noise hits all of them alike. Prints tokens/s (medians) and the
+// ratios; docs/benchmarks.md records the output.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <memory>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -86,42 +92,50 @@ std::vector<std::vector<std::int64_t>> make_prompts(std::int64_t batch, std::int
   return prompts;
 }
 
-// Median tokens/s of `repeats` timed runs after one warm-up.
-double measure(model::CausalLm& lm, const std::vector<std::vector<std::int64_t>>& prompts,
-               const generation::GenerationOptions& options, int repeats) {
-  at::Generator g = at::detail::createCPUGenerator(2);
-  generation::generate(lm, prompts, options, g);
-  std::vector<double> rates;
-  for (int r = 0; r < repeats; ++r) {
-    Timer timer;
-    const auto result = generation::generate(lm, prompts, options, g);
-    rates.push_back(static_cast<double>(result.generated_tokens) / timer.seconds());
+// The Python peer as a child process in --serve mode: one batch size per line in, one tokens/s
+// per line out, so its runs interleave with ours.
+class PythonPeer {
+ public:
+  PythonPeer(const Args& a, const std::string& model_dir) {
+    const std::string peer = std::string(INFALIGN_SOURCE_DIR) + "/tests/bench/generate/generate_peer.py";
+    int to_child[2], from_child[2];
+    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(to_child[0], 0);
+      ::dup2(from_child[1], 1);
+      ::close(to_child[1]);
+      ::close(from_child[0]);
+      const std::string tokens = std::to_string(a.new_tokens), threads = std::to_string(a.threads);
+      ::execl(a.python.c_str(), a.python.c_str(), peer.c_str(), "--model", model_dir.c_str(),
+              "--serve", "--new-tokens", tokens.c_str(), "--threads", threads.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    in_ = ::fdopen(to_child[1], "w");
+    out_ = ::fdopen(from_child[0], "r");
   }
-  return median(rates);
-}
+  ~PythonPeer() {
+    std::fclose(in_);
+    std::fclose(out_);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  // One timed run at `batch` (the peer warms up on its first run of each size); -1 on failure.
+  double run(std::int64_t batch) {
+    std::fprintf(in_, "%ld\n", static_cast<long>(batch));
+    std::fflush(in_);
+    char line[256];
+    if (std::fgets(line, sizeof(line), out_) == nullptr) return -1;
+    return std::atof(line);
+  }
 
-double run_python(const Args& a, const std::string& model_dir, std::int64_t batch) {
-  const std::string peer =
-      std::string(INFALIGN_SOURCE_DIR) + "/tests/bench/generate/generate_peer.py";
-  const std::string command =
-      fmt::format("{} {} --model {} --batch {} --new-tokens {} --repeats {} --threads {}", a.python,
-                  peer, model_dir, batch, a.new_tokens, a.repeats, a.threads);
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return -1;
-  std::string out;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) out += buffer;
-  if (::pclose(pipe) != 0) {
-    std::cerr << "python peer failed: " << command << "\n" << out;
-    return -1;
-  }
-  // {"batch": B, "tokens_per_s": [x, y, z]}
-  const auto open = out.find('['), close = out.find(']');
-  std::vector<double> rates;
-  std::stringstream s(out.substr(open + 1, close - open - 1));
-  for (std::string part; std::getline(s, part, ',');) rates.push_back(std::stod(part));
-  return rates.empty() ? -1 : median(rates);
-}
+ private:
+  pid_t pid_;
+  std::FILE* in_;
+  std::FILE* out_;
+};
 
 }  // namespace
 
@@ -156,15 +170,31 @@ int main(int argc, char** argv) {
     o.eos_id = -1;  // fixed length: every row makes new_tokens tokens
     model::CausalLm bf16 =
         model::load_causal_lm(model_dir, {c10::Device(c10::kCPU), at::kBFloat16});
+    std::unique_ptr<PythonPeer> peer;
+    if (a.run_python) peer = std::make_unique<PythonPeer>(a, model_dir);
+    generation::GenerationOptions recompute = o;
+    recompute.use_kv_cache = false;
     for (const std::int64_t batch : a.batches) {
       const auto prompts = make_prompts(batch, mc.vocab_size);
-      o.use_kv_cache = true;
-      const double kv = measure(lm, prompts, o, a.repeats);
-      o.use_kv_cache = false;
-      const double full = measure(lm, prompts, o, a.repeats);
-      o.use_kv_cache = true;
-      const double kv_bf16 = measure(bf16, prompts, o, a.repeats);
-      const double py = a.run_python ? run_python(a, model_dir, batch) : -1;
+      // One warm-up each, then the four variants in turn, `repeats` rounds; medians.
+      at::Generator g = at::detail::createCPUGenerator(2);
+      auto timed = [&](model::CausalLm& m, const generation::GenerationOptions& opts) {
+        Timer timer;
+        const auto result = generation::generate(m, prompts, opts, g);
+        return static_cast<double>(result.generated_tokens) / timer.seconds();
+      };
+      timed(lm, o);
+      timed(lm, recompute);
+      timed(bf16, o);
+      std::vector<double> kv_runs, full_runs, bf16_runs, py_runs;
+      for (int r = 0; r < a.repeats; ++r) {
+        kv_runs.push_back(timed(lm, o));
+        full_runs.push_back(timed(lm, recompute));
+        bf16_runs.push_back(timed(bf16, o));
+        if (peer) py_runs.push_back(peer->run(batch));
+      }
+      const double kv = median(kv_runs), full = median(full_runs), kv_bf16 = median(bf16_runs);
+      const double py = py_runs.empty() ? -1 : median(py_runs);
       std::cout << fmt::format("| {} | {:.0f} | {:.0f} | {:.0f} | {} | {:.1f}x | {} | {:.2f}x |\n",
                                batch, kv, full, kv_bf16, py > 0 ? fmt::format("{:.0f}", py) : "n/a",
                                kv / full, py > 0 ? fmt::format("{:.2f}x", kv / py) : "n/a",

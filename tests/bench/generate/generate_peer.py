@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Python peer of tests/bench/generate: the same Llama model and KV-cache sampling loop, written
 in Python on Debian's python3-torch (the same ATen kernels as the C++ engine), on the same
-weights. Prints one JSON line: {"batch": B, "tokens_per_s": [...one per repeat...]}.
-Run by bench_generate; by hand:
+weights. With --batch it prints one JSON line {"batch": B, "tokens_per_s": [one per repeat]}. With
+--serve it reads one batch size per line on stdin and answers each with one timed run's
+tokens/s, so bench_generate can interleave its own runs with the peer's on a noisy machine.
+By hand:
   /usr/bin/python3 tests/bench/generate/generate_peer.py --model DIR --batch 16 --new-tokens 64
 """
 import argparse
@@ -112,7 +114,8 @@ def generate(model, prompts, new_tokens, pad_id, generator):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
-    ap.add_argument("--batch", type=int, required=True)
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--serve", action="store_true")
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--prompt-len", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
@@ -121,6 +124,19 @@ def main():
     torch.set_num_threads(args.threads)
     model = Llama(args.model)
     g = torch.Generator().manual_seed(1)
+    if args.serve:
+        warmed = set()
+        with torch.inference_mode():
+            for line in sys.stdin:
+                batch = int(line)
+                prompts = torch.randint(4, model.c["vocab_size"], (batch, args.prompt_len), generator=g)
+                if batch not in warmed:
+                    generate(model, prompts, args.new_tokens, model.c["pad_token_id"], g)
+                    warmed.add(batch)
+                start = time.perf_counter()
+                generate(model, prompts, args.new_tokens, model.c["pad_token_id"], g)
+                print(batch * args.new_tokens / (time.perf_counter() - start), flush=True)
+        return
     prompts = torch.randint(4, model.c["vocab_size"], (args.batch, args.prompt_len), generator=g)
     rates = []
     with torch.inference_mode():
