@@ -13,9 +13,11 @@
 #include "infalign/core/fs.h"
 #include "infalign/core/logging.h"
 #include "infalign/core/signals.h"
+#include "infalign/core/timer.h"
 #include "infalign/runtime/blas.h"
 #include "infalign/runtime/device.h"
 #include "infalign/runtime/probe.h"
+#include "infalign/tokenizer/sentencepiece_tokenizer.h"
 
 namespace infalign::app {
 
@@ -80,6 +82,57 @@ void set_up(const config::LoadedConfig& loaded, const std::string& dir, const st
   log::debug("[cfg] resolved config:\n{}", dump);
 }
 
+// Loads the tokenizer and checks its special ids against the config (ConfigError naming the key
+// on a mismatch: a model trained with other ids would read padding as text).
+std::unique_ptr<tokenizer::SentencePieceTokenizer> load_tokenizer(
+    const config::LoadedConfig& loaded) {
+  const config::TokenizerConfig& t = loaded.config.tokenizer;
+  auto tok = tokenizer::SentencePieceTokenizer::load(t.path);
+  std::vector<std::string> problems;
+  const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> ids[] = {
+      {"unk_id", {t.unk_id, tok->unk_id()}},
+      {"bos_id", {t.bos_id, tok->bos_id()}},
+      {"eos_id", {t.eos_id, tok->eos_id()}},
+      {"pad_id", {t.pad_id, tok->pad_id()}}};
+  for (const auto& [key, values] : ids) {
+    if (values.first != values.second) {
+      problems.push_back(fmt::format("{}: tokenizer.{}: got {}, but {} has {}",
+                                     loaded.sources.locate(std::string("tokenizer.") + key).str(),
+                                     key, values.first, t.path, values.second));
+    }
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+  return tok;
+}
+
+// Stage tokenizer: SentencePiece on the training split, with the config's special ids.
+void train_tokenizer(const config::LoadedConfig& loaded) {
+  const config::ExperimentConfig& cfg = loaded.config;
+  tokenizer::SentencePieceTrainOptions o;
+  o.input_file = cfg.data.train_file;
+  o.model_prefix =
+      cfg.tokenizer.path.substr(0, cfg.tokenizer.path.size() - std::string(".model").size());
+  o.vocab_size = cfg.tokenizer.vocab_size;
+  o.model_type = cfg.tokenizer.model_type;
+  o.character_coverage = cfg.tokenizer.character_coverage;
+  o.unk_id = cfg.tokenizer.unk_id;
+  o.bos_id = cfg.tokenizer.bos_id;
+  o.eos_id = cfg.tokenizer.eos_id;
+  o.pad_id = cfg.tokenizer.pad_id;
+  const auto parent = std::filesystem::path(cfg.tokenizer.path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent.string());
+  Timer timer;
+  log::info("[data] training a {} SentencePiece model ({} pieces) on {}",
+            config::enum_name(o.model_type), o.vocab_size, o.input_file);
+  tokenizer::train_sentencepiece(o);
+  const auto tok = load_tokenizer(loaded);
+  log::info(
+      "[data] tokenizer {}: {} pieces, unk {} bos {} eos {} pad {} ({:.1f} s; trainer log "
+      "{}.train.log)",
+      cfg.tokenizer.path, tok->vocab_size(), tok->unk_id(), tok->bos_id(), tok->eos_id(),
+      tok->pad_id(), timer.seconds(), o.model_prefix);
+}
+
 // Reports what a run would need, without failing on missing inputs.
 void report_check(const config::LoadedConfig& loaded, bool for_eval, std::string_view tag) {
   const config::ExperimentConfig& cfg = loaded.config;
@@ -88,6 +141,17 @@ void report_check(const config::LoadedConfig& loaded, bool for_eval, std::string
     const auto probe = runtime::probe_matmul(512, dtype, device, 5);
     log::info("[{}] matmul 512^3 {} on {}: {:.1f} GFLOP/s", tag, c10::toString(dtype), device.str(),
               probe.gflops);
+  }
+  if (std::filesystem::exists(cfg.tokenizer.path)) {
+    try {
+      const auto tok = load_tokenizer(loaded);
+      const std::string sample = "A quick check of the tokenizer.";
+      log::info("[{}] tokenizer {}: {} pieces; '{}' is {} tokens (module {})", tag,
+                cfg.tokenizer.path, tok->vocab_size(), sample, tok->encode(sample).size(),
+                tokenizer::sentencepiece_module_path());
+    } catch (const Error& e) {
+      log::warn("[{}] not ready: {}", tag, e.what());
+    }
   }
   try {
     config::check_input_files(cfg, loaded.sources, for_eval);
@@ -110,9 +174,13 @@ void run_train(const RunRequest& request) {
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, false);
+  if (cfg.run.stage == config::Stage::Tokenizer) {
+    train_tokenizer(request.loaded);
+    return;
+  }
   throw Error(
       fmt::format("run.stage: '{}' is not implemented in infalign {} yet; this build "
-                  "can validate configs and check the runtime (--check)",
+                  "runs stage tokenizer and can validate configs and check the runtime (--check)",
                   config::enum_name(cfg.run.stage), build_version()));
 }
 

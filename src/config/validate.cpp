@@ -75,6 +75,13 @@ void check_model(const ExperimentConfig& c, Issues& issues) {
 
 void check_tokenizer(const ExperimentConfig& c, Issues& issues) {
   const TokenizerConfig& t = c.tokenizer;
+  const std::string suffix = ".model";
+  if (t.path.size() <= suffix.size() ||
+      t.path.compare(t.path.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    issues.add("tokenizer.path", fmt::format("got \"{}\", expected a SentencePiece file name "
+                                             "ending in .model",
+                                             t.path));
+  }
   const std::pair<const char*, std::int64_t> ids[] = {
       {"unk_id", t.unk_id}, {"bos_id", t.bos_id}, {"eos_id", t.eos_id}, {"pad_id", t.pad_id}};
   for (std::size_t i = 0; i < std::size(ids); ++i) {

@@ -116,5 +116,46 @@ TEST(CliTest, RunningAStageWithMissingInputsExitsTwoNamingThem) {
       << result.err;
 }
 
+// A corpus of made-up three-syllable words: enough distinct pieces for a 32-piece vocabulary.
+std::string small_corpus() {
+  const char* syllables[] = {"ba", "ce", "di", "fo", "gu", "ka", "lo", "mi"};
+  std::string text;
+  for (int line = 0; line < 200; ++line) {
+    for (int w = 0; w < 4; ++w) {
+      const int i = line * 4 + w;
+      text += std::string(syllables[i % 8]) + syllables[(i / 8) % 8] + syllables[(i * 5) % 8] + " ";
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+TEST(CliTest, TokenizerStageTrainsAModelThatCheckThenLoads) {
+  fs::TempDir dir;
+  fs::write_file_atomic(dir.path() + "/train.txt", small_corpus());
+  const std::string common =
+      " --config " + shell_quote(source_path("configs/tests/tiny.yaml")) +
+      " --set run.run_dir=" + shell_quote(dir.path() + "/run") +
+      " --set data.train_file=" + shell_quote(dir.path() + "/train.txt") +
+      " --set tokenizer.path=" + shell_quote(dir.path() + "/tok/tokenizer.model");
+  const auto trained = run_process(kTrain + common + " --set run.stage=tokenizer");
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/tok/tokenizer.model"));
+  EXPECT_NE(trained.err.find("pieces, unk 0 bos 1 eos 2 pad 3"), std::string::npos) << trained.err;
+  // The binaries load it next to LibTorch (a protobuf clash would crash them here).
+  for (const std::string& bin : {kTrain, kEval}) {
+    const auto checked = run_process(bin + common + " --set run.stage=lm --check");
+    ASSERT_EQ(checked.exit_code, 0) << checked.err;
+    EXPECT_NE(checked.err.find("tokens (module "), std::string::npos) << checked.err;
+  }
+  // A config whose special ids disagree with the model is refused when a stage uses it.
+  const auto mismatch = run_process(kTrain + common +
+                                    " --set run.stage=tokenizer --set tokenizer.pad_id=4 "
+                                    "--set tokenizer.vocab_size=31");
+  EXPECT_EQ(mismatch.exit_code, 0) << mismatch.err;  // retrained with pad 4: consistent again
+  const auto stale = run_process(kTrain + common + " --set run.stage=lm --check");
+  EXPECT_NE(stale.err.find("tokenizer.pad_id: got 3, but"), std::string::npos) << stale.err;
+}
+
 }  // namespace
 }  // namespace infalign

@@ -7,19 +7,19 @@
 // The four variants run in turn, `repeats` rounds after a warm-up each (the Python peer stays up
 // as a child process), so machine noise hits all of them alike. Prints tokens/s (medians) and the
 // ratios; docs/benchmarks.md records the output.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <memory>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
+#include <sys/wait.h>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -97,7 +97,8 @@ std::vector<std::vector<std::int64_t>> make_prompts(std::int64_t batch, std::int
 class PythonPeer {
  public:
   PythonPeer(const Args& a, const std::string& model_dir) {
-    const std::string peer = std::string(INFALIGN_SOURCE_DIR) + "/tests/bench/generate/generate_peer.py";
+    const std::string peer =
+        std::string(INFALIGN_SOURCE_DIR) + "/tests/bench/generate/generate_peer.py";
     int to_child[2], from_child[2];
     if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");
     pid_ = ::fork();
