@@ -18,14 +18,14 @@ seconds() {  # runs "$@" quietly, prints its wall time in seconds
   echo "$(((e - s) / 1000000))e-3"
 }
 
-printf '| compiler | clean build -j2 (s) | touch src/app/run.cpp (s) | touch src/config/load.cpp (s) | touch tests/unit/config/load_test.cpp (s) |\n'
+printf '| compiler | clean build -j2 (s) | touch src/model/llama.cpp (s) | touch src/config/load.cpp (s) | touch tests/unit/config/load_test.cpp (s) |\n'
 printf '|---|---|---|---|---|\n'
 for cxx in "${compilers[@]}"; do
   dir=$(mktemp -d /tmp/infalign-measure-XXXXXX)
   export CCACHE_DISABLE=1
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
   clean=$(seconds ninja -C "$dir" -j2)
-  touch src/app/run.cpp
+  touch src/model/llama.cpp
   torch_file=$(seconds ninja -C "$dir" -j2)
   touch src/config/load.cpp
   base_file=$(seconds ninja -C "$dir" -j2)
