@@ -15,7 +15,9 @@ packages=(
   libopenblas0-openmp
 )
 if [[ "${1:-}" == "--data" ]]; then
-  packages+=(npm fortunes fortunes-min wordnet-base)
+  packages+=(fortunes fortunes-min wordnet-base)
+  # npm: Debian's package, unless a Node.js install already provides the command.
+  command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
 
 as_root() {
