@@ -18,6 +18,7 @@
 #include "infalign/runtime/device.h"
 #include "infalign/runtime/probe.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
+#include "infalign/train/lm_trainer.h"
 
 namespace infalign::app {
 
@@ -178,10 +179,15 @@ void run_train(const RunRequest& request) {
     train_tokenizer(request.loaded);
     return;
   }
-  throw Error(
-      fmt::format("run.stage: '{}' is not implemented in infalign {} yet; this build "
-                  "runs stage tokenizer and can validate configs and check the runtime (--check)",
-                  config::enum_name(cfg.run.stage), build_version()));
+  if (cfg.run.stage == config::Stage::Lm) {
+    load_tokenizer(request.loaded);  // special ids must match the config
+    train::train_lm(request.loaded);
+    return;
+  }
+  throw Error(fmt::format(
+      "run.stage: '{}' is not implemented in infalign {} yet; this build "
+      "runs stages tokenizer and lm and can validate configs and check the runtime (--check)",
+      config::enum_name(cfg.run.stage), build_version()));
 }
 
 void run_eval(const RunRequest& request) {

@@ -404,6 +404,7 @@ struct Registry {
         .field("normalize", &TransformConfig::normalize);
 
     Section<TrainConfig>(fields, sections, "train", &ExperimentConfig::train)
+        .field("output_dir", &TrainConfig::output_dir)
         .field("total_steps", &TrainConfig::total_steps, at_least<I>(1))
         .field("batch_size", &TrainConfig::batch_size, in_range<I>(1, 1 << 20))
         .field("grad_accum_steps", &TrainConfig::grad_accum_steps, in_range<I>(1, 1 << 16))

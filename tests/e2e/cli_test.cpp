@@ -157,5 +157,108 @@ TEST(CliTest, TokenizerStageTrainsAModelThatCheckThenLoads) {
   EXPECT_NE(stale.err.find("tokenizer.pad_id: got 3, but"), std::string::npos) << stale.err;
 }
 
+// Stage lm on a tiny corpus: train the tokenizer, then the LM, in `run_dir`.
+class TinyLmRun {
+ public:
+  explicit TinyLmRun(const std::string& dir) : dir_(dir) {
+    fs::write_file_atomic(dir_ + "/train.txt", small_corpus());
+    std::string valid;
+    for (int i = 0; i < 20; ++i) valid += "lomiba cefo dika " + std::to_string(i % 3) + "\n";
+    fs::write_file_atomic(dir_ + "/valid.txt", valid);
+    common_ = " --config " + shell_quote(source_path("configs/tests/tiny.yaml")) +
+              " --set data.train_file=" + shell_quote(dir_ + "/train.txt") +
+              " --set data.valid_file=" + shell_quote(dir_ + "/valid.txt") +
+              " --set tokenizer.path=" + shell_quote(dir_ + "/tokenizer.model") +
+              " --set run.threads=1";
+    const auto tok =
+        run_process(kTrain + common_ +
+                    " --set run.stage=tokenizer --set run.run_dir=" + shell_quote(dir_ + "/tok"));
+    EXPECT_EQ(tok.exit_code, 0) << tok.err;
+  }
+  // Runs stage lm in <dir>/<name> with `extra` arguments; `env` prefixes the command.
+  testing::ProcessResult lm(const std::string& name, const std::string& extra = "",
+                            const std::string& env = "") const {
+    return run_process(env + kTrain + common_ + " --set run.stage=lm --set " +
+                       shell_quote("model.init_from=\"\"") + " " +
+                       "--set run.run_dir=" + shell_quote(dir_ + "/" + name) + " " + extra);
+  }
+  std::string file(const std::string& name, const std::string& rel) const {
+    return fs::read_file(dir_ + "/" + name + "/" + rel);
+  }
+
+ private:
+  std::string dir_;
+  std::string common_;
+};
+
+// metrics.jsonl without its timing fields (wall_seconds, perf/...), which legitimately differ
+// between runs.
+std::string without_timings(const std::string& jsonl) {
+  std::string out = jsonl;
+  for (const std::string key : {",\"wall_seconds\":", ",\"perf/tokens_per_s\":"}) {
+    for (auto b = out.find(key); b != std::string::npos; b = out.find(key)) {
+      const auto e = out.find_first_of(",}", b + key.size());
+      out.erase(b, e - b);
+    }
+  }
+  return out;
+}
+
+TEST(LmStageTest, KilledAndResumedRunEqualsAnUninterruptedOne) {
+  fs::TempDir dir;
+  TinyLmRun run(dir.path());
+  const auto straight = run.lm("straight");
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  EXPECT_NE(straight.err.find("validation loss"), std::string::npos) << straight.err;
+
+  // SIGTERM after step 3 of 6: the run saves a checkpoint at that boundary and exits 143.
+  const auto stopped = run.lm("resumed", "", "INFALIGN_TEST_STOP_AFTER_STEP=3 ");
+  ASSERT_EQ(stopped.exit_code, 143) << stopped.err;
+  EXPECT_EQ(run.file("resumed", "checkpoints/latest"), "step_00000003\n");
+  // The same command again resumes from it and finishes.
+  const auto resumed = run.lm("resumed");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("resumed from"), std::string::npos) << resumed.err;
+
+  EXPECT_EQ(run.file("resumed", "model/model.safetensors"),
+            run.file("straight", "model/model.safetensors"));
+  EXPECT_EQ(run.file("resumed", "checkpoints/step_00000006/optimizer.safetensors"),
+            run.file("straight", "checkpoints/step_00000006/optimizer.safetensors"));
+  EXPECT_EQ(run.file("resumed", "checkpoints/step_00000006/rng.safetensors"),
+            run.file("straight", "checkpoints/step_00000006/rng.safetensors"));
+  EXPECT_EQ(without_timings(run.file("resumed", "metrics.jsonl")),
+            without_timings(run.file("straight", "metrics.jsonl")));
+  const auto state = run.file("resumed", "checkpoints/step_00000006/state.json");
+  EXPECT_NE(state.find("\"step\": 6"), std::string::npos) << state;
+  // The report compares against the unigram baseline.
+  EXPECT_NE(run.file("straight", "lm_report.json").find("unigram_perplexity"), std::string::npos);
+}
+
+TEST(LmStageTest, ALeftoverTmpCheckpointIsIgnoredAndShapeChangesAreRefused) {
+  fs::TempDir dir;
+  TinyLmRun run(dir.path());
+  ASSERT_EQ(run.lm("a", "--set train.total_steps=2").exit_code, 0);
+  // A kill during a save leaves step_*.tmp behind: `latest` still names the complete one.
+  fs::create_directories(dir.path() + "/a/checkpoints/step_00000004.tmp");
+  const auto again = run.lm("a", "--set train.total_steps=3");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("resumed from " + dir.path() + "/a/checkpoints/step_00000002"),
+            std::string::npos)
+      << again.err;
+  const auto changed = run.lm("a", "--set train.total_steps=4 --set model.intermediate_size=48");
+  EXPECT_EQ(changed.exit_code, 3) << changed.err;
+  EXPECT_NE(changed.err.find("model.intermediate_size was 32"), std::string::npos) << changed.err;
+}
+
+TEST(LmStageTest, BadDataFilesExitThreeNamingTheFileAndLine) {
+  fs::TempDir dir;
+  TinyLmRun run(dir.path());
+  fs::write_file_atomic(dir.path() + "/valid.txt", "fine line\n\nanother\n");
+  const auto result = run.lm("bad");
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  EXPECT_NE(result.err.find(dir.path() + "/valid.txt:2: empty record"), std::string::npos)
+      << result.err;
+}
+
 }  // namespace
 }  // namespace infalign

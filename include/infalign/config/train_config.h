@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace infalign::config {
 
@@ -9,6 +10,8 @@ namespace infalign::config {
 enum class LrSchedule { Constant, Linear, Cosine };
 
 struct TrainConfig {
+  // Where the trained model directory goes; "" = <run.run_dir>/model.
+  std::string output_dir = "";
   // Optimizer steps to run.
   std::int64_t total_steps = 3000;
   // Sequences per micro-batch.

@@ -1,0 +1,406 @@
+#include "infalign/train/lm_trainer.h"
+
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <ATen/ATen.h>
+
+#include "infalign/checkpoint/manager.h"
+#include "infalign/checkpoint/safetensors.h"
+#include "infalign/checkpoint/train_state.h"
+#include "infalign/config/names.h"
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
+#include "infalign/core/logging.h"
+#include "infalign/core/metrics.h"
+#include "infalign/core/progress.h"
+#include "infalign/core/signals.h"
+#include "infalign/core/strings.h"
+#include "infalign/core/timer.h"
+#include "infalign/data/cursor.h"
+#include "infalign/data/text_corpus.h"
+#include "infalign/generation/generate.h"
+#include "infalign/model/hf_io.h"
+#include "infalign/runtime/adamw.h"
+#include "infalign/runtime/device.h"
+#include "infalign/runtime/rng.h"
+#include "infalign/runtime/schedule.h"
+#include "infalign/tokenizer/sentencepiece_tokenizer.h"
+
+namespace infalign::train {
+
+namespace {
+
+namespace stdfs = std::filesystem;
+
+// The corpus as one token stream: <bos> record <eos> <bos> record <eos> ...
+std::vector<std::int64_t> token_stream(const std::vector<std::string>& records,
+                                       const tokenizer::Tokenizer& tok) {
+  std::vector<std::int64_t> stream;
+  for (const auto& r : records) {
+    stream.push_back(tok.bos_id());
+    const auto ids = tok.encode(r);
+    stream.insert(stream.end(), ids.begin(), ids.end());
+    stream.push_back(tok.eos_id());
+  }
+  return stream;
+}
+
+// Chunk i is tokens [i * L, i * L + L + 1): L inputs and their L next-token targets.
+struct Chunks {
+  const std::vector<std::int64_t>* stream;
+  std::int64_t length;
+  std::int64_t count() const {
+    return std::max<std::int64_t>(0, (static_cast<std::int64_t>(stream->size()) - 1) / length);
+  }
+  // [B, L + 1] int64 for the given chunk indices.
+  at::Tensor batch(const std::vector<std::int64_t>& indices) const {
+    at::Tensor out = at::empty({static_cast<std::int64_t>(indices.size()), length + 1}, at::kLong);
+    for (std::size_t b = 0; b < indices.size(); ++b) {
+      std::memcpy(out[static_cast<std::int64_t>(b)].data_ptr<std::int64_t>(),
+                  stream->data() + indices[b] * length, sizeof(std::int64_t) * (length + 1));
+    }
+    return out;
+  }
+};
+
+// Mean next-token cross-entropy of `chunk_batch` [B, L + 1].
+at::Tensor lm_loss(model::CausalLm& lm, const at::Tensor& chunk_batch, c10::Device device) {
+  const auto B = chunk_batch.size(0), L = chunk_batch.size(1) - 1;
+  const at::Tensor tokens = chunk_batch.to(device);
+  const at::Tensor inputs = tokens.narrow(1, 0, L);
+  const at::Tensor targets = tokens.narrow(1, 1, L);
+  const at::Tensor mask = at::ones({B, L}, at::TensorOptions().dtype(at::kLong).device(device));
+  const at::Tensor logits = lm->forward({inputs, mask, model::position_ids_from_mask(mask)});
+  return at::cross_entropy_loss(logits.reshape({B * L, -1}), targets.reshape({B * L}));
+}
+
+std::vector<std::pair<std::string, at::Tensor>> named_parameters(model::CausalLm& lm) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : lm->named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+void assign(model::CausalLm& lm, const checkpoint::SafetensorsContent& content,
+            const std::string& file) {
+  at::NoGradGuard no_grad;
+  auto params = lm->named_parameters();
+  if (content.tensors.size() != params.size()) {
+    throw CheckpointError(fmt::format("{}: holds {} tensors, the model has {} parameters", file,
+                                      content.tensors.size(), params.size()));
+  }
+  for (auto& p : params) {
+    const at::Tensor* t = content.find(p.key());
+    if (t == nullptr) throw CheckpointError(fmt::format("{}: missing tensor '{}'", file, p.key()));
+    if (t->sizes() != p.value().sizes()) {
+      throw CheckpointError(
+          fmt::format("{}: tensor '{}' does not match the model's shape", file, p.key()));
+    }
+    p.value().copy_(*t);
+  }
+}
+
+// Shape-affecting keys must match the checkpoint's config; other changes are reported.
+void compare_configs(const std::string& saved_path, const config::ExperimentConfig& now) {
+  const auto saved = config::load_experiment_config(saved_path).config;
+  for (const auto& change : config::diff_configs(saved, now)) {
+    if (change.key.rfind("model.", 0) == 0 || change.key.rfind("tokenizer.", 0) == 0 ||
+        change.key == "data.seq_len") {
+      throw CheckpointError(
+          fmt::format("{}: {} was {} when the checkpoint was written, now {}; "
+                      "shape-affecting keys must match to resume (or set "
+                      "checkpoint.resume: never)",
+                      saved_path, change.key, change.old_value, change.new_value));
+    }
+    log::warn("[ckpt] resuming with {} changed: {} -> {}", change.key, change.old_value,
+              change.new_value);
+  }
+}
+
+}  // namespace
+
+LmResult train_lm(const config::LoadedConfig& loaded) {
+  const config::ExperimentConfig& cfg = loaded.config;
+  const config::TrainConfig& t = cfg.train;
+  const c10::Device device = runtime::resolve_device(cfg.run.device);
+  const std::string run_dir = cfg.run.run_dir;
+  const std::string output_dir = t.output_dir.empty() ? run_dir + "/model" : t.output_dir;
+
+  auto tok = tokenizer::SentencePieceTokenizer::load(cfg.tokenizer.path);
+  const auto train_records = data::read_records(cfg.data.train_file);
+  const auto valid_records = data::read_records(cfg.data.valid_file);
+  const std::vector<std::int64_t> train_stream = token_stream(train_records, *tok);
+  const std::vector<std::int64_t> valid_stream = token_stream(valid_records, *tok);
+  const Chunks train_chunks{&train_stream, cfg.data.seq_len};
+  const Chunks valid_chunks{&valid_stream, cfg.data.seq_len};
+  if (train_chunks.count() < t.batch_size || valid_chunks.count() < 1) {
+    throw DataError(
+        fmt::format("{} / {}: {} training and {} validation chunks of {} tokens; "
+                    "expected at least train.batch_size ({}) and 1",
+                    cfg.data.train_file, cfg.data.valid_file, train_chunks.count(),
+                    valid_chunks.count(), cfg.data.seq_len, t.batch_size));
+  }
+  log::info("[data] {} train records -> {} tokens ({} chunks of {}), {} valid records -> {} tokens",
+            train_records.size(), train_stream.size(), train_chunks.count(), cfg.data.seq_len,
+            valid_records.size(), valid_stream.size());
+
+  runtime::RngSet rngs(cfg.run.seed);
+  model::CausalLm lm{nullptr};
+  if (!cfg.model.init_from.empty()) {
+    lm = model::load_causal_lm(cfg.model.init_from, {device, at::kFloat});
+    log::info("[run] starting from {}", cfg.model.init_from);
+  } else {
+    lm = model::CausalLm(model::llama_config_from(cfg.model, cfg.tokenizer));
+    model::init_weights(*lm, rngs.get("init"));
+    lm->to(device);
+  }
+  if (tok->vocab_size() > lm->config().vocab_size) {
+    throw ConfigError(
+        {fmt::format("model.vocab_size: got {}, but {} has {} pieces", lm->config().vocab_size,
+                     cfg.tokenizer.path, tok->vocab_size())});
+  }
+  std::int64_t n_params = 0;
+  for (const auto& p : lm->parameters()) n_params += p.numel();
+  log::info("[run] causal LM: {} parameters ({} layers, hidden {}, vocab {})", n_params,
+            lm->config().num_hidden_layers, lm->config().hidden_size, lm->config().vocab_size);
+
+  runtime::AdamW optimizer(named_parameters(lm),
+                           {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay});
+  checkpoint::TrainState state;
+  checkpoint::CheckpointManager manager(run_dir, cfg.checkpoint.keep_last,
+                                        cfg.checkpoint.keep_every);
+  std::optional<std::string> resume_from;
+  if (cfg.checkpoint.resume == "auto") {
+    resume_from = manager.latest();
+  } else if (cfg.checkpoint.resume != "never") {
+    resume_from = cfg.checkpoint.resume;
+  }
+  if (resume_from) {
+    const std::string dir = *resume_from;
+    try {
+      compare_configs(dir + "/config.resolved.yaml", cfg);
+      state = checkpoint::TrainState::from_json(fs::read_file(dir + "/state.json"),
+                                                dir + "/state.json");
+      assign(lm, checkpoint::load_safetensors(dir + "/model.safetensors"),
+             dir + "/model.safetensors");
+      optimizer.load_state(checkpoint::load_safetensors(dir + "/optimizer.safetensors").tensors,
+                           dir + "/optimizer.safetensors");
+      rngs.load_state(checkpoint::load_safetensors(dir + "/rng.safetensors").tensors);
+    } catch (const Error&) {
+      std::throw_with_nested(CheckpointError(fmt::format("resuming from {}", dir)));
+    }
+    log::info("[ckpt] resumed from {} at step {} (epoch {}, position {})", dir, state.step,
+              state.epoch, state.position);
+  } else if (cfg.checkpoint.resume == "auto") {
+    log::info("[ckpt] no checkpoint in {}/checkpoints: starting fresh", run_dir);
+  }
+  state.config_hash = config::config_hash(cfg);
+  MetricsWriter metrics(run_dir + "/metrics.jsonl", state.step);
+
+  // Fixed validation batches (in order), and the unigram baseline on the same targets.
+  const std::int64_t valid_batches = std::min<std::int64_t>(
+      t.eval_batches, (valid_chunks.count() + t.batch_size - 1) / t.batch_size);
+  auto validation_loss = [&]() {
+    at::NoGradGuard no_grad;
+    double sum = 0;
+    std::int64_t n = 0;
+    for (std::int64_t b = 0; b < valid_batches; ++b) {
+      std::vector<std::int64_t> idx;
+      for (std::int64_t i = b * t.batch_size;
+           i < std::min(valid_chunks.count(), (b + 1) * t.batch_size); ++i)
+        idx.push_back(i);
+      if (idx.empty()) break;
+      sum += lm_loss(lm, valid_chunks.batch(idx), device).item<double>() *
+             static_cast<double>(idx.size());
+      n += static_cast<std::int64_t>(idx.size());
+    }
+    return sum / static_cast<double>(n);
+  };
+  double unigram_ppl = 0;
+  {
+    std::vector<double> counts(static_cast<std::size_t>(lm->config().vocab_size), 1.0);  // add-one
+    for (auto id : train_stream) counts[static_cast<std::size_t>(id)] += 1.0;
+    double total = 0;
+    for (double c : counts) total += c;
+    double nll = 0;
+    std::int64_t n = 0;
+    const std::int64_t covered = std::min(valid_chunks.count(), valid_batches * t.batch_size);
+    for (std::int64_t i = 0; i < covered; ++i) {
+      for (std::int64_t k = 1; k <= cfg.data.seq_len; ++k) {
+        nll -= std::log(counts[static_cast<std::size_t>(
+                            valid_stream[static_cast<std::size_t>(i * cfg.data.seq_len + k)])] /
+                        total);
+        ++n;
+      }
+    }
+    unigram_ppl = std::exp(nll / static_cast<double>(n));
+  }
+
+  // Prompts for sample printing: the first words of a few validation records.
+  std::vector<std::vector<std::int64_t>> sample_prompts;
+  for (std::size_t i = 0; i < valid_records.size() && sample_prompts.size() < 3; ++i) {
+    const auto words = data::words_of(valid_records[i]);
+    if (words.size() < 6) continue;
+    std::string text;
+    std::size_t count = 0, pos = 0;
+    while (count < 4 && pos < valid_records[i].size()) {  // first 4 space-separated words
+      const auto next = valid_records[i].find(' ', pos);
+      text = valid_records[i].substr(0, next == std::string::npos ? valid_records[i].size() : next);
+      pos = next == std::string::npos ? valid_records[i].size() : next + 1;
+      ++count;
+    }
+    std::vector<std::int64_t> ids = {tok->bos_id()};
+    const auto enc = tok->encode(text);
+    ids.insert(ids.end(), enc.begin(), enc.end());
+    sample_prompts.push_back(std::move(ids));
+  }
+  auto samples = [&]() {
+    std::vector<std::string> out;
+    if (sample_prompts.empty()) return out;
+    generation::GenerationOptions g;
+    g.max_new_tokens = std::min<std::int64_t>(cfg.generation.max_new_tokens,
+                                              lm->config().max_position_embeddings - 16);
+    g.sampling.temperature = cfg.generation.temperature;
+    g.eos_id = tok->eos_id();
+    g.pad_id = tok->pad_id();
+    const auto r = generation::generate(lm, sample_prompts, g, rngs.get("samples"));
+    for (std::size_t b = 0; b < sample_prompts.size(); ++b) {
+      std::vector<std::int64_t> ids(sample_prompts[b].begin() + 1, sample_prompts[b].end());
+      const auto row = r.response_ids[static_cast<std::int64_t>(b)];
+      for (std::int64_t k = 0;
+           k < r.response_lengths[static_cast<std::int64_t>(b)].item<std::int64_t>(); ++k) {
+        ids.push_back(row[k].item<std::int64_t>());
+      }
+      out.push_back(tok->decode(ids));
+    }
+    return out;
+  };
+
+  auto save_checkpoint = [&]() {
+    const std::string dir = manager.save(state.step, [&](const std::string& tmp) {
+      checkpoint::save_safetensors(tmp + "/model.safetensors", named_parameters(lm));
+      checkpoint::save_safetensors(tmp + "/optimizer.safetensors", optimizer.state());
+      checkpoint::save_safetensors(tmp + "/rng.safetensors", rngs.state());
+      fs::write_file_atomic(tmp + "/state.json", state.to_json());
+      fs::write_file_atomic(tmp + "/config.resolved.yaml", config::dump_config(cfg));
+    });
+    log::info("[ckpt] saved {}", dir);
+  };
+
+  const std::int64_t stop_after = [] {
+    const char* v = std::getenv("INFALIGN_TEST_STOP_AFTER_STEP");  // tests: a SIGTERM at this step
+    return v != nullptr ? std::atoll(v) : -1;
+  }();
+  std::vector<std::int64_t> order =
+      data::epoch_order(train_chunks.count(), cfg.run.seed, state.epoch, cfg.data.shuffle);
+  Progress progress(t.total_steps,
+                    {"lm", "step", cfg.logging.progress_interval_seconds, std::nullopt});
+  Timer wall;
+  const double wall_before = state.wall_seconds;
+  double last_valid = std::nan("");
+  lm->train();
+  while (state.step < t.total_steps) {
+    if (signals::stop_requested()) {
+      state.wall_seconds = wall_before + wall.seconds();
+      save_checkpoint();
+      signals::throw_if_stop_requested();
+    }
+    Timer step_timer;
+    const double lr = runtime::learning_rate(state.step, t.total_steps, t.warmup_steps, t.lr,
+                                             t.lr_schedule, t.min_lr_ratio);
+    double loss_sum = 0;
+    for (std::int64_t micro = 0; micro < t.grad_accum_steps; ++micro) {
+      std::vector<std::int64_t> idx;
+      while (static_cast<std::int64_t>(idx.size()) < t.batch_size) {
+        if (state.position >= train_chunks.count()) {
+          ++state.epoch;
+          state.position = 0;
+          order =
+              data::epoch_order(train_chunks.count(), cfg.run.seed, state.epoch, cfg.data.shuffle);
+        }
+        idx.push_back(order[static_cast<std::size_t>(state.position++)]);
+      }
+      const at::Tensor loss = lm_loss(lm, train_chunks.batch(idx), device);
+      (loss / static_cast<double>(t.grad_accum_steps)).backward();
+      loss_sum += loss.item<double>();
+      state.tokens_seen += t.batch_size * cfg.data.seq_len;
+    }
+    std::vector<at::Tensor> params = lm->parameters();
+    const double grad_norm = runtime::clip_grad_norm(params, t.max_grad_norm);
+    optimizer.step(lr);
+    optimizer.zero_grad();
+    ++state.step;
+    const double loss = loss_sum / static_cast<double>(t.grad_accum_steps);
+    if (!std::isfinite(loss))
+      throw Error(fmt::format("[lm] loss is {} at step {}; lower train.lr", loss, state.step));
+    const double tokens_per_s =
+        static_cast<double>(t.batch_size * t.grad_accum_steps * cfg.data.seq_len) /
+        step_timer.seconds();
+    MetricValues values = {{"train/loss", loss},
+                           {"train/lr", lr},
+                           {"train/grad_norm", grad_norm},
+                           {"perf/tokens_per_s", tokens_per_s}};
+    const bool last = state.step == t.total_steps;
+    if ((t.eval_every_steps > 0 && state.step % t.eval_every_steps == 0) || last) {
+      lm->eval();
+      last_valid = validation_loss();
+      lm->train();
+      values.emplace_back("val/loss", last_valid);
+      values.emplace_back("val/ppl", std::exp(last_valid));
+      log::info("[lm] step {}: validation loss {:.4f}, perplexity {:.2f} (unigram baseline {:.2f})",
+                state.step, last_valid, std::exp(last_valid), unigram_ppl);
+    }
+    if (t.sample_every_steps > 0 && state.step % t.sample_every_steps == 0 && !last) {
+      for (const auto& s : samples()) log::info("[lm] sample: {}", s);
+    }
+    state.wall_seconds = wall_before + wall.seconds();
+    if (state.step % t.log_every_steps == 0 || last || values.size() > 4) {
+      metrics.write(state.step, state.wall_seconds, values);
+    }
+    progress.update(state.step,
+                    {{"loss", fmt::format("{:.3f}", loss)}, {"lr", fmt::format("{:.2e}", lr)}});
+    if ((cfg.checkpoint.every_steps > 0 && state.step % cfg.checkpoint.every_steps == 0) || last) {
+      save_checkpoint();
+    }
+    if (state.step == stop_after) std::raise(SIGTERM);
+  }
+  progress.finish();
+
+  LmResult result;
+  result.model_dir = output_dir;
+  result.steps = state.step;
+  if (std::isnan(last_valid)) last_valid = validation_loss();
+  result.valid_loss = last_valid;
+  result.valid_perplexity = std::exp(last_valid);
+  result.unigram_perplexity = unigram_ppl;
+  lm->eval();
+  result.samples = samples();
+  model::save_causal_lm(lm, output_dir, cfg.tokenizer.path);
+  nlohmann::ordered_json report;
+  report["stage"] = "lm";
+  report["steps"] = result.steps;
+  report["parameters"] = n_params;
+  report["train_records"] = train_records.size();
+  report["train_tokens"] = train_stream.size();
+  report["valid_records"] = valid_records.size();
+  report["valid_tokens"] = valid_stream.size();
+  report["valid_loss"] = result.valid_loss;
+  report["valid_perplexity"] = result.valid_perplexity;
+  report["unigram_perplexity"] = result.unigram_perplexity;
+  report["samples"] = result.samples;
+  report["model_dir"] = output_dir;
+  report["wall_seconds"] = state.wall_seconds;
+  fs::write_file_atomic(run_dir + "/lm_report.json", report.dump(2) + "\n");
+  log::info("[lm] done: {} steps, validation perplexity {:.2f} vs unigram {:.2f}; model in {}",
+            result.steps, result.valid_perplexity, unigram_ppl, output_dir);
+  for (const auto& s : result.samples) log::info("[lm] sample: {}", s);
+  return result;
+}
+
+}  // namespace infalign::train
