@@ -32,6 +32,7 @@
 #include "infalign/runtime/rng.h"
 #include "infalign/runtime/schedule.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
+#include "infalign/train/checkpointing.h"
 
 namespace infalign::train {
 
@@ -81,48 +82,6 @@ at::Tensor lm_loss(model::CausalLm& lm, const at::Tensor& chunk_batch, c10::Devi
   return at::cross_entropy_loss(logits.reshape({B * L, -1}), targets.reshape({B * L}));
 }
 
-std::vector<std::pair<std::string, at::Tensor>> named_parameters(model::CausalLm& lm) {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& p : lm->named_parameters()) out.emplace_back(p.key(), p.value());
-  return out;
-}
-
-void assign(model::CausalLm& lm, const checkpoint::SafetensorsContent& content,
-            const std::string& file) {
-  at::NoGradGuard no_grad;
-  auto params = lm->named_parameters();
-  if (content.tensors.size() != params.size()) {
-    throw CheckpointError(fmt::format("{}: holds {} tensors, the model has {} parameters", file,
-                                      content.tensors.size(), params.size()));
-  }
-  for (auto& p : params) {
-    const at::Tensor* t = content.find(p.key());
-    if (t == nullptr) throw CheckpointError(fmt::format("{}: missing tensor '{}'", file, p.key()));
-    if (t->sizes() != p.value().sizes()) {
-      throw CheckpointError(
-          fmt::format("{}: tensor '{}' does not match the model's shape", file, p.key()));
-    }
-    p.value().copy_(*t);
-  }
-}
-
-// Shape-affecting keys must match the checkpoint's config; other changes are reported.
-void compare_configs(const std::string& saved_path, const config::ExperimentConfig& now) {
-  const auto saved = config::load_experiment_config(saved_path).config;
-  for (const auto& change : config::diff_configs(saved, now)) {
-    if (change.key.rfind("model.", 0) == 0 || change.key.rfind("tokenizer.", 0) == 0 ||
-        change.key == "data.seq_len") {
-      throw CheckpointError(
-          fmt::format("{}: {} was {} when the checkpoint was written, now {}; "
-                      "shape-affecting keys must match to resume (or set "
-                      "checkpoint.resume: never)",
-                      saved_path, change.key, change.old_value, change.new_value));
-    }
-    log::warn("[ckpt] resuming with {} changed: {} -> {}", change.key, change.old_value,
-              change.new_value);
-  }
-}
-
 }  // namespace
 
 LmResult train_lm(const config::LoadedConfig& loaded) {
@@ -170,36 +129,13 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
   log::info("[run] causal LM: {} parameters ({} layers, hidden {}, vocab {})", n_params,
             lm->config().num_hidden_layers, lm->config().hidden_size, lm->config().vocab_size);
 
-  runtime::AdamW optimizer(named_parameters(lm),
+  runtime::AdamW optimizer(named_parameters(*lm),
                            {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay});
   checkpoint::TrainState state;
   checkpoint::CheckpointManager manager(run_dir, cfg.checkpoint.keep_last,
                                         cfg.checkpoint.keep_every);
-  std::optional<std::string> resume_from;
-  if (cfg.checkpoint.resume == "auto") {
-    resume_from = manager.latest();
-  } else if (cfg.checkpoint.resume != "never") {
-    resume_from = cfg.checkpoint.resume;
-  }
-  if (resume_from) {
-    const std::string dir = *resume_from;
-    try {
-      compare_configs(dir + "/config.resolved.yaml", cfg);
-      state = checkpoint::TrainState::from_json(fs::read_file(dir + "/state.json"),
-                                                dir + "/state.json");
-      assign(lm, checkpoint::load_safetensors(dir + "/model.safetensors"),
-             dir + "/model.safetensors");
-      optimizer.load_state(checkpoint::load_safetensors(dir + "/optimizer.safetensors").tensors,
-                           dir + "/optimizer.safetensors");
-      rngs.load_state(checkpoint::load_safetensors(dir + "/rng.safetensors").tensors);
-    } catch (const Error&) {
-      std::throw_with_nested(CheckpointError(fmt::format("resuming from {}", dir)));
-    }
-    log::info("[ckpt] resumed from {} at step {} (epoch {}, position {})", dir, state.step,
-              state.epoch, state.position);
-  } else if (cfg.checkpoint.resume == "auto") {
-    log::info("[ckpt] no checkpoint in {}/checkpoints: starting fresh", run_dir);
-  }
+  const Resumable resumable{*lm, optimizer, rngs, state};
+  resume(loaded, manager, resumable);
   state.config_hash = config::config_hash(cfg);
   MetricsWriter metrics(run_dir + "/metrics.jsonl", state.step);
 
@@ -282,16 +218,7 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
     return out;
   };
 
-  auto save_checkpoint = [&]() {
-    const std::string dir = manager.save(state.step, [&](const std::string& tmp) {
-      checkpoint::save_safetensors(tmp + "/model.safetensors", named_parameters(lm));
-      checkpoint::save_safetensors(tmp + "/optimizer.safetensors", optimizer.state());
-      checkpoint::save_safetensors(tmp + "/rng.safetensors", rngs.state());
-      fs::write_file_atomic(tmp + "/state.json", state.to_json());
-      fs::write_file_atomic(tmp + "/config.resolved.yaml", config::dump_config(cfg));
-    });
-    log::info("[ckpt] saved {}", dir);
-  };
+  auto save_checkpoint = [&]() { save(loaded, manager, resumable); };
 
   const std::int64_t stop_after = [] {
     const char* v = std::getenv("INFALIGN_TEST_STOP_AFTER_STEP");  // tests: a SIGTERM at this step

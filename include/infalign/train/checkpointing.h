@@ -1,0 +1,42 @@
+// Checkpoint save and exact resume shared by the supervised trainers: model weights, optimizer
+// moments, RNG streams, TrainState and the resolved config, per checkpoint.resume.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "infalign/checkpoint/manager.h"
+#include "infalign/checkpoint/train_state.h"
+#include "infalign/config/load.h"
+#include "infalign/runtime/adamw.h"
+#include "infalign/runtime/rng.h"
+
+namespace infalign::train {
+
+// The parameters of `module` as (HF name, tensor) pairs.
+std::vector<std::pair<std::string, at::Tensor>> named_parameters(torch::nn::Module& module);
+
+// What a checkpoint holds for one trainer.
+struct Resumable {
+  torch::nn::Module& model;
+  runtime::AdamW& optimizer;
+  runtime::RngSet& rngs;
+  checkpoint::TrainState& state;
+};
+
+// Restores `r` from the checkpoint checkpoint.resume selects (auto: `latest` in run.run_dir,
+// never, or a path) and returns its directory, or nullopt when starting fresh. Shape-affecting
+// config keys (model.*, tokenizer.*, data.seq_len) must match the checkpoint's; other changes
+// are logged. Errors are CheckpointError naming the checkpoint.
+std::optional<std::string> resume(const config::LoadedConfig& loaded,
+                                  const checkpoint::CheckpointManager& manager, Resumable r);
+
+// Writes checkpoint r.state.step through `manager`.
+std::string save(const config::LoadedConfig& loaded, checkpoint::CheckpointManager& manager,
+                 Resumable r);
+
+}  // namespace infalign::train

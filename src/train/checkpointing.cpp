@@ -1,0 +1,101 @@
+#include "infalign/train/checkpointing.h"
+
+#include <fmt/format.h>
+
+#include <ATen/ATen.h>
+
+#include "infalign/checkpoint/safetensors.h"
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
+#include "infalign/core/logging.h"
+
+namespace infalign::train {
+
+namespace {
+
+void assign(torch::nn::Module& model, const checkpoint::SafetensorsContent& content,
+            const std::string& file) {
+  at::NoGradGuard no_grad;
+  auto params = model.named_parameters();
+  if (content.tensors.size() != params.size()) {
+    throw CheckpointError(fmt::format("{}: holds {} tensors, the model has {} parameters", file,
+                                      content.tensors.size(), params.size()));
+  }
+  for (auto& p : params) {
+    const at::Tensor* t = content.find(p.key());
+    if (t == nullptr) throw CheckpointError(fmt::format("{}: missing tensor '{}'", file, p.key()));
+    if (t->sizes() != p.value().sizes()) {
+      throw CheckpointError(
+          fmt::format("{}: tensor '{}' does not match the model's shape", file, p.key()));
+    }
+    p.value().copy_(*t);
+  }
+}
+
+void compare_configs(const std::string& saved_path, const config::ExperimentConfig& now) {
+  const auto saved = config::load_experiment_config(saved_path).config;
+  for (const auto& change : config::diff_configs(saved, now)) {
+    if (change.key.rfind("model.", 0) == 0 || change.key.rfind("tokenizer.", 0) == 0 ||
+        change.key == "data.seq_len") {
+      throw CheckpointError(
+          fmt::format("{}: {} was {} when the checkpoint was written, now {}; "
+                      "shape-affecting keys must match to resume (or set "
+                      "checkpoint.resume: never)",
+                      saved_path, change.key, change.old_value, change.new_value));
+    }
+    log::warn("[ckpt] resuming with {} changed: {} -> {}", change.key, change.old_value,
+              change.new_value);
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, at::Tensor>> named_parameters(torch::nn::Module& module) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : module.named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+std::optional<std::string> resume(const config::LoadedConfig& loaded,
+                                  const checkpoint::CheckpointManager& manager, Resumable r) {
+  const config::ExperimentConfig& cfg = loaded.config;
+  std::optional<std::string> from;
+  if (cfg.checkpoint.resume == "auto") {
+    from = manager.latest();
+    if (!from) log::info("[ckpt] no checkpoint in {}: starting fresh", manager.directory());
+  } else if (cfg.checkpoint.resume != "never") {
+    from = cfg.checkpoint.resume;
+  }
+  if (!from) return std::nullopt;
+  const std::string dir = *from;
+  try {
+    compare_configs(dir + "/config.resolved.yaml", cfg);
+    r.state =
+        checkpoint::TrainState::from_json(fs::read_file(dir + "/state.json"), dir + "/state.json");
+    assign(r.model, checkpoint::load_safetensors(dir + "/model.safetensors"),
+           dir + "/model.safetensors");
+    r.optimizer.load_state(checkpoint::load_safetensors(dir + "/optimizer.safetensors").tensors,
+                           dir + "/optimizer.safetensors");
+    r.rngs.load_state(checkpoint::load_safetensors(dir + "/rng.safetensors").tensors);
+  } catch (const Error&) {
+    std::throw_with_nested(CheckpointError(fmt::format("resuming from {}", dir)));
+  }
+  log::info("[ckpt] resumed from {} at step {} (epoch {}, position {})", dir, r.state.step,
+            r.state.epoch, r.state.position);
+  return dir;
+}
+
+std::string save(const config::LoadedConfig& loaded, checkpoint::CheckpointManager& manager,
+                 Resumable r) {
+  const std::string dir = manager.save(r.state.step, [&](const std::string& tmp) {
+    checkpoint::save_safetensors(tmp + "/model.safetensors", named_parameters(r.model));
+    checkpoint::save_safetensors(tmp + "/optimizer.safetensors", r.optimizer.state());
+    checkpoint::save_safetensors(tmp + "/rng.safetensors", r.rngs.state());
+    fs::write_file_atomic(tmp + "/state.json", r.state.to_json());
+    fs::write_file_atomic(tmp + "/config.resolved.yaml", config::dump_config(loaded.config));
+  });
+  log::info("[ckpt] saved {}", dir);
+  return dir;
+}
+
+}  // namespace infalign::train
