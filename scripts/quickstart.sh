@@ -1,21 +1,39 @@
 #!/usr/bin/env bash
-# The main job on the embedded default experiment (configs/default/ctrl_bon4.yaml).
+# The main job on the embedded default experiment.
 #
-# What exists today: set-up (packages, OpenBLAS), the build, and infalign-train's start-up on the
-# default experiment: config loading and validation, run directory, logging, runtime and BLAS
-# report, matmul throughput, and which inputs of the pipeline are still missing. The pipeline
-# stages (data, tokenizer, base policy, reward model, calibration, PPO, evaluation) are added to
-# this script as they land; nothing here fakes their output.
-#   scripts/quickstart.sh [--fresh]      --fresh: remove runs/default first
+# What exists today runs for real: set-up (packages, OpenBLAS), the build, the data
+# (scripts/prepare_data.sh), the tokenizer, the base policy (stage lm) and the reward model
+# (stage reward), then infalign-train's start-up check of the CTRL best-of-4 experiment
+# (configs/default/ctrl_bon4.yaml). Calibration, PPO and evaluation are added here as they land;
+# nothing fakes their output. A stage whose output exists is skipped; --fresh redoes everything.
+#   scripts/quickstart.sh [--fresh]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ "${1:-}" == "--fresh" ]]; then rm -rf runs/default; fi
+fresh=0
+[[ "${1:-}" == "--fresh" ]] && fresh=1
+if ((fresh)); then rm -rf runs/default data/default; fi
 
 scripts/install_deps.sh
 scripts/build.sh
+scripts/prepare_data.sh
+
+stage() {  # stage NAME CONFIG OUTPUT
+  local name=$1 config=$2 output=$3 start
+  if [[ -e "$output" ]]; then
+    echo "[quickstart] $name: $output exists, skipping (--fresh redoes it)"
+    return
+  fi
+  echo "[quickstart] $name: infalign-train --config $config"
+  start=$(date +%s)
+  build/infalign-train --config "$config"
+  echo "[quickstart] $name took $(($(date +%s) - start)) s"
+}
+stage tokenizer configs/default/tokenizer.yaml data/default/tokenizer.model
+stage "base policy" configs/default/base_lm.yaml runs/default/base_model/model.safetensors
+stage "reward model" configs/default/reward_model.yaml runs/default/reward_model/model.safetensors
 
 config=configs/default/ctrl_bon4.yaml
 echo "[quickstart] infalign-train --config $config --check"
 build/infalign-train --config "$config" --check
-echo "[quickstart] resolved config: runs/default/ctrl_bon4/config.resolved.yaml; log: runs/default/ctrl_bon4/train.log"
+echo "[quickstart] reports: runs/default/base_lm/lm_report.json, runs/default/reward_lm/reward_report.json"

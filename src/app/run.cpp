@@ -19,6 +19,7 @@
 #include "infalign/runtime/probe.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 #include "infalign/train/lm_trainer.h"
+#include "infalign/train/reward_trainer.h"
 
 namespace infalign::app {
 
@@ -184,9 +185,14 @@ void run_train(const RunRequest& request) {
     train::train_lm(request.loaded);
     return;
   }
+  if (cfg.run.stage == config::Stage::Reward) {
+    load_tokenizer(request.loaded);
+    train::train_reward_model(request.loaded);
+    return;
+  }
   throw Error(fmt::format(
       "run.stage: '{}' is not implemented in infalign {} yet; this build "
-      "runs stages tokenizer and lm and can validate configs and check the runtime (--check)",
+      "runs stages tokenizer, lm and reward and can validate configs and check the runtime (--check)",
       config::enum_name(cfg.run.stage), build_version()));
 }
 

@@ -386,7 +386,9 @@ struct Registry {
         .field("model_path", &RewardConfig::model_path)
         .field("lexicon_path", &RewardConfig::lexicon_path)
         .field("batch_size", &RewardConfig::batch_size, in_range<I>(1, 1 << 20))
+        .field("train_prompts", &RewardConfig::train_prompts, in_range<I>(1, 1 << 24))
         .field("pairs_per_prompt", &RewardConfig::pairs_per_prompt, in_range<I>(1, 1 << 16))
+        .field("drop_ties", &RewardConfig::drop_ties)
         .field("label_temperature", &RewardConfig::label_temperature, greater_than(0.0));
 
     Section<CalibrationConfig>(fields, sections, "calibration", &ExperimentConfig::calibration)

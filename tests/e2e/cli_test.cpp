@@ -250,6 +250,33 @@ TEST(LmStageTest, ALeftoverTmpCheckpointIsIgnoredAndShapeChangesAreRefused) {
   EXPECT_NE(changed.err.find("model.intermediate_size was 32"), std::string::npos) << changed.err;
 }
 
+TEST(PipelineTest, TinyTokenizerLmAndRewardStagesRunEndToEnd) {
+  fs::TempDir dir;
+  TinyLmRun run(dir.path());
+  ASSERT_EQ(run.lm("lm").exit_code, 0);
+  // A hand-made lexicon over the corpus' made-up words, so gold scores differ between samples.
+  fs::write_file_atomic(dir.path() + "/lexicon.txt",
+                        "bace\t2.0\t0.5\t[2]\nlomi\t-1.5\t0.5\t[-2]\nfogu\t1.0\t0.5\t[1]\n"
+                        "kadi\t-2.5\t0.5\t[-3]\nmice\t3.0\t0.5\t[3]\n");
+  fs::write_file_atomic(dir.path() + "/prompts.txt", "bace lomi\nfogu kadi mice\nlomi\nmice fogu\n");
+  const auto reward = run.lm("rm", "--set run.stage=reward --set model.init_from=" +
+                                       shell_quote(dir.path() + "/lm/model") +
+                                       " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
+                                       " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
+                                       " --set reward.train_prompts=24 --set reward.pairs_per_prompt=2");
+  ASSERT_EQ(reward.exit_code, 0) << reward.err;
+  const std::string pairs = run.file("rm", "preference_pairs.tsv");
+  EXPECT_EQ(pairs.rfind("split\tprompt\tchosen\trejected\tgold_chosen\tgold_rejected\tp_chosen\n", 0), 0u);
+  EXPECT_NE(pairs.find("\ntrain\t"), std::string::npos);
+  const std::string report = run.file("rm", "reward_report.json");
+  for (const char* key : {"valid_accuracy", "spearman_rm_gold", "train_pairs"}) {
+    EXPECT_NE(report.find(key), std::string::npos) << report;
+  }
+  const std::string weights = run.file("rm", "model/model.safetensors");
+  EXPECT_NE(weights.find("\"score.weight\""), std::string::npos);
+  EXPECT_NE(run.file("rm", "model/config.json").find("LlamaForSequenceClassification"), std::string::npos);
+}
+
 TEST(LmStageTest, BadDataFilesExitThreeNamingTheFileAndLine) {
   fs::TempDir dir;
   TinyLmRun run(dir.path());

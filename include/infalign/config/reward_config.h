@@ -19,8 +19,12 @@ struct RewardConfig {
   std::string lexicon_path = "data/default/vader_lexicon.txt";
   // Sequences scored together in one forward.
   std::int64_t batch_size = 64;
+  // Stage reward: prompts taken from the training split (first words of records) for pairs.
+  std::int64_t train_prompts = 2000;
   // Stage reward: preference pairs sampled per training prompt.
   std::int64_t pairs_per_prompt = 2;
+  // Stage reward: drop pairs whose gold scores are equal (their label is a coin flip).
+  bool drop_ties = true;
   // Stage reward: Bradley-Terry label noise tau in P(a > b) = sigmoid((g_a - g_b) / tau).
   double label_temperature = 0.1;
 };

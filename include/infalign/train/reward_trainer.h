@@ -1,0 +1,30 @@
+// Stage reward: preference pairs from the base policy labelled by a Bradley-Terry draw on the
+// hidden gold score, then Bradley-Terry training of a scalar-head reward model initialised from
+// the base policy. Output: a Hugging Face LlamaForSequenceClassification directory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "infalign/config/load.h"
+
+namespace infalign::train {
+
+struct RewardResult {
+  std::string model_dir;
+  std::int64_t train_pairs = 0, valid_pairs = 0;
+  double valid_accuracy = 0;       // RM prefers the labelled-chosen response (held-out pairs)
+  double valid_gold_accuracy = 0;  // RM orders the pair as the gold score does (ties skipped)
+  double spearman = 0;             // RM score vs gold score on held-out base samples
+  double uci_accuracy = 0;         // human-labelled sentences, threshold at the median score
+  double uci_auc = 0;              // P(score of a positive sentence > a negative one)
+};
+
+// Spearman rank correlation (average ranks for ties).
+double spearman(const std::vector<double>& a, const std::vector<double>& b);
+
+// Runs (or resumes) stage reward in run.run_dir; writes preference_pairs.tsv and
+// reward_report.json there and the model to train.output_dir (default <run_dir>/model).
+RewardResult train_reward_model(const config::LoadedConfig& loaded);
+
+}  // namespace infalign::train

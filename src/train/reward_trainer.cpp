@@ -1,0 +1,390 @@
+#include "infalign/train/reward_trainer.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <numeric>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
+#include "infalign/core/logging.h"
+#include "infalign/core/metrics.h"
+#include "infalign/core/progress.h"
+#include "infalign/core/signals.h"
+#include "infalign/core/timer.h"
+#include "infalign/data/cursor.h"
+#include "infalign/data/prepare.h"
+#include "infalign/data/text_corpus.h"
+#include "infalign/generation/generate.h"
+#include "infalign/model/hf_io.h"
+#include "infalign/reward/vader.h"
+#include "infalign/runtime/adamw.h"
+#include "infalign/runtime/device.h"
+#include "infalign/runtime/rng.h"
+#include "infalign/runtime/schedule.h"
+#include "infalign/tokenizer/sentencepiece_tokenizer.h"
+#include "infalign/train/checkpointing.h"
+
+namespace infalign::train {
+
+namespace {
+
+// One base-policy continuation: its token ids (prompt included, as the RM reads them), its text
+// and its gold score.
+struct Sample {
+  std::vector<std::int64_t> ids;  // <bos> prompt response [<eos>]
+  std::string prompt, response;
+  double gold = 0;
+};
+
+struct Pair {
+  std::size_t chosen, rejected;  // indices into the sample list
+  double p_chosen;               // Bradley-Terry probability of the drawn label
+};
+
+// Samples `per_prompt` continuations of each prompt with the base policy, in batches.
+std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenizer::Tokenizer& tok,
+                                         const reward::VaderScorer& gold,
+                                         const std::vector<std::string>& prompts,
+                                         std::int64_t per_prompt,
+                                         const config::ExperimentConfig& cfg, at::Generator gen,
+                                         const std::string& what) {
+  std::vector<Sample> samples;
+  std::vector<std::vector<std::int64_t>> encoded;
+  for (const auto& p : prompts) {
+    std::vector<std::int64_t> ids = {tok.bos_id()};
+    auto enc = tok.encode(p);
+    if (static_cast<std::int64_t>(enc.size()) > cfg.data.max_prompt_tokens) {
+      enc.erase(enc.begin(), enc.end() - cfg.data.max_prompt_tokens);  // cut from the left
+    }
+    ids.insert(ids.end(), enc.begin(), enc.end());
+    for (std::int64_t k = 0; k < per_prompt; ++k) {
+      encoded.push_back(ids);
+      samples.push_back({{}, p, "", 0});
+    }
+  }
+  generation::GenerationOptions g;
+  g.max_new_tokens = cfg.generation.max_new_tokens;
+  g.sampling = {cfg.generation.temperature, cfg.generation.top_k, cfg.generation.top_p};
+  g.eos_id = tok.eos_id();
+  g.pad_id = tok.pad_id();
+  const auto batch = static_cast<std::size_t>(cfg.generation.batch_size);
+  Progress progress(static_cast<std::int64_t>(encoded.size()),
+                    {"reward", "sample", cfg.logging.progress_interval_seconds, std::nullopt});
+  for (std::size_t start = 0; start < encoded.size(); start += batch) {
+    const std::size_t end = std::min(encoded.size(), start + batch);
+    const std::vector<std::vector<std::int64_t>> chunk(encoded.begin() + static_cast<std::ptrdiff_t>(start),
+                                                       encoded.begin() + static_cast<std::ptrdiff_t>(end));
+    const auto r = generation::generate(policy, chunk, g, gen);
+    const at::Tensor ids = r.response_ids.cpu();
+    for (std::size_t b = 0; b < chunk.size(); ++b) {
+      Sample& s = samples[start + b];
+      s.ids = chunk[b];
+      std::vector<std::int64_t> response;
+      const auto length = r.response_lengths[static_cast<std::int64_t>(b)].item<std::int64_t>();
+      for (std::int64_t k = 0; k < length; ++k) {
+        const auto id = ids[static_cast<std::int64_t>(b)][k].item<std::int64_t>();
+        s.ids.push_back(id);
+        if (id != tok.eos_id()) response.push_back(id);
+      }
+      s.response = tok.decode(response);
+      s.gold = gold.compound(s.response);
+    }
+    progress.update(static_cast<std::int64_t>(end));
+  }
+  progress.finish();
+  log::info("[reward] sampled {} {} continuations", samples.size(), what);
+  return samples;
+}
+
+// Consecutive samples of a prompt form pairs; the label is a Bernoulli draw with
+// P(a > b) = sigmoid((g_a - g_b) / tau), from a stream seeded by run.seed.
+std::vector<Pair> label_pairs(const std::vector<Sample>& samples, double tau, std::uint64_t seed,
+                              bool drop_ties) {
+  data::SplitMix64 rng(seed);
+  std::vector<Pair> pairs;
+  for (std::size_t i = 0; i + 1 < samples.size(); i += 2) {
+    if (drop_ties && samples[i].gold == samples[i + 1].gold) continue;
+    const double p_a = 1.0 / (1.0 + std::exp(-(samples[i].gold - samples[i + 1].gold) / tau));
+    const double u = static_cast<double>(rng.next() >> 11) * 0x1.0p-53;
+    pairs.push_back(u < p_a ? Pair{i, i + 1, p_a} : Pair{i + 1, i, 1.0 - p_a});
+  }
+  return pairs;
+}
+
+// RM scores of the sequences `ids`, in batches, without gradients.
+std::vector<double> score_all(model::ScalarModel& rm, const std::vector<std::vector<std::int64_t>>& ids,
+                              std::int64_t pad_id, c10::Device device, std::size_t batch) {
+  at::NoGradGuard no_grad;
+  std::vector<double> out;
+  for (std::size_t s = 0; s < ids.size(); s += batch) {
+    const std::vector<std::vector<std::int64_t>> chunk(ids.begin() + static_cast<std::ptrdiff_t>(s),
+                                                       ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), s + batch)));
+    auto [x, mask] = generation::left_pad(chunk, pad_id, device);
+    const at::Tensor scores = model::score_at_last_token(
+        rm->forward({x, mask, model::position_ids_from_mask(mask)}), mask).to(at::kDouble).cpu();
+    for (std::int64_t b = 0; b < scores.size(0); ++b) out.push_back(scores[b].item<double>());
+  }
+  return out;
+}
+
+std::vector<double> ranks(const std::vector<double>& v) {
+  std::vector<std::size_t> order(v.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return v[a] < v[b]; });
+  std::vector<double> r(v.size());
+  for (std::size_t i = 0; i < order.size();) {
+    std::size_t j = i;
+    while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
+    for (std::size_t k = i; k <= j; ++k) r[order[k]] = 0.5 * static_cast<double>(i + j) + 1.0;
+    i = j + 1;
+  }
+  return r;
+}
+
+}  // namespace
+
+double spearman(const std::vector<double>& a, const std::vector<double>& b) {
+  INFALIGN_CHECK(a.size() == b.size() && a.size() > 1, "spearman needs two equal-length samples");
+  const auto ra = ranks(a), rb = ranks(b);
+  const double n = static_cast<double>(a.size());
+  const double ma = std::accumulate(ra.begin(), ra.end(), 0.0) / n;
+  const double mb = std::accumulate(rb.begin(), rb.end(), 0.0) / n;
+  double sab = 0, saa = 0, sbb = 0;
+  for (std::size_t i = 0; i < ra.size(); ++i) {
+    sab += (ra[i] - ma) * (rb[i] - mb);
+    saa += (ra[i] - ma) * (ra[i] - ma);
+    sbb += (rb[i] - mb) * (rb[i] - mb);
+  }
+  return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
+}
+
+RewardResult train_reward_model(const config::LoadedConfig& loaded) {
+  const config::ExperimentConfig& cfg = loaded.config;
+  const config::TrainConfig& t = cfg.train;
+  const c10::Device device = runtime::resolve_device(cfg.run.device);
+  const std::string run_dir = cfg.run.run_dir;
+  const std::string output_dir = t.output_dir.empty() ? run_dir + "/model" : t.output_dir;
+  auto tok = tokenizer::SentencePieceTokenizer::load(cfg.tokenizer.path);
+  const reward::VaderScorer gold = reward::VaderScorer::load(cfg.reward.lexicon_path);
+  runtime::RngSet rngs(cfg.run.seed);
+
+  // Prompts: first words of training records for training pairs; the calibration prompt set
+  // (from the validation split) for held-out pairs.
+  std::vector<std::string> train_prompts;
+  for (const auto& record : data::read_records(cfg.data.train_file)) {
+    if (static_cast<std::int64_t>(train_prompts.size()) == cfg.reward.train_prompts) break;
+    std::string p = data::make_prompt(record, 4, 8, cfg.run.seed);
+    if (!p.empty()) train_prompts.push_back(std::move(p));
+  }
+  const std::vector<std::string> valid_prompts = data::read_records(cfg.data.train_prompts_file);
+
+  std::vector<Sample> train_samples, valid_samples;
+  {
+    model::CausalLm policy = model::load_causal_lm(cfg.model.init_from, {device, at::kFloat});
+    policy->eval();
+    train_samples = sample_continuations(policy, *tok, gold, train_prompts, 2 * cfg.reward.pairs_per_prompt,
+                                         cfg, rngs.get("pairs"), "training");
+    valid_samples = sample_continuations(policy, *tok, gold, valid_prompts, 2 * cfg.reward.pairs_per_prompt,
+                                         cfg, rngs.get("pairs_valid"), "held-out");
+  }
+  const std::vector<Pair> train_pairs = label_pairs(train_samples, cfg.reward.label_temperature,
+                                                    runtime::RngSet::derive_seed(cfg.run.seed, "labels"),
+                                                    cfg.reward.drop_ties);
+  const std::vector<Pair> valid_pairs = label_pairs(valid_samples, cfg.reward.label_temperature,
+                                                    runtime::RngSet::derive_seed(cfg.run.seed, "labels_valid"),
+                                                    cfg.reward.drop_ties);
+  {
+    std::ostringstream tsv;
+    tsv << "split\tprompt\tchosen\trejected\tgold_chosen\tgold_rejected\tp_chosen\n";
+    auto write = [&](const char* split, const std::vector<Sample>& s, const std::vector<Pair>& pairs) {
+      for (const auto& p : pairs) {
+        tsv << split << '\t' << s[p.chosen].prompt << '\t' << s[p.chosen].response << '\t'
+            << s[p.rejected].response << '\t' << s[p.chosen].gold << '\t' << s[p.rejected].gold << '\t'
+            << p.p_chosen << '\n';
+      }
+    };
+    write("train", train_samples, train_pairs);
+    write("valid", valid_samples, valid_pairs);
+    fs::create_directories(run_dir);
+    fs::write_file_atomic(run_dir + "/preference_pairs.tsv", tsv.str());
+  }
+
+  model::ScalarModel rm = model::load_scalar_model(cfg.model.init_from, {device, at::kFloat},
+                                                   /*allow_fresh_head=*/true);
+  {
+    at::NoGradGuard no_grad;
+    rm->named_parameters()["score.weight"].zero_();  // every pair starts at P = 1/2
+  }
+  runtime::AdamW optimizer(named_parameters(*rm), {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay});
+  checkpoint::TrainState state;
+  checkpoint::CheckpointManager manager(run_dir, cfg.checkpoint.keep_last, cfg.checkpoint.keep_every);
+  const Resumable resumable{*rm, optimizer, rngs, state};
+  resume(loaded, manager, resumable);
+  state.config_hash = config::config_hash(cfg);
+  MetricsWriter metrics(run_dir + "/metrics.jsonl", state.step);
+
+  auto evaluate_pairs = [&]() {
+    std::vector<std::vector<std::int64_t>> ids;
+    for (const auto& s : valid_samples) ids.push_back(s.ids);
+    rm->eval();
+    const auto scores = score_all(rm, ids, tok->pad_id(), device, static_cast<std::size_t>(cfg.reward.batch_size));
+    rm->train();
+    double label_hits = 0, gold_hits = 0, gold_pairs = 0;
+    for (const auto& p : valid_pairs) {
+      label_hits += scores[p.chosen] > scores[p.rejected] ? 1.0 : scores[p.chosen] == scores[p.rejected] ? 0.5 : 0.0;
+      const double dg = valid_samples[p.chosen].gold - valid_samples[p.rejected].gold;
+      if (dg != 0) {
+        gold_pairs += 1;
+        gold_hits += (dg > 0) == (scores[p.chosen] > scores[p.rejected]) ? 1.0 : 0.0;
+      }
+    }
+    return std::make_tuple(label_hits / static_cast<double>(valid_pairs.size()),
+                           gold_pairs > 0 ? gold_hits / gold_pairs : 0.0, scores);
+  };
+
+  const std::int64_t stop_after = [] {
+    const char* v = std::getenv("INFALIGN_TEST_STOP_AFTER_STEP");
+    return v != nullptr ? std::atoll(v) : -1;
+  }();
+  const auto n_pairs = static_cast<std::int64_t>(train_pairs.size());
+  std::vector<std::int64_t> order = data::epoch_order(n_pairs, cfg.run.seed, state.epoch, cfg.data.shuffle);
+  Progress progress(t.total_steps, {"reward", "step", cfg.logging.progress_interval_seconds, std::nullopt});
+  Timer wall;
+  const double wall_before = state.wall_seconds;
+  rm->train();
+  while (state.step < t.total_steps) {
+    if (signals::stop_requested()) {
+      state.wall_seconds = wall_before + wall.seconds();
+      save(loaded, manager, resumable);
+      signals::throw_if_stop_requested();
+    }
+    const double lr = runtime::learning_rate(state.step, t.total_steps, t.warmup_steps, t.lr, t.lr_schedule, t.min_lr_ratio);
+    double loss_sum = 0, acc_sum = 0;
+    for (std::int64_t micro = 0; micro < t.grad_accum_steps; ++micro) {
+      std::vector<std::vector<std::int64_t>> seqs;
+      for (std::int64_t b = 0; b < t.batch_size; ++b) {
+        if (state.position >= n_pairs) {
+          ++state.epoch;
+          state.position = 0;
+          order = data::epoch_order(n_pairs, cfg.run.seed, state.epoch, cfg.data.shuffle);
+        }
+        const Pair& p = train_pairs[static_cast<std::size_t>(order[static_cast<std::size_t>(state.position++)])];
+        seqs.push_back(train_samples[p.chosen].ids);
+        seqs.push_back(train_samples[p.rejected].ids);
+      }
+      auto [x, mask] = generation::left_pad(seqs, tok->pad_id(), device);
+      const at::Tensor scores = model::score_at_last_token(rm->forward({x, mask, model::position_ids_from_mask(mask)}), mask)
+                                    .view({t.batch_size, 2});
+      const at::Tensor margin = scores.select(1, 0) - scores.select(1, 1);
+      const at::Tensor loss = -at::log_sigmoid(margin).mean();  // Bradley-Terry
+      (loss / static_cast<double>(t.grad_accum_steps)).backward();
+      loss_sum += loss.item<double>();
+      acc_sum += (margin > 0).to(at::kDouble).mean().item<double>();
+    }
+    const double grad_norm = runtime::clip_grad_norm(rm->parameters(), t.max_grad_norm);
+    optimizer.step(lr);
+    optimizer.zero_grad();
+    ++state.step;
+    const double loss = loss_sum / static_cast<double>(t.grad_accum_steps);
+    if (!std::isfinite(loss)) throw Error(fmt::format("[reward] loss is {} at step {}; lower train.lr", loss, state.step));
+    MetricValues values = {{"train/loss", loss}, {"train/accuracy", acc_sum / static_cast<double>(t.grad_accum_steps)},
+                           {"train/lr", lr}, {"train/grad_norm", grad_norm}};
+    const bool last = state.step == t.total_steps;
+    if ((t.eval_every_steps > 0 && state.step % t.eval_every_steps == 0) || last) {
+      const auto [acc, gold_acc, scores] = evaluate_pairs();
+      values.emplace_back("val/accuracy", acc);
+      values.emplace_back("val/gold_accuracy", gold_acc);
+      log::info("[reward] step {}: held-out pairwise accuracy {:.3f} (vs gold order {:.3f})", state.step, acc, gold_acc);
+    }
+    state.wall_seconds = wall_before + wall.seconds();
+    if (state.step % t.log_every_steps == 0 || last || values.size() > 4) metrics.write(state.step, state.wall_seconds, values);
+    progress.update(state.step, {{"loss", fmt::format("{:.3f}", loss)}});
+    if ((cfg.checkpoint.every_steps > 0 && state.step % cfg.checkpoint.every_steps == 0) || last) {
+      save(loaded, manager, resumable);
+    }
+    if (state.step == stop_after) std::raise(SIGTERM);
+  }
+  progress.finish();
+
+  RewardResult result;
+  result.model_dir = output_dir;
+  result.train_pairs = n_pairs;
+  result.valid_pairs = static_cast<std::int64_t>(valid_pairs.size());
+  const auto [acc, gold_acc, scores] = evaluate_pairs();
+  result.valid_accuracy = acc;
+  result.valid_gold_accuracy = gold_acc;
+  std::vector<double> golds;
+  for (const auto& s : valid_samples) golds.push_back(s.gold);
+  result.spearman = spearman(scores, golds);
+  // External check: the UCI human-labelled sentences, each scored as <bos> sentence.
+  const std::string uci_path = std::filesystem::path(cfg.data.train_file).parent_path().string() + "/uci_sentences.tsv";
+  nlohmann::ordered_json report;
+  if (std::filesystem::exists(uci_path)) {
+    std::vector<std::vector<std::int64_t>> ids;
+    std::vector<int> labels;
+    std::istringstream in(fs::read_file(uci_path));
+    for (std::string line; std::getline(in, line);) {
+      const auto a = line.find('\t'), b = line.find('\t', a + 1);
+      if (a == std::string::npos || b == std::string::npos) continue;
+      std::vector<std::int64_t> seq = {tok->bos_id()};
+      auto enc = tok->encode(line.substr(b + 1));
+      const auto limit = static_cast<std::size_t>(rm->config().max_position_embeddings - 1);
+      if (enc.size() > limit) enc.resize(limit);
+      seq.insert(seq.end(), enc.begin(), enc.end());
+      ids.push_back(std::move(seq));
+      labels.push_back(line[0] == '1' ? 1 : 0);
+    }
+    rm->eval();
+    const auto uci_scores = score_all(rm, ids, tok->pad_id(), device, static_cast<std::size_t>(cfg.reward.batch_size));
+    std::vector<double> sorted = uci_scores;
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
+    const double median = sorted[sorted.size() / 2];
+    double hits = 0, pos = 0, neg = 0;
+    std::vector<double> pos_scores, neg_scores;
+    for (std::size_t i = 0; i < uci_scores.size(); ++i) {
+      hits += (uci_scores[i] > median) == (labels[i] == 1) ? 1.0 : 0.0;
+      (labels[i] == 1 ? pos_scores : neg_scores).push_back(uci_scores[i]);
+    }
+    std::sort(neg_scores.begin(), neg_scores.end());
+    double wins = 0;
+    for (double s : pos_scores) {
+      const auto lo = std::lower_bound(neg_scores.begin(), neg_scores.end(), s) - neg_scores.begin();
+      const auto hi = std::upper_bound(neg_scores.begin(), neg_scores.end(), s) - neg_scores.begin();
+      wins += static_cast<double>(lo) + 0.5 * static_cast<double>(hi - lo);
+    }
+    pos = static_cast<double>(pos_scores.size());
+    neg = static_cast<double>(neg_scores.size());
+    result.uci_accuracy = hits / static_cast<double>(uci_scores.size());
+    result.uci_auc = pos > 0 && neg > 0 ? wins / (pos * neg) : 0.0;
+    report["uci_sentences"] = uci_scores.size();
+  }
+  model::save_scalar_model(rm, output_dir, cfg.tokenizer.path);
+  report["stage"] = "reward";
+  report["train_pairs"] = result.train_pairs;
+  report["valid_pairs"] = result.valid_pairs;
+  report["label_temperature"] = cfg.reward.label_temperature;
+  report["valid_accuracy"] = result.valid_accuracy;
+  report["valid_gold_accuracy"] = result.valid_gold_accuracy;
+  report["spearman_rm_gold"] = result.spearman;
+  report["uci_accuracy"] = result.uci_accuracy;
+  report["uci_auc"] = result.uci_auc;
+  report["model_dir"] = output_dir;
+  report["wall_seconds"] = state.wall_seconds;
+  fs::write_file_atomic(run_dir + "/reward_report.json", report.dump(2) + "\n");
+  log::info("[reward] done: held-out accuracy {:.3f} (gold order {:.3f}), Spearman(RM, gold) {:.3f}, "
+            "UCI accuracy {:.3f} (AUC {:.3f}); model in {}",
+            result.valid_accuracy, result.valid_gold_accuracy, result.spearman, result.uci_accuracy,
+            result.uci_auc, output_dir);
+  return result;
+}
+
+}  // namespace infalign::train
