@@ -190,10 +190,11 @@ void run_train(const RunRequest& request) {
     train::train_reward_model(request.loaded);
     return;
   }
-  throw Error(fmt::format(
-      "run.stage: '{}' is not implemented in infalign {} yet; this build "
-      "runs stages tokenizer, lm and reward and can validate configs and check the runtime (--check)",
-      config::enum_name(cfg.run.stage), build_version()));
+  throw Error(
+      fmt::format("run.stage: '{}' is not implemented in infalign {} yet; this build "
+                  "runs stages tokenizer, lm and reward and can validate configs and check the "
+                  "runtime (--check)",
+                  config::enum_name(cfg.run.stage), build_version()));
 }
 
 void run_eval(const RunRequest& request) {

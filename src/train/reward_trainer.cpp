@@ -1,7 +1,5 @@
 #include "infalign/train/reward_trainer.h"
 
-#include <ATen/ATen.h>
-
 #include <algorithm>
 #include <cmath>
 #include <csignal>
@@ -12,6 +10,8 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include <ATen/ATen.h>
 
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
@@ -81,8 +81,9 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
                     {"reward", "sample", cfg.logging.progress_interval_seconds, std::nullopt});
   for (std::size_t start = 0; start < encoded.size(); start += batch) {
     const std::size_t end = std::min(encoded.size(), start + batch);
-    const std::vector<std::vector<std::int64_t>> chunk(encoded.begin() + static_cast<std::ptrdiff_t>(start),
-                                                       encoded.begin() + static_cast<std::ptrdiff_t>(end));
+    const std::vector<std::vector<std::int64_t>> chunk(
+        encoded.begin() + static_cast<std::ptrdiff_t>(start),
+        encoded.begin() + static_cast<std::ptrdiff_t>(end));
     const auto r = generation::generate(policy, chunk, g, gen);
     const at::Tensor ids = r.response_ids.cpu();
     for (std::size_t b = 0; b < chunk.size(); ++b) {
@@ -121,16 +122,20 @@ std::vector<Pair> label_pairs(const std::vector<Sample>& samples, double tau, st
 }
 
 // RM scores of the sequences `ids`, in batches, without gradients.
-std::vector<double> score_all(model::ScalarModel& rm, const std::vector<std::vector<std::int64_t>>& ids,
+std::vector<double> score_all(model::ScalarModel& rm,
+                              const std::vector<std::vector<std::int64_t>>& ids,
                               std::int64_t pad_id, c10::Device device, std::size_t batch) {
   at::NoGradGuard no_grad;
   std::vector<double> out;
   for (std::size_t s = 0; s < ids.size(); s += batch) {
-    const std::vector<std::vector<std::int64_t>> chunk(ids.begin() + static_cast<std::ptrdiff_t>(s),
-                                                       ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), s + batch)));
+    const std::vector<std::vector<std::int64_t>> chunk(
+        ids.begin() + static_cast<std::ptrdiff_t>(s),
+        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), s + batch)));
     auto [x, mask] = generation::left_pad(chunk, pad_id, device);
     const at::Tensor scores = model::score_at_last_token(
-        rm->forward({x, mask, model::position_ids_from_mask(mask)}), mask).to(at::kDouble).cpu();
+                                  rm->forward({x, mask, model::position_ids_from_mask(mask)}), mask)
+                                  .to(at::kDouble)
+                                  .cpu();
     for (std::int64_t b = 0; b < scores.size(0); ++b) out.push_back(scores[b].item<double>());
   }
   return out;
@@ -191,25 +196,37 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
   {
     model::CausalLm policy = model::load_causal_lm(cfg.model.init_from, {device, at::kFloat});
     policy->eval();
-    train_samples = sample_continuations(policy, *tok, gold, train_prompts, 2 * cfg.reward.pairs_per_prompt,
-                                         cfg, rngs.get("pairs"), "training");
-    valid_samples = sample_continuations(policy, *tok, gold, valid_prompts, 2 * cfg.reward.pairs_per_prompt,
-                                         cfg, rngs.get("pairs_valid"), "held-out");
+    train_samples =
+        sample_continuations(policy, *tok, gold, train_prompts, 2 * cfg.reward.pairs_per_prompt,
+                             cfg, rngs.get("pairs"), "training");
+    valid_samples =
+        sample_continuations(policy, *tok, gold, valid_prompts, 2 * cfg.reward.pairs_per_prompt,
+                             cfg, rngs.get("pairs_valid"), "held-out");
   }
-  const std::vector<Pair> train_pairs = label_pairs(train_samples, cfg.reward.label_temperature,
-                                                    runtime::RngSet::derive_seed(cfg.run.seed, "labels"),
-                                                    cfg.reward.drop_ties);
-  const std::vector<Pair> valid_pairs = label_pairs(valid_samples, cfg.reward.label_temperature,
-                                                    runtime::RngSet::derive_seed(cfg.run.seed, "labels_valid"),
-                                                    cfg.reward.drop_ties);
+  const std::vector<Pair> train_pairs =
+      label_pairs(train_samples, cfg.reward.label_temperature,
+                  runtime::RngSet::derive_seed(cfg.run.seed, "labels"), cfg.reward.drop_ties);
+  const std::vector<Pair> valid_pairs =
+      label_pairs(valid_samples, cfg.reward.label_temperature,
+                  runtime::RngSet::derive_seed(cfg.run.seed, "labels_valid"), cfg.reward.drop_ties);
+  if (static_cast<std::int64_t>(train_pairs.size()) < cfg.train.batch_size || valid_pairs.empty()) {
+    throw DataError(
+        fmt::format("{} / {}: only {} training and {} held-out preference pairs carry a preference "
+                    "(gold scores "
+                    "differ); expected at least train.batch_size ({}) and 1: use more prompts "
+                    "(reward.train_prompts, reward.pairs_per_prompt) or check reward.lexicon_path",
+                    cfg.data.train_file, cfg.data.train_prompts_file, train_pairs.size(),
+                    valid_pairs.size(), cfg.train.batch_size));
+  }
   {
     std::ostringstream tsv;
     tsv << "split\tprompt\tchosen\trejected\tgold_chosen\tgold_rejected\tp_chosen\n";
-    auto write = [&](const char* split, const std::vector<Sample>& s, const std::vector<Pair>& pairs) {
+    auto write = [&](const char* split, const std::vector<Sample>& s,
+                     const std::vector<Pair>& pairs) {
       for (const auto& p : pairs) {
         tsv << split << '\t' << s[p.chosen].prompt << '\t' << s[p.chosen].response << '\t'
-            << s[p.rejected].response << '\t' << s[p.chosen].gold << '\t' << s[p.rejected].gold << '\t'
-            << p.p_chosen << '\n';
+            << s[p.rejected].response << '\t' << s[p.chosen].gold << '\t' << s[p.rejected].gold
+            << '\t' << p.p_chosen << '\n';
       }
     };
     write("train", train_samples, train_pairs);
@@ -224,9 +241,11 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     at::NoGradGuard no_grad;
     rm->named_parameters()["score.weight"].zero_();  // every pair starts at P = 1/2
   }
-  runtime::AdamW optimizer(named_parameters(*rm), {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay});
+  runtime::AdamW optimizer(named_parameters(*rm),
+                           {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay});
   checkpoint::TrainState state;
-  checkpoint::CheckpointManager manager(run_dir, cfg.checkpoint.keep_last, cfg.checkpoint.keep_every);
+  checkpoint::CheckpointManager manager(run_dir, cfg.checkpoint.keep_last,
+                                        cfg.checkpoint.keep_every);
   const Resumable resumable{*rm, optimizer, rngs, state};
   resume(loaded, manager, resumable);
   state.config_hash = config::config_hash(cfg);
@@ -236,11 +255,14 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     std::vector<std::vector<std::int64_t>> ids;
     for (const auto& s : valid_samples) ids.push_back(s.ids);
     rm->eval();
-    const auto scores = score_all(rm, ids, tok->pad_id(), device, static_cast<std::size_t>(cfg.reward.batch_size));
+    const auto scores =
+        score_all(rm, ids, tok->pad_id(), device, static_cast<std::size_t>(cfg.reward.batch_size));
     rm->train();
     double label_hits = 0, gold_hits = 0, gold_pairs = 0;
     for (const auto& p : valid_pairs) {
-      label_hits += scores[p.chosen] > scores[p.rejected] ? 1.0 : scores[p.chosen] == scores[p.rejected] ? 0.5 : 0.0;
+      label_hits += scores[p.chosen] > scores[p.rejected]    ? 1.0
+                    : scores[p.chosen] == scores[p.rejected] ? 0.5
+                                                             : 0.0;
       const double dg = valid_samples[p.chosen].gold - valid_samples[p.rejected].gold;
       if (dg != 0) {
         gold_pairs += 1;
@@ -256,8 +278,10 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     return v != nullptr ? std::atoll(v) : -1;
   }();
   const auto n_pairs = static_cast<std::int64_t>(train_pairs.size());
-  std::vector<std::int64_t> order = data::epoch_order(n_pairs, cfg.run.seed, state.epoch, cfg.data.shuffle);
-  Progress progress(t.total_steps, {"reward", "step", cfg.logging.progress_interval_seconds, std::nullopt});
+  std::vector<std::int64_t> order =
+      data::epoch_order(n_pairs, cfg.run.seed, state.epoch, cfg.data.shuffle);
+  Progress progress(t.total_steps,
+                    {"reward", "step", cfg.logging.progress_interval_seconds, std::nullopt});
   Timer wall;
   const double wall_before = state.wall_seconds;
   rm->train();
@@ -267,7 +291,8 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
       save(loaded, manager, resumable);
       signals::throw_if_stop_requested();
     }
-    const double lr = runtime::learning_rate(state.step, t.total_steps, t.warmup_steps, t.lr, t.lr_schedule, t.min_lr_ratio);
+    const double lr = runtime::learning_rate(state.step, t.total_steps, t.warmup_steps, t.lr,
+                                             t.lr_schedule, t.min_lr_ratio);
     double loss_sum = 0, acc_sum = 0;
     for (std::int64_t micro = 0; micro < t.grad_accum_steps; ++micro) {
       std::vector<std::vector<std::int64_t>> seqs;
@@ -277,13 +302,16 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
           state.position = 0;
           order = data::epoch_order(n_pairs, cfg.run.seed, state.epoch, cfg.data.shuffle);
         }
-        const Pair& p = train_pairs[static_cast<std::size_t>(order[static_cast<std::size_t>(state.position++)])];
+        const Pair& p = train_pairs[static_cast<std::size_t>(
+            order[static_cast<std::size_t>(state.position++)])];
         seqs.push_back(train_samples[p.chosen].ids);
         seqs.push_back(train_samples[p.rejected].ids);
       }
       auto [x, mask] = generation::left_pad(seqs, tok->pad_id(), device);
-      const at::Tensor scores = model::score_at_last_token(rm->forward({x, mask, model::position_ids_from_mask(mask)}), mask)
-                                    .view({t.batch_size, 2});
+      const at::Tensor scores =
+          model::score_at_last_token(rm->forward({x, mask, model::position_ids_from_mask(mask)}),
+                                     mask)
+              .view({t.batch_size, 2});
       const at::Tensor margin = scores.select(1, 0) - scores.select(1, 1);
       const at::Tensor loss = -at::log_sigmoid(margin).mean();  // Bradley-Terry
       (loss / static_cast<double>(t.grad_accum_steps)).backward();
@@ -295,18 +323,23 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     optimizer.zero_grad();
     ++state.step;
     const double loss = loss_sum / static_cast<double>(t.grad_accum_steps);
-    if (!std::isfinite(loss)) throw Error(fmt::format("[reward] loss is {} at step {}; lower train.lr", loss, state.step));
-    MetricValues values = {{"train/loss", loss}, {"train/accuracy", acc_sum / static_cast<double>(t.grad_accum_steps)},
-                           {"train/lr", lr}, {"train/grad_norm", grad_norm}};
+    if (!std::isfinite(loss))
+      throw Error(fmt::format("[reward] loss is {} at step {}; lower train.lr", loss, state.step));
+    MetricValues values = {{"train/loss", loss},
+                           {"train/accuracy", acc_sum / static_cast<double>(t.grad_accum_steps)},
+                           {"train/lr", lr},
+                           {"train/grad_norm", grad_norm}};
     const bool last = state.step == t.total_steps;
     if ((t.eval_every_steps > 0 && state.step % t.eval_every_steps == 0) || last) {
       const auto [acc, gold_acc, scores] = evaluate_pairs();
       values.emplace_back("val/accuracy", acc);
       values.emplace_back("val/gold_accuracy", gold_acc);
-      log::info("[reward] step {}: held-out pairwise accuracy {:.3f} (vs gold order {:.3f})", state.step, acc, gold_acc);
+      log::info("[reward] step {}: held-out pairwise accuracy {:.3f} (vs gold order {:.3f})",
+                state.step, acc, gold_acc);
     }
     state.wall_seconds = wall_before + wall.seconds();
-    if (state.step % t.log_every_steps == 0 || last || values.size() > 4) metrics.write(state.step, state.wall_seconds, values);
+    if (state.step % t.log_every_steps == 0 || last || values.size() > 4)
+      metrics.write(state.step, state.wall_seconds, values);
     progress.update(state.step, {{"loss", fmt::format("{:.3f}", loss)}});
     if ((cfg.checkpoint.every_steps > 0 && state.step % cfg.checkpoint.every_steps == 0) || last) {
       save(loaded, manager, resumable);
@@ -326,7 +359,8 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
   for (const auto& s : valid_samples) golds.push_back(s.gold);
   result.spearman = spearman(scores, golds);
   // External check: the UCI human-labelled sentences, each scored as <bos> sentence.
-  const std::string uci_path = std::filesystem::path(cfg.data.train_file).parent_path().string() + "/uci_sentences.tsv";
+  const std::string uci_path =
+      std::filesystem::path(cfg.data.train_file).parent_path().string() + "/uci_sentences.tsv";
   nlohmann::ordered_json report;
   if (std::filesystem::exists(uci_path)) {
     std::vector<std::vector<std::int64_t>> ids;
@@ -344,9 +378,11 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
       labels.push_back(line[0] == '1' ? 1 : 0);
     }
     rm->eval();
-    const auto uci_scores = score_all(rm, ids, tok->pad_id(), device, static_cast<std::size_t>(cfg.reward.batch_size));
+    const auto uci_scores =
+        score_all(rm, ids, tok->pad_id(), device, static_cast<std::size_t>(cfg.reward.batch_size));
     std::vector<double> sorted = uci_scores;
-    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
+    std::nth_element(sorted.begin(),
+                     sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
     const double median = sorted[sorted.size() / 2];
     double hits = 0, pos = 0, neg = 0;
     std::vector<double> pos_scores, neg_scores;
@@ -357,8 +393,10 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     std::sort(neg_scores.begin(), neg_scores.end());
     double wins = 0;
     for (double s : pos_scores) {
-      const auto lo = std::lower_bound(neg_scores.begin(), neg_scores.end(), s) - neg_scores.begin();
-      const auto hi = std::upper_bound(neg_scores.begin(), neg_scores.end(), s) - neg_scores.begin();
+      const auto lo =
+          std::lower_bound(neg_scores.begin(), neg_scores.end(), s) - neg_scores.begin();
+      const auto hi =
+          std::upper_bound(neg_scores.begin(), neg_scores.end(), s) - neg_scores.begin();
       wins += static_cast<double>(lo) + 0.5 * static_cast<double>(hi - lo);
     }
     pos = static_cast<double>(pos_scores.size());
@@ -380,10 +418,11 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
   report["model_dir"] = output_dir;
   report["wall_seconds"] = state.wall_seconds;
   fs::write_file_atomic(run_dir + "/reward_report.json", report.dump(2) + "\n");
-  log::info("[reward] done: held-out accuracy {:.3f} (gold order {:.3f}), Spearman(RM, gold) {:.3f}, "
-            "UCI accuracy {:.3f} (AUC {:.3f}); model in {}",
-            result.valid_accuracy, result.valid_gold_accuracy, result.spearman, result.uci_accuracy,
-            result.uci_auc, output_dir);
+  log::info(
+      "[reward] done: held-out accuracy {:.3f} (gold order {:.3f}), Spearman(RM, gold) {:.3f}, "
+      "UCI accuracy {:.3f} (AUC {:.3f}); model in {}",
+      result.valid_accuracy, result.valid_gold_accuracy, result.spearman, result.uci_accuracy,
+      result.uci_auc, output_dir);
   return result;
 }
 

@@ -121,8 +121,8 @@ std::string small_corpus() {
   const char* syllables[] = {"ba", "ce", "di", "fo", "gu", "ka", "lo", "mi"};
   std::string text;
   for (int line = 0; line < 200; ++line) {
-    for (int w = 0; w < 4; ++w) {
-      const int i = line * 4 + w;
+    for (int w = 0; w < 8; ++w) {
+      const int i = line * 8 + w;
       text += std::string(syllables[i % 8]) + syllables[(i / 8) % 8] + syllables[(i * 5) % 8] + " ";
     }
     text += "\n";
@@ -254,19 +254,36 @@ TEST(PipelineTest, TinyTokenizerLmAndRewardStagesRunEndToEnd) {
   fs::TempDir dir;
   TinyLmRun run(dir.path());
   ASSERT_EQ(run.lm("lm").exit_code, 0);
-  // A hand-made lexicon over the corpus' made-up words, so gold scores differ between samples.
-  fs::write_file_atomic(dir.path() + "/lexicon.txt",
-                        "bace\t2.0\t0.5\t[2]\nlomi\t-1.5\t0.5\t[-2]\nfogu\t1.0\t0.5\t[1]\n"
-                        "kadi\t-2.5\t0.5\t[-3]\nmice\t3.0\t0.5\t[3]\n");
-  fs::write_file_atomic(dir.path() + "/prompts.txt", "bace lomi\nfogu kadi mice\nlomi\nmice fogu\n");
-  const auto reward = run.lm("rm", "--set run.stage=reward --set model.init_from=" +
-                                       shell_quote(dir.path() + "/lm/model") +
-                                       " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
-                                       " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
-                                       " --set reward.train_prompts=24 --set reward.pairs_per_prompt=2");
+  // A made-up lexicon over the corpus' syllable words (1-3 syllables): the first syllable sets
+  // the valence, so gold scores of samples differ.
+  const char* syllables[] = {"ba", "ce", "di", "fo", "gu", "ka", "lo", "mi"};
+  const double valence[] = {2.0, -2.0, 1.0, -1.0, 0.5, -0.5, 1.5, -1.5};
+  std::string lexicon;
+  for (int a = 0; a < 8; ++a) {
+    for (int b = -1; b < 8; ++b) {
+      for (int c = -1; c < 8; ++c) {
+        if (b < 0 && c >= 0) continue;
+        std::string word = syllables[a];
+        if (b >= 0) word += syllables[b];
+        if (c >= 0) word += syllables[c];
+        lexicon += word + "\t" + std::to_string(valence[a]) + "\t0.5\t[1]\n";
+      }
+    }
+  }
+  fs::write_file_atomic(dir.path() + "/lexicon.txt", lexicon);
+  fs::write_file_atomic(dir.path() + "/prompts.txt",
+                        "bababa cebaka\ndibadi ceceka baceba\ncebaka\nbaceba dibadi\n");
+  const auto reward = run.lm(
+      "rm",
+      "--set run.stage=reward --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
+          " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
+          " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
+          " --set reward.train_prompts=60 --set reward.pairs_per_prompt=4");
   ASSERT_EQ(reward.exit_code, 0) << reward.err;
   const std::string pairs = run.file("rm", "preference_pairs.tsv");
-  EXPECT_EQ(pairs.rfind("split\tprompt\tchosen\trejected\tgold_chosen\tgold_rejected\tp_chosen\n", 0), 0u);
+  EXPECT_EQ(
+      pairs.rfind("split\tprompt\tchosen\trejected\tgold_chosen\tgold_rejected\tp_chosen\n", 0),
+      0u);
   EXPECT_NE(pairs.find("\ntrain\t"), std::string::npos);
   const std::string report = run.file("rm", "reward_report.json");
   for (const char* key : {"valid_accuracy", "spearman_rm_gold", "train_pairs"}) {
@@ -274,7 +291,8 @@ TEST(PipelineTest, TinyTokenizerLmAndRewardStagesRunEndToEnd) {
   }
   const std::string weights = run.file("rm", "model/model.safetensors");
   EXPECT_NE(weights.find("\"score.weight\""), std::string::npos);
-  EXPECT_NE(run.file("rm", "model/config.json").find("LlamaForSequenceClassification"), std::string::npos);
+  EXPECT_NE(run.file("rm", "model/config.json").find("LlamaForSequenceClassification"),
+            std::string::npos);
 }
 
 TEST(LmStageTest, BadDataFilesExitThreeNamingTheFileAndLine) {
