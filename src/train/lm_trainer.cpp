@@ -1,7 +1,6 @@
 #include "infalign/train/lm_trainer.h"
 
 #include <cmath>
-#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -11,28 +10,21 @@
 
 #include <ATen/ATen.h>
 
-#include "infalign/checkpoint/manager.h"
 #include "infalign/checkpoint/safetensors.h"
-#include "infalign/checkpoint/train_state.h"
 #include "infalign/config/names.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/core/logging.h"
-#include "infalign/core/metrics.h"
 #include "infalign/core/progress.h"
-#include "infalign/core/signals.h"
 #include "infalign/core/strings.h"
 #include "infalign/core/timer.h"
-#include "infalign/data/cursor.h"
 #include "infalign/data/text_corpus.h"
 #include "infalign/generation/generate.h"
 #include "infalign/model/hf_io.h"
-#include "infalign/runtime/adamw.h"
 #include "infalign/runtime/device.h"
 #include "infalign/runtime/rng.h"
-#include "infalign/runtime/schedule.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
-#include "infalign/train/checkpointing.h"
+#include "infalign/train/loop.h"
 
 namespace infalign::train {
 
@@ -129,15 +121,7 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
   log::info("[run] causal LM: {} parameters ({} layers, hidden {}, vocab {})", n_params,
             lm->config().num_hidden_layers, lm->config().hidden_size, lm->config().vocab_size);
 
-  runtime::AdamW optimizer(named_parameters(*lm),
-                           {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay});
-  checkpoint::TrainState state;
-  checkpoint::CheckpointManager manager(run_dir, cfg.checkpoint.keep_last,
-                                        cfg.checkpoint.keep_every);
-  const Resumable resumable{*lm, optimizer, rngs, state};
-  resume(loaded, manager, resumable);
-  state.config_hash = config::config_hash(cfg);
-  MetricsWriter metrics(run_dir + "/metrics.jsonl", state.step);
+  TrainingLoop loop(loaded, *lm, rngs, train_chunks.count());
 
   // Fixed validation batches (in order), and the unigram baseline on the same targets.
   const std::int64_t valid_batches = std::min<std::int64_t>(
@@ -218,54 +202,29 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
     return out;
   };
 
-  auto save_checkpoint = [&]() { save(loaded, manager, resumable); };
-
-  const std::int64_t stop_after = [] {
-    const char* v = std::getenv("INFALIGN_TEST_STOP_AFTER_STEP");  // tests: a SIGTERM at this step
-    return v != nullptr ? std::atoll(v) : -1;
-  }();
-  std::vector<std::int64_t> order =
-      data::epoch_order(train_chunks.count(), cfg.run.seed, state.epoch, cfg.data.shuffle);
   Progress progress(t.total_steps,
                     {"lm", "step", cfg.logging.progress_interval_seconds, std::nullopt});
-  Timer wall;
-  const double wall_before = state.wall_seconds;
   double last_valid = std::nan("");
   lm->train();
-  while (state.step < t.total_steps) {
-    if (signals::stop_requested()) {
-      state.wall_seconds = wall_before + wall.seconds();
-      save_checkpoint();
-      signals::throw_if_stop_requested();
-    }
+  while (!loop.done()) {
+    loop.check_stop();
     Timer step_timer;
-    const double lr = runtime::learning_rate(state.step, t.total_steps, t.warmup_steps, t.lr,
-                                             t.lr_schedule, t.min_lr_ratio);
+    const double lr = loop.learning_rate();
     double loss_sum = 0;
     for (std::int64_t micro = 0; micro < t.grad_accum_steps; ++micro) {
       std::vector<std::int64_t> idx;
-      while (static_cast<std::int64_t>(idx.size()) < t.batch_size) {
-        if (state.position >= train_chunks.count()) {
-          ++state.epoch;
-          state.position = 0;
-          order =
-              data::epoch_order(train_chunks.count(), cfg.run.seed, state.epoch, cfg.data.shuffle);
-        }
-        idx.push_back(order[static_cast<std::size_t>(state.position++)]);
-      }
+      while (static_cast<std::int64_t>(idx.size()) < t.batch_size)
+        idx.push_back(loop.next_example());
       const at::Tensor loss = lm_loss(lm, train_chunks.batch(idx), device);
       (loss / static_cast<double>(t.grad_accum_steps)).backward();
       loss_sum += loss.item<double>();
-      state.tokens_seen += t.batch_size * cfg.data.seq_len;
+      loop.state().tokens_seen += t.batch_size * cfg.data.seq_len;
     }
-    std::vector<at::Tensor> params = lm->parameters();
-    const double grad_norm = runtime::clip_grad_norm(params, t.max_grad_norm);
-    optimizer.step(lr);
-    optimizer.zero_grad();
-    ++state.step;
+    const double grad_norm = loop.finish_step(lr);
     const double loss = loss_sum / static_cast<double>(t.grad_accum_steps);
-    if (!std::isfinite(loss))
-      throw Error(fmt::format("[lm] loss is {} at step {}; lower train.lr", loss, state.step));
+    if (!std::isfinite(loss)) {
+      throw Error(fmt::format("[lm] loss is {} at step {}; lower train.lr", loss, loop.step()));
+    }
     const double tokens_per_s =
         static_cast<double>(t.batch_size * t.grad_accum_steps * cfg.data.seq_len) /
         step_timer.seconds();
@@ -273,35 +232,28 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
                            {"train/lr", lr},
                            {"train/grad_norm", grad_norm},
                            {"perf/tokens_per_s", tokens_per_s}};
-    const bool last = state.step == t.total_steps;
-    if ((t.eval_every_steps > 0 && state.step % t.eval_every_steps == 0) || last) {
+    const bool evaluate = loop.eval_due();
+    if (evaluate) {
       lm->eval();
       last_valid = validation_loss();
       lm->train();
       values.emplace_back("val/loss", last_valid);
       values.emplace_back("val/ppl", std::exp(last_valid));
       log::info("[lm] step {}: validation loss {:.4f}, perplexity {:.2f} (unigram baseline {:.2f})",
-                state.step, last_valid, std::exp(last_valid), unigram_ppl);
+                loop.step(), last_valid, std::exp(last_valid), unigram_ppl);
     }
-    if (t.sample_every_steps > 0 && state.step % t.sample_every_steps == 0 && !last) {
+    if (t.sample_every_steps > 0 && loop.step() % t.sample_every_steps == 0 && !loop.last_step()) {
       for (const auto& s : samples()) log::info("[lm] sample: {}", s);
     }
-    state.wall_seconds = wall_before + wall.seconds();
-    if (state.step % t.log_every_steps == 0 || last || values.size() > 4) {
-      metrics.write(state.step, state.wall_seconds, values);
-    }
-    progress.update(state.step,
+    progress.update(loop.step(),
                     {{"loss", fmt::format("{:.3f}", loss)}, {"lr", fmt::format("{:.2e}", lr)}});
-    if ((cfg.checkpoint.every_steps > 0 && state.step % cfg.checkpoint.every_steps == 0) || last) {
-      save_checkpoint();
-    }
-    if (state.step == stop_after) std::raise(SIGTERM);
+    loop.end_step(values, evaluate);
   }
   progress.finish();
 
   LmResult result;
   result.model_dir = output_dir;
-  result.steps = state.step;
+  result.steps = loop.step();
   if (std::isnan(last_valid)) last_valid = validation_loss();
   result.valid_loss = last_valid;
   result.valid_perplexity = std::exp(last_valid);
@@ -322,7 +274,7 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
   report["unigram_perplexity"] = result.unigram_perplexity;
   report["samples"] = result.samples;
   report["model_dir"] = output_dir;
-  report["wall_seconds"] = state.wall_seconds;
+  report["wall_seconds"] = loop.state().wall_seconds;
   fs::write_file_atomic(run_dir + "/lm_report.json", report.dump(2) + "\n");
   log::info("[lm] done: {} steps, validation perplexity {:.2f} vs unigram {:.2f}; model in {}",
             result.steps, result.valid_perplexity, unigram_ppl, output_dir);

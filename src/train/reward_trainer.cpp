@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <numeric>
@@ -16,9 +15,7 @@
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/core/logging.h"
-#include "infalign/core/metrics.h"
 #include "infalign/core/progress.h"
-#include "infalign/core/signals.h"
 #include "infalign/core/timer.h"
 #include "infalign/data/cursor.h"
 #include "infalign/data/prepare.h"
@@ -26,12 +23,11 @@
 #include "infalign/generation/generate.h"
 #include "infalign/model/hf_io.h"
 #include "infalign/reward/vader.h"
-#include "infalign/runtime/adamw.h"
 #include "infalign/runtime/device.h"
 #include "infalign/runtime/rng.h"
-#include "infalign/runtime/schedule.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 #include "infalign/train/checkpointing.h"
+#include "infalign/train/loop.h"
 
 namespace infalign::train {
 
@@ -241,15 +237,8 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     at::NoGradGuard no_grad;
     rm->named_parameters()["score.weight"].zero_();  // every pair starts at P = 1/2
   }
-  runtime::AdamW optimizer(named_parameters(*rm),
-                           {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay});
-  checkpoint::TrainState state;
-  checkpoint::CheckpointManager manager(run_dir, cfg.checkpoint.keep_last,
-                                        cfg.checkpoint.keep_every);
-  const Resumable resumable{*rm, optimizer, rngs, state};
-  resume(loaded, manager, resumable);
-  state.config_hash = config::config_hash(cfg);
-  MetricsWriter metrics(run_dir + "/metrics.jsonl", state.step);
+  const auto n_pairs = static_cast<std::int64_t>(train_pairs.size());
+  TrainingLoop loop(loaded, *rm, rngs, n_pairs);
 
   auto evaluate_pairs = [&]() {
     std::vector<std::vector<std::int64_t>> ids;
@@ -273,37 +262,17 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
                            gold_pairs > 0 ? gold_hits / gold_pairs : 0.0, scores);
   };
 
-  const std::int64_t stop_after = [] {
-    const char* v = std::getenv("INFALIGN_TEST_STOP_AFTER_STEP");
-    return v != nullptr ? std::atoll(v) : -1;
-  }();
-  const auto n_pairs = static_cast<std::int64_t>(train_pairs.size());
-  std::vector<std::int64_t> order =
-      data::epoch_order(n_pairs, cfg.run.seed, state.epoch, cfg.data.shuffle);
   Progress progress(t.total_steps,
                     {"reward", "step", cfg.logging.progress_interval_seconds, std::nullopt});
-  Timer wall;
-  const double wall_before = state.wall_seconds;
   rm->train();
-  while (state.step < t.total_steps) {
-    if (signals::stop_requested()) {
-      state.wall_seconds = wall_before + wall.seconds();
-      save(loaded, manager, resumable);
-      signals::throw_if_stop_requested();
-    }
-    const double lr = runtime::learning_rate(state.step, t.total_steps, t.warmup_steps, t.lr,
-                                             t.lr_schedule, t.min_lr_ratio);
+  while (!loop.done()) {
+    loop.check_stop();
+    const double lr = loop.learning_rate();
     double loss_sum = 0, acc_sum = 0;
     for (std::int64_t micro = 0; micro < t.grad_accum_steps; ++micro) {
       std::vector<std::vector<std::int64_t>> seqs;
       for (std::int64_t b = 0; b < t.batch_size; ++b) {
-        if (state.position >= n_pairs) {
-          ++state.epoch;
-          state.position = 0;
-          order = data::epoch_order(n_pairs, cfg.run.seed, state.epoch, cfg.data.shuffle);
-        }
-        const Pair& p = train_pairs[static_cast<std::size_t>(
-            order[static_cast<std::size_t>(state.position++)])];
+        const Pair& p = train_pairs[static_cast<std::size_t>(loop.next_example())];
         seqs.push_back(train_samples[p.chosen].ids);
         seqs.push_back(train_samples[p.rejected].ids);
       }
@@ -318,33 +287,25 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
       loss_sum += loss.item<double>();
       acc_sum += (margin > 0).to(at::kDouble).mean().item<double>();
     }
-    const double grad_norm = runtime::clip_grad_norm(rm->parameters(), t.max_grad_norm);
-    optimizer.step(lr);
-    optimizer.zero_grad();
-    ++state.step;
+    const double grad_norm = loop.finish_step(lr);
     const double loss = loss_sum / static_cast<double>(t.grad_accum_steps);
-    if (!std::isfinite(loss))
-      throw Error(fmt::format("[reward] loss is {} at step {}; lower train.lr", loss, state.step));
+    if (!std::isfinite(loss)) {
+      throw Error(fmt::format("[reward] loss is {} at step {}; lower train.lr", loss, loop.step()));
+    }
     MetricValues values = {{"train/loss", loss},
                            {"train/accuracy", acc_sum / static_cast<double>(t.grad_accum_steps)},
                            {"train/lr", lr},
                            {"train/grad_norm", grad_norm}};
-    const bool last = state.step == t.total_steps;
-    if ((t.eval_every_steps > 0 && state.step % t.eval_every_steps == 0) || last) {
+    const bool evaluate = loop.eval_due();
+    if (evaluate) {
       const auto [acc, gold_acc, scores] = evaluate_pairs();
       values.emplace_back("val/accuracy", acc);
       values.emplace_back("val/gold_accuracy", gold_acc);
       log::info("[reward] step {}: held-out pairwise accuracy {:.3f} (vs gold order {:.3f})",
-                state.step, acc, gold_acc);
+                loop.step(), acc, gold_acc);
     }
-    state.wall_seconds = wall_before + wall.seconds();
-    if (state.step % t.log_every_steps == 0 || last || values.size() > 4)
-      metrics.write(state.step, state.wall_seconds, values);
-    progress.update(state.step, {{"loss", fmt::format("{:.3f}", loss)}});
-    if ((cfg.checkpoint.every_steps > 0 && state.step % cfg.checkpoint.every_steps == 0) || last) {
-      save(loaded, manager, resumable);
-    }
-    if (state.step == stop_after) std::raise(SIGTERM);
+    progress.update(loop.step(), {{"loss", fmt::format("{:.3f}", loss)}});
+    loop.end_step(values, evaluate);
   }
   progress.finish();
 
@@ -416,7 +377,7 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
   report["uci_accuracy"] = result.uci_accuracy;
   report["uci_auc"] = result.uci_auc;
   report["model_dir"] = output_dir;
-  report["wall_seconds"] = state.wall_seconds;
+  report["wall_seconds"] = loop.state().wall_seconds;
   fs::write_file_atomic(run_dir + "/reward_report.json", report.dump(2) + "\n");
   log::info(
       "[reward] done: held-out accuracy {:.3f} (gold order {:.3f}), Spearman(RM, gold) {:.3f}, "
