@@ -92,6 +92,9 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
         s.ids.push_back(id);
         if (id != tok.eos_id()) response.push_back(id);
       }
+      // The reward model always reads its score at an EOS, also for responses cut at
+      // max_new_tokens, so the read-out position means the same thing in every sequence.
+      if (s.ids.back() != tok.eos_id()) s.ids.push_back(tok.eos_id());
       s.response = tok.decode(response);
       s.gold = gold.compound(s.response);
     }
@@ -332,9 +335,10 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
       if (a == std::string::npos || b == std::string::npos) continue;
       std::vector<std::int64_t> seq = {tok->bos_id()};
       auto enc = tok->encode(line.substr(b + 1));
-      const auto limit = static_cast<std::size_t>(rm->config().max_position_embeddings - 1);
+      const auto limit = static_cast<std::size_t>(rm->config().max_position_embeddings - 2);
       if (enc.size() > limit) enc.resize(limit);
       seq.insert(seq.end(), enc.begin(), enc.end());
+      seq.push_back(tok->eos_id());
       ids.push_back(std::move(seq));
       labels.push_back(line[0] == '1' ? 1 : 0);
     }
