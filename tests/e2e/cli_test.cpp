@@ -273,12 +273,12 @@ TEST(PipelineTest, TinyTokenizerLmAndRewardStagesRunEndToEnd) {
   fs::write_file_atomic(dir.path() + "/lexicon.txt", lexicon);
   fs::write_file_atomic(dir.path() + "/prompts.txt",
                         "bababa cebaka\ndibadi ceceka baceba\ncebaka\nbaceba dibadi\n");
-  const auto reward = run.lm(
-      "rm",
+  const std::string reward_args =
       "--set run.stage=reward --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
-          " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
-          " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
-          " --set reward.train_prompts=60 --set reward.pairs_per_prompt=4");
+      " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
+      " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
+      " --set reward.train_prompts=60 --set reward.pairs_per_prompt=4";
+  const auto reward = run.lm("rm", reward_args);
   ASSERT_EQ(reward.exit_code, 0) << reward.err;
   const std::string pairs = run.file("rm", "preference_pairs.tsv");
   EXPECT_EQ(
@@ -291,6 +291,11 @@ TEST(PipelineTest, TinyTokenizerLmAndRewardStagesRunEndToEnd) {
   }
   const std::string weights = run.file("rm", "model/model.safetensors");
   EXPECT_NE(weights.find("\"score.weight\""), std::string::npos);
+  // Stage reward resumes exactly too: SIGTERM after step 3, rerun, same final model.
+  ASSERT_EQ(run.lm("rm2", reward_args, "INFALIGN_TEST_STOP_AFTER_STEP=3 ").exit_code, 143);
+  ASSERT_EQ(run.lm("rm2", reward_args).exit_code, 0);
+  EXPECT_EQ(run.file("rm2", "model/model.safetensors"), weights);
+  EXPECT_EQ(run.file("rm2", "preference_pairs.tsv"), pairs);  // pairs are regenerated identically
   EXPECT_NE(run.file("rm", "model/config.json").find("LlamaForSequenceClassification"),
             std::string::npos);
 }
