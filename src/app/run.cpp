@@ -84,29 +84,6 @@ void set_up(const config::LoadedConfig& loaded, const std::string& dir, const st
   log::debug("[cfg] resolved config:\n{}", dump);
 }
 
-// Loads the tokenizer and checks its special ids against the config (ConfigError naming the key
-// on a mismatch: a model trained with other ids would read padding as text).
-std::unique_ptr<tokenizer::SentencePieceTokenizer> load_tokenizer(
-    const config::LoadedConfig& loaded) {
-  const config::TokenizerConfig& t = loaded.config.tokenizer;
-  auto tok = tokenizer::SentencePieceTokenizer::load(t.path);
-  std::vector<std::string> problems;
-  const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> ids[] = {
-      {"unk_id", {t.unk_id, tok->unk_id()}},
-      {"bos_id", {t.bos_id, tok->bos_id()}},
-      {"eos_id", {t.eos_id, tok->eos_id()}},
-      {"pad_id", {t.pad_id, tok->pad_id()}}};
-  for (const auto& [key, values] : ids) {
-    if (values.first != values.second) {
-      problems.push_back(fmt::format("{}: tokenizer.{}: got {}, but {} has {}",
-                                     loaded.sources.locate(std::string("tokenizer.") + key).str(),
-                                     key, values.first, t.path, values.second));
-    }
-  }
-  if (!problems.empty()) throw ConfigError(problems);
-  return tok;
-}
-
 // Stage tokenizer: SentencePiece on the training split, with the config's special ids.
 void train_tokenizer(const config::LoadedConfig& loaded) {
   const config::ExperimentConfig& cfg = loaded.config;
@@ -127,7 +104,7 @@ void train_tokenizer(const config::LoadedConfig& loaded) {
   log::info("[data] training a {} SentencePiece model ({} pieces) on {}",
             config::enum_name(o.model_type), o.vocab_size, o.input_file);
   tokenizer::train_sentencepiece(o);
-  const auto tok = load_tokenizer(loaded);
+  const auto tok = tokenizer::load_configured_tokenizer(loaded);
   log::info(
       "[data] tokenizer {}: {} pieces, unk {} bos {} eos {} pad {} ({:.1f} s; trainer log "
       "{}.train.log)",
@@ -146,7 +123,7 @@ void report_check(const config::LoadedConfig& loaded, bool for_eval, std::string
   }
   if (std::filesystem::exists(cfg.tokenizer.path)) {
     try {
-      const auto tok = load_tokenizer(loaded);
+      const auto tok = tokenizer::load_configured_tokenizer(loaded);
       const std::string sample = "A quick check of the tokenizer.";
       log::info("[{}] tokenizer {}: {} pieces; '{}' is {} tokens (module {})", tag,
                 cfg.tokenizer.path, tok->vocab_size(), sample, tok->encode(sample).size(),
@@ -181,12 +158,10 @@ void run_train(const RunRequest& request) {
     return;
   }
   if (cfg.run.stage == config::Stage::Lm) {
-    load_tokenizer(request.loaded);  // special ids must match the config
     train::train_lm(request.loaded);
     return;
   }
   if (cfg.run.stage == config::Stage::Reward) {
-    load_tokenizer(request.loaded);
     train::train_reward_model(request.loaded);
     return;
   }

@@ -42,7 +42,8 @@ GenerationResult generate_inference(model::CausalLm& model,
   c10::InferenceMode inference;
   INFALIGN_CHECK(options.max_new_tokens >= 1, "max_new_tokens must be >= 1; got {}",
                  options.max_new_tokens);
-  const c10::Device device = model->parameters().front().device();
+  const at::Tensor first_parameter = model->parameters().front();
+  const c10::Device device = first_parameter.device();
   auto [prompt_ids, prompt_mask] = left_pad(prompts, options.pad_id, device);
   const auto B = prompt_ids.size(0), P = prompt_ids.size(1);
   INFALIGN_CHECK(P + options.max_new_tokens <= model->config().max_position_embeddings,
@@ -52,9 +53,8 @@ GenerationResult generate_inference(model::CausalLm& model,
   const auto long_options = at::TensorOptions().dtype(at::kLong).device(device);
   std::optional<model::KvCache> cache;
   if (options.use_kv_cache) {
-    cache.emplace(
-        model->config(), B, P + options.max_new_tokens,
-        at::TensorOptions().dtype(model->parameters().front().scalar_type()).device(device));
+    cache.emplace(model->config(), B, P + options.max_new_tokens,
+                  at::TensorOptions().dtype(first_parameter.scalar_type()).device(device));
   }
   model::KvCache* cache_ptr = cache ? &*cache : nullptr;
 

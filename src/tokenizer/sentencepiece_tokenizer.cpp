@@ -177,6 +177,27 @@ std::string SentencePieceTokenizer::piece(std::int64_t id) const {
   return take(api().piece(handle_, static_cast<int>(id)));
 }
 
+std::unique_ptr<SentencePieceTokenizer> load_configured_tokenizer(
+    const config::LoadedConfig& loaded) {
+  const config::TokenizerConfig& t = loaded.config.tokenizer;
+  auto tok = SentencePieceTokenizer::load(t.path);
+  std::vector<std::string> problems;
+  const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> ids[] = {
+      {"unk_id", {t.unk_id, tok->unk_id()}},
+      {"bos_id", {t.bos_id, tok->bos_id()}},
+      {"eos_id", {t.eos_id, tok->eos_id()}},
+      {"pad_id", {t.pad_id, tok->pad_id()}}};
+  for (const auto& [key, values] : ids) {
+    if (values.first != values.second) {
+      problems.push_back(fmt::format("{}: tokenizer.{}: got {}, but {} has {}",
+                                     loaded.sources.locate(std::string("tokenizer.") + key).str(),
+                                     key, values.first, t.path, values.second));
+    }
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+  return tok;
+}
+
 void train_sentencepiece(const SentencePieceTrainOptions& o) {
   if (!std::filesystem::is_regular_file(o.input_file)) {
     throw DataError(fmt::format("{}: tokenizer training input does not exist", o.input_file));

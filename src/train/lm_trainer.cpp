@@ -10,13 +10,10 @@
 
 #include <ATen/ATen.h>
 
-#include "infalign/checkpoint/safetensors.h"
-#include "infalign/config/names.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/core/logging.h"
 #include "infalign/core/progress.h"
-#include "infalign/core/strings.h"
 #include "infalign/core/timer.h"
 #include "infalign/data/text_corpus.h"
 #include "infalign/generation/generate.h"
@@ -81,9 +78,9 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
   const config::TrainConfig& t = cfg.train;
   const c10::Device device = runtime::resolve_device(cfg.run.device);
   const std::string run_dir = cfg.run.run_dir;
-  const std::string output_dir = t.output_dir.empty() ? run_dir + "/model" : t.output_dir;
+  const std::string output_dir = model_output_dir(cfg);
 
-  auto tok = tokenizer::SentencePieceTokenizer::load(cfg.tokenizer.path);
+  auto tok = tokenizer::load_configured_tokenizer(loaded);
   const auto train_records = data::read_records(cfg.data.train_file);
   const auto valid_records = data::read_records(cfg.data.valid_file);
   const std::vector<std::int64_t> train_stream = token_stream(train_records, *tok);

@@ -19,6 +19,10 @@ runtime::AdamWOptions adamw_options(const config::TrainConfig& t) {
 }
 }  // namespace
 
+std::string model_output_dir(const config::ExperimentConfig& config) {
+  return config.train.output_dir.empty() ? config.run.run_dir + "/model" : config.train.output_dir;
+}
+
 TrainingLoop::TrainingLoop(const config::LoadedConfig& loaded, torch::nn::Module& model,
                            runtime::RngSet& rngs, std::int64_t examples)
     : loaded_(loaded),

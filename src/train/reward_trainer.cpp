@@ -176,8 +176,8 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
   const config::TrainConfig& t = cfg.train;
   const c10::Device device = runtime::resolve_device(cfg.run.device);
   const std::string run_dir = cfg.run.run_dir;
-  const std::string output_dir = t.output_dir.empty() ? run_dir + "/model" : t.output_dir;
-  auto tok = tokenizer::SentencePieceTokenizer::load(cfg.tokenizer.path);
+  const std::string output_dir = model_output_dir(cfg);
+  auto tok = tokenizer::load_configured_tokenizer(loaded);
   const reward::VaderScorer gold = reward::VaderScorer::load(cfg.reward.lexicon_path);
   runtime::RngSet rngs(cfg.run.seed);
 

@@ -19,6 +19,9 @@
 
 namespace infalign::train {
 
+// Where a trainer writes its model: train.output_dir, or <run.run_dir>/model when empty.
+std::string model_output_dir(const config::ExperimentConfig& config);
+
 class TrainingLoop {
  public:
   // Builds the optimizer from train.*, resumes per checkpoint.resume and opens metrics.jsonl
