@@ -15,6 +15,8 @@
 #include "infalign/core/error.h"
 #include "infalign/core/logging.h"
 
+#include "theory_command.h"
+
 namespace infalign::cli {
 
 namespace {
@@ -45,7 +47,8 @@ int report_failure(const std::exception& e) {
   } else if (code > kExitSignalBase) {
     log::warn("{}", e.what());
   } else {
-    const char* headline = code == kExitBadConfig      ? "invalid config or usage:"
+    const char* headline = dynamic_cast<const UsageError*>(&e) != nullptr ? "usage:"
+                           : code == kExitBadConfig    ? "invalid config or usage:"
                            : code == kExitBadInputFile ? "bad checkpoint, weights or data file:"
                                                        : "failed:";
     print_error_lines(headline, exception_chain(e));
@@ -66,7 +69,8 @@ int run_main(Tool tool, int argc, char** argv) {
   bool dump = false;
   bool check = false;
   std::string log_level;
-  app.add_option("-c,--config", config_path, "Experiment YAML file")->required();
+  auto* config_option = app.add_option("-c,--config", config_path, "Experiment YAML file");
+  TheoryCommand* theory = train ? nullptr : add_theory_command(app);
   app.add_option("--set", overrides,
                  "Override one value, key.path=value (repeatable), e.g. --set ppo.kl_coef=0.1")
       ->allow_extra_args(false);
@@ -84,6 +88,17 @@ int run_main(Tool tool, int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitBadConfig;
+  }
+  if (theory != nullptr && theory_selected(*theory)) {
+    try {
+      return run_theory_command(*theory);
+    } catch (const std::exception& e) {
+      return report_failure(e);
+    }
+  }
+  if (config_option->count() == 0) {
+    std::cerr << "--config is required\n" << app.help();
+    return kExitBadConfig;
   }
   if (!log_level.empty()) overrides.push_back("logging.level=" + log_level);
 

@@ -387,7 +387,8 @@ struct Registry {
         .field("lexicon_path", &RewardConfig::lexicon_path)
         .field("batch_size", &RewardConfig::batch_size, in_range<I>(1, 1 << 20))
         .field("train_prompts", &RewardConfig::train_prompts, in_range<I>(1, 1 << 24))
-        .field("pairs_per_prompt", &RewardConfig::pairs_per_prompt, in_range<I>(1, 1 << 16))
+        .field("samples_per_prompt", &RewardConfig::samples_per_prompt, in_range<I>(1, 1 << 12))
+        .field("prompts_per_group", &RewardConfig::prompts_per_group, in_range<I>(1, 1 << 12))
         .field("drop_ties", &RewardConfig::drop_ties)
         .field("label_temperature", &RewardConfig::label_temperature, greater_than(0.0));
 

@@ -120,6 +120,13 @@ void check_stage(const ExperimentConfig& c, Issues& issues) {
         "reward.model_path",
         fmt::format("missing; required when run.stage is {} and reward.kind is model", stage));
   }
+  if (c.run.stage == Stage::Reward &&
+      c.reward.samples_per_prompt * c.reward.prompts_per_group < 2) {
+    issues.add("reward.samples_per_prompt",
+               fmt::format("got {} with reward.prompts_per_group {}: a comparison group needs at "
+                           "least 2 continuations",
+                           c.reward.samples_per_prompt, c.reward.prompts_per_group));
+  }
   if (c.run.stage == Stage::Ppo) {
     // Top-k/top-p at rollout time bias the PPO ratio (shared docs ppo.md, mechanics 4).
     if (c.generation.top_k != 0) {

@@ -36,7 +36,10 @@ int exit_code_for(const std::exception& e) {
   if (const auto* interrupted = dynamic_cast<const Interrupted*>(&e)) {
     return kExitSignalBase + interrupted->signal_number();
   }
-  if (dynamic_cast<const ConfigError*>(&e) != nullptr) return kExitBadConfig;
+  if (dynamic_cast<const ConfigError*>(&e) != nullptr ||
+      dynamic_cast<const UsageError*>(&e) != nullptr) {
+    return kExitBadConfig;
+  }
   if (dynamic_cast<const CheckpointError*>(&e) != nullptr ||
       dynamic_cast<const DataError*>(&e) != nullptr) {
     return kExitBadInputFile;

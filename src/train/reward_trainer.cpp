@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <numeric>
 #include <sstream>
 
@@ -17,7 +18,7 @@
 #include "infalign/core/logging.h"
 #include "infalign/core/progress.h"
 #include "infalign/core/timer.h"
-#include "infalign/data/cursor.h"
+#include "infalign/data/preferences.h"
 #include "infalign/data/prepare.h"
 #include "infalign/data/text_corpus.h"
 #include "infalign/generation/generate.h"
@@ -39,11 +40,6 @@ struct Sample {
   std::vector<std::int64_t> ids;  // <bos> prompt response [<eos>]
   std::string prompt, response;
   double gold = 0;
-};
-
-struct Pair {
-  std::size_t chosen, rejected;  // indices into the sample list
-  double p_chosen;               // Bradley-Terry probability of the drawn label
 };
 
 // Samples `per_prompt` continuations of each prompt with the base policy, in batches.
@@ -105,21 +101,6 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
   return samples;
 }
 
-// Consecutive samples of a prompt form pairs; the label is a Bernoulli draw with
-// P(a > b) = sigmoid((g_a - g_b) / tau), from a stream seeded by run.seed.
-std::vector<Pair> label_pairs(const std::vector<Sample>& samples, double tau, std::uint64_t seed,
-                              bool drop_ties) {
-  data::SplitMix64 rng(seed);
-  std::vector<Pair> pairs;
-  for (std::size_t i = 0; i + 1 < samples.size(); i += 2) {
-    if (drop_ties && samples[i].gold == samples[i + 1].gold) continue;
-    const double p_a = 1.0 / (1.0 + std::exp(-(samples[i].gold - samples[i + 1].gold) / tau));
-    const double u = static_cast<double>(rng.next() >> 11) * 0x1.0p-53;
-    pairs.push_back(u < p_a ? Pair{i, i + 1, p_a} : Pair{i + 1, i, 1.0 - p_a});
-  }
-  return pairs;
-}
-
 // RM scores of the sequences `ids`, in batches, without gradients.
 std::vector<double> score_all(model::ScalarModel& rm,
                               const std::vector<std::vector<std::int64_t>>& ids,
@@ -140,36 +121,7 @@ std::vector<double> score_all(model::ScalarModel& rm,
   return out;
 }
 
-std::vector<double> ranks(const std::vector<double>& v) {
-  std::vector<std::size_t> order(v.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return v[a] < v[b]; });
-  std::vector<double> r(v.size());
-  for (std::size_t i = 0; i < order.size();) {
-    std::size_t j = i;
-    while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
-    for (std::size_t k = i; k <= j; ++k) r[order[k]] = 0.5 * static_cast<double>(i + j) + 1.0;
-    i = j + 1;
-  }
-  return r;
-}
-
 }  // namespace
-
-double spearman(const std::vector<double>& a, const std::vector<double>& b) {
-  INFALIGN_CHECK(a.size() == b.size() && a.size() > 1, "spearman needs two equal-length samples");
-  const auto ra = ranks(a), rb = ranks(b);
-  const double n = static_cast<double>(a.size());
-  const double ma = std::accumulate(ra.begin(), ra.end(), 0.0) / n;
-  const double mb = std::accumulate(rb.begin(), rb.end(), 0.0) / n;
-  double sab = 0, saa = 0, sbb = 0;
-  for (std::size_t i = 0; i < ra.size(); ++i) {
-    sab += (ra[i] - ma) * (rb[i] - mb);
-    saa += (ra[i] - ma) * (ra[i] - ma);
-    sbb += (rb[i] - mb) * (rb[i] - mb);
-  }
-  return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
-}
 
 RewardResult train_reward_model(const config::LoadedConfig& loaded) {
   const config::ExperimentConfig& cfg = loaded.config;
@@ -191,45 +143,54 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
   }
   const std::vector<std::string> valid_prompts = data::read_records(cfg.data.train_prompts_file);
 
+  const std::int64_t per_prompt = cfg.reward.samples_per_prompt;
   std::vector<Sample> train_samples, valid_samples;
   {
     model::CausalLm policy = model::load_causal_lm(cfg.model.init_from, {device, at::kFloat});
     policy->eval();
-    train_samples =
-        sample_continuations(policy, *tok, gold, train_prompts, 2 * cfg.reward.pairs_per_prompt,
-                             cfg, rngs.get("pairs"), "training");
-    valid_samples =
-        sample_continuations(policy, *tok, gold, valid_prompts, 2 * cfg.reward.pairs_per_prompt,
-                             cfg, rngs.get("pairs_valid"), "held-out");
+    train_samples = sample_continuations(policy, *tok, gold, train_prompts, per_prompt, cfg,
+                                         rngs.get("pairs"), "training");
+    valid_samples = sample_continuations(policy, *tok, gold, valid_prompts, per_prompt, cfg,
+                                         rngs.get("pairs_valid"), "held-out");
   }
-  const std::vector<Pair> train_pairs =
-      label_pairs(train_samples, cfg.reward.label_temperature,
-                  runtime::RngSet::derive_seed(cfg.run.seed, "labels"), cfg.reward.drop_ties);
-  const std::vector<Pair> valid_pairs =
-      label_pairs(valid_samples, cfg.reward.label_temperature,
-                  runtime::RngSet::derive_seed(cfg.run.seed, "labels_valid"), cfg.reward.drop_ties);
-  if (static_cast<std::int64_t>(train_pairs.size()) < cfg.train.batch_size || valid_pairs.empty()) {
-    throw DataError(
-        fmt::format("{} / {}: only {} training and {} held-out preference pairs carry a preference "
-                    "(gold scores "
-                    "differ); expected at least train.batch_size ({}) and 1: use more prompts "
-                    "(reward.train_prompts, reward.pairs_per_prompt) or check reward.lexicon_path",
-                    cfg.data.train_file, cfg.data.train_prompts_file, train_pairs.size(),
-                    valid_pairs.size(), cfg.train.batch_size));
+  auto label = [&](const std::vector<Sample>& samples, const char* stream) {
+    std::vector<double> golds;
+    for (const auto& s : samples) golds.push_back(s.gold);
+    return data::label_preferences(
+        golds, {per_prompt, cfg.reward.prompts_per_group, cfg.reward.label_temperature,
+                cfg.reward.drop_ties, runtime::RngSet::derive_seed(cfg.run.seed, stream)});
+  };
+  const data::PreferenceGroups train_groups = label(train_samples, "labels");
+  const data::PreferenceGroups valid_groups = label(valid_samples, "labels_valid");
+  // Training visits comparison groups that hold at least one labelled pair.
+  std::vector<std::size_t> trainable;
+  for (std::size_t g = 0; g < train_groups.groups(); ++g) {
+    if (train_groups.offsets[g + 1] > train_groups.offsets[g]) trainable.push_back(g);
+  }
+  if (static_cast<std::int64_t>(trainable.size()) < cfg.train.batch_size ||
+      valid_groups.pairs.empty()) {
+    throw DataError(fmt::format(
+        "{} / {}: only {} training comparison groups and {} held-out pairs carry a preference "
+        "(gold scores differ); expected at least train.batch_size ({}) groups and 1 pair: use "
+        "more prompts (reward.train_prompts, reward.samples_per_prompt) or check "
+        "reward.lexicon_path",
+        cfg.data.train_file, cfg.data.train_prompts_file, trainable.size(),
+        valid_groups.pairs.size(), cfg.train.batch_size));
   }
   {
     std::ostringstream tsv;
-    tsv << "split\tprompt\tchosen\trejected\tgold_chosen\tgold_rejected\tp_chosen\n";
+    tsv << "split\tchosen_prompt\tchosen\trejected_prompt\trejected\tgold_chosen\tgold_rejected"
+           "\tp_chosen\n";
     auto write = [&](const char* split, const std::vector<Sample>& s,
-                     const std::vector<Pair>& pairs) {
-      for (const auto& p : pairs) {
-        tsv << split << '\t' << s[p.chosen].prompt << '\t' << s[p.chosen].response << '\t'
-            << s[p.rejected].response << '\t' << s[p.chosen].gold << '\t' << s[p.rejected].gold
-            << '\t' << p.p_chosen << '\n';
+                     const data::PreferenceGroups& groups) {
+      for (const auto& p : groups.pairs) {
+        const Sample &c = s[p.chosen], &r = s[p.rejected];
+        tsv << split << '\t' << c.prompt << '\t' << c.response << '\t' << r.prompt << '\t'
+            << r.response << '\t' << c.gold << '\t' << r.gold << '\t' << p.p_chosen << '\n';
       }
     };
-    write("train", train_samples, train_pairs);
-    write("valid", valid_samples, valid_pairs);
+    write("train", train_samples, train_groups);
+    write("valid", valid_samples, valid_groups);
     fs::create_directories(run_dir);
     fs::write_file_atomic(run_dir + "/preference_pairs.tsv", tsv.str());
   }
@@ -240,29 +201,37 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     at::NoGradGuard no_grad;
     rm->named_parameters()["score.weight"].zero_();  // every pair starts at P = 1/2
   }
-  const auto n_pairs = static_cast<std::int64_t>(train_pairs.size());
-  TrainingLoop loop(loaded, *rm, rngs, n_pairs);
+  TrainingLoop loop(loaded, *rm, rngs, static_cast<std::int64_t>(trainable.size()));
 
-  auto evaluate_pairs = [&]() {
+  // Held-out accuracies: pairs of one prompt (the usual meaning) and pairs across prompts.
+  struct Eval {
+    double accuracy = 0, gold_accuracy = 0, cross_accuracy = 0;
+    std::vector<double> scores;
+  };
+  auto evaluate = [&]() {
     std::vector<std::vector<std::int64_t>> ids;
     for (const auto& s : valid_samples) ids.push_back(s.ids);
     rm->eval();
-    const auto scores =
+    Eval e;
+    e.scores =
         score_all(rm, ids, tok->pad_id(), device, static_cast<std::size_t>(cfg.reward.batch_size));
     rm->train();
-    double label_hits = 0, gold_hits = 0, gold_pairs = 0;
-    for (const auto& p : valid_pairs) {
-      label_hits += scores[p.chosen] > scores[p.rejected]    ? 1.0
-                    : scores[p.chosen] == scores[p.rejected] ? 0.5
-                                                             : 0.0;
+    double hits[2] = {0, 0}, counts[2] = {0, 0}, gold_hits = 0, gold_pairs = 0;
+    for (const auto& p : valid_groups.pairs) {
+      const double c = e.scores[p.chosen], r = e.scores[p.rejected];
+      const int k = p.same_prompt ? 0 : 1;
+      hits[k] += c > r ? 1.0 : c == r ? 0.5 : 0.0;
+      counts[k] += 1;
       const double dg = valid_samples[p.chosen].gold - valid_samples[p.rejected].gold;
-      if (dg != 0) {
+      if (p.same_prompt && dg != 0) {
         gold_pairs += 1;
-        gold_hits += (dg > 0) == (scores[p.chosen] > scores[p.rejected]) ? 1.0 : 0.0;
+        gold_hits += (dg > 0) == (c > r) ? 1.0 : 0.0;
       }
     }
-    return std::make_tuple(label_hits / static_cast<double>(valid_pairs.size()),
-                           gold_pairs > 0 ? gold_hits / gold_pairs : 0.0, scores);
+    e.accuracy = counts[0] > 0 ? hits[0] / counts[0] : 0.0;
+    e.cross_accuracy = counts[1] > 0 ? hits[1] / counts[1] : 0.0;
+    e.gold_accuracy = gold_pairs > 0 ? gold_hits / gold_pairs : 0.0;
+    return e;
   };
 
   Progress progress(t.total_steps,
@@ -273,18 +242,32 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     const double lr = loop.learning_rate();
     double loss_sum = 0, acc_sum = 0;
     for (std::int64_t micro = 0; micro < t.grad_accum_steps; ++micro) {
+      // A micro-batch: batch_size comparison groups; every sequence is scored once and every
+      // labelled pair of its group contributes -log sigmoid(r_chosen - r_rejected).
       std::vector<std::vector<std::int64_t>> seqs;
+      std::vector<std::int64_t> chosen, rejected;
       for (std::int64_t b = 0; b < t.batch_size; ++b) {
-        const Pair& p = train_pairs[static_cast<std::size_t>(loop.next_example())];
-        seqs.push_back(train_samples[p.chosen].ids);
-        seqs.push_back(train_samples[p.rejected].ids);
+        const std::size_t g = trainable[static_cast<std::size_t>(loop.next_example())];
+        const std::size_t first = g * train_groups.group_size;
+        const auto offset = static_cast<std::int64_t>(seqs.size());
+        for (std::size_t i = first;
+             i < std::min(train_samples.size(), first + train_groups.group_size); ++i) {
+          seqs.push_back(train_samples[i].ids);
+        }
+        for (std::size_t q = train_groups.offsets[g]; q < train_groups.offsets[g + 1]; ++q) {
+          const data::PreferencePair& p = train_groups.pairs[q];
+          chosen.push_back(offset + static_cast<std::int64_t>(p.chosen - first));
+          rejected.push_back(offset + static_cast<std::int64_t>(p.rejected - first));
+        }
       }
       auto [x, mask] = generation::left_pad(seqs, tok->pad_id(), device);
-      const at::Tensor scores =
-          model::score_at_last_token(rm->forward({x, mask, model::position_ids_from_mask(mask)}),
-                                     mask)
-              .view({t.batch_size, 2});
-      const at::Tensor margin = scores.select(1, 0) - scores.select(1, 1);
+      const at::Tensor scores = model::score_at_last_token(
+          rm->forward({x, mask, model::position_ids_from_mask(mask)}), mask);
+      auto index = [&](const std::vector<std::int64_t>& v) {
+        return at::tensor(v, at::TensorOptions(at::kLong)).to(device);
+      };
+      const at::Tensor margin =
+          scores.index_select(0, index(chosen)) - scores.index_select(0, index(rejected));
       const at::Tensor loss = -at::log_sigmoid(margin).mean();  // Bradley-Terry
       (loss / static_cast<double>(t.grad_accum_steps)).backward();
       loss_sum += loss.item<double>();
@@ -299,29 +282,50 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
                            {"train/accuracy", acc_sum / static_cast<double>(t.grad_accum_steps)},
                            {"train/lr", lr},
                            {"train/grad_norm", grad_norm}};
-    const bool evaluate = loop.eval_due();
-    if (evaluate) {
-      const auto [acc, gold_acc, scores] = evaluate_pairs();
-      values.emplace_back("val/accuracy", acc);
-      values.emplace_back("val/gold_accuracy", gold_acc);
-      log::info("[reward] step {}: held-out pairwise accuracy {:.3f} (vs gold order {:.3f})",
-                loop.step(), acc, gold_acc);
+    const bool evaluate_now = loop.eval_due();
+    if (evaluate_now) {
+      const Eval e = evaluate();
+      values.emplace_back("val/accuracy", e.accuracy);
+      values.emplace_back("val/gold_accuracy", e.gold_accuracy);
+      values.emplace_back("val/cross_prompt_accuracy", e.cross_accuracy);
+      log::info(
+          "[reward] step {}: held-out pairwise accuracy {:.3f} (vs gold order {:.3f}; pairs "
+          "across prompts {:.3f})",
+          loop.step(), e.accuracy, e.gold_accuracy, e.cross_accuracy);
     }
     progress.update(loop.step(), {{"loss", fmt::format("{:.3f}", loss)}});
-    loop.end_step(values, evaluate);
+    loop.end_step(values, evaluate_now);
   }
   progress.finish();
 
   RewardResult result;
   result.model_dir = output_dir;
-  result.train_pairs = n_pairs;
-  result.valid_pairs = static_cast<std::int64_t>(valid_pairs.size());
-  const auto [acc, gold_acc, scores] = evaluate_pairs();
-  result.valid_accuracy = acc;
-  result.valid_gold_accuracy = gold_acc;
+  result.train_pairs = static_cast<std::int64_t>(train_groups.pairs.size());
+  result.valid_pairs = static_cast<std::int64_t>(valid_groups.pairs.size());
+  const Eval final_eval = evaluate();
+  const std::vector<double>& scores = final_eval.scores;
+  result.valid_accuracy = final_eval.accuracy;
+  result.valid_gold_accuracy = final_eval.gold_accuracy;
+  result.valid_cross_prompt_accuracy = final_eval.cross_accuracy;
   std::vector<double> golds;
   for (const auto& s : valid_samples) golds.push_back(s.gold);
-  result.spearman = spearman(scores, golds);
+  result.spearman = data::spearman(scores, golds);
+  // Within one prompt (what calibration and PPO compare): mean Spearman over prompts whose
+  // samples' gold scores are not all equal.
+  {
+    const auto k = static_cast<std::size_t>(per_prompt);
+    double sum = 0, n = 0;
+    for (std::size_t first = 0; k > 1 && first + k <= scores.size(); first += k) {
+      const std::vector<double> s(scores.begin() + static_cast<std::ptrdiff_t>(first),
+                                  scores.begin() + static_cast<std::ptrdiff_t>(first + k));
+      const std::vector<double> g(golds.begin() + static_cast<std::ptrdiff_t>(first),
+                                  golds.begin() + static_cast<std::ptrdiff_t>(first + k));
+      if (std::adjacent_find(g.begin(), g.end(), std::not_equal_to<>()) == g.end()) continue;
+      sum += data::spearman(s, g);
+      n += 1;
+    }
+    result.spearman_within_prompt = n > 0 ? sum / n : 0.0;
+  }
   // External check: the UCI human-labelled sentences, each scored as <bos> sentence.
   const std::string uci_path =
       std::filesystem::path(cfg.data.train_file).parent_path().string() + "/uci_sentences.tsv";
@@ -377,17 +381,21 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
   report["label_temperature"] = cfg.reward.label_temperature;
   report["valid_accuracy"] = result.valid_accuracy;
   report["valid_gold_accuracy"] = result.valid_gold_accuracy;
+  report["valid_cross_prompt_accuracy"] = result.valid_cross_prompt_accuracy;
   report["spearman_rm_gold"] = result.spearman;
+  report["spearman_within_prompt"] = result.spearman_within_prompt;
+  report["samples_per_prompt"] = per_prompt;
+  report["prompts_per_group"] = cfg.reward.prompts_per_group;
   report["uci_accuracy"] = result.uci_accuracy;
   report["uci_auc"] = result.uci_auc;
   report["model_dir"] = output_dir;
   report["wall_seconds"] = loop.state().wall_seconds;
   fs::write_file_atomic(run_dir + "/reward_report.json", report.dump(2) + "\n");
   log::info(
-      "[reward] done: held-out accuracy {:.3f} (gold order {:.3f}), Spearman(RM, gold) {:.3f}, "
-      "UCI accuracy {:.3f} (AUC {:.3f}); model in {}",
-      result.valid_accuracy, result.valid_gold_accuracy, result.spearman, result.uci_accuracy,
-      result.uci_auc, output_dir);
+      "[reward] done: held-out accuracy {:.3f} (gold order {:.3f}), Spearman(RM, gold) {:.3f} "
+      "(within a prompt {:.3f}), UCI accuracy {:.3f} (AUC {:.3f}); model in {}",
+      result.valid_accuracy, result.valid_gold_accuracy, result.spearman,
+      result.spearman_within_prompt, result.uci_accuracy, result.uci_auc, output_dir);
   return result;
 }
 

@@ -277,13 +277,15 @@ TEST(PipelineTest, TinyTokenizerLmAndRewardStagesRunEndToEnd) {
       "--set run.stage=reward --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
       " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
       " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
-      " --set reward.train_prompts=60 --set reward.pairs_per_prompt=4";
+      " --set reward.train_prompts=60 --set reward.samples_per_prompt=4 --set "
+      "reward.prompts_per_group=2";
   const auto reward = run.lm("rm", reward_args);
   ASSERT_EQ(reward.exit_code, 0) << reward.err;
   const std::string pairs = run.file("rm", "preference_pairs.tsv");
-  EXPECT_EQ(
-      pairs.rfind("split\tprompt\tchosen\trejected\tgold_chosen\tgold_rejected\tp_chosen\n", 0),
-      0u);
+  EXPECT_EQ(pairs.rfind("split\tchosen_prompt\tchosen\trejected_prompt\trejected\tgold_"
+                        "chosen\tgold_rejected\tp_chosen\n",
+                        0),
+            0u);
   EXPECT_NE(pairs.find("\ntrain\t"), std::string::npos);
   const std::string report = run.file("rm", "reward_report.json");
   for (const char* key : {"valid_accuracy", "spearman_rm_gold", "train_pairs"}) {

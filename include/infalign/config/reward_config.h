@@ -21,8 +21,11 @@ struct RewardConfig {
   std::int64_t batch_size = 64;
   // Stage reward: prompts taken from the training split (first words of records) for pairs.
   std::int64_t train_prompts = 2000;
-  // Stage reward: preference pairs sampled per training prompt.
-  std::int64_t pairs_per_prompt = 2;
+  // Stage reward: base-policy continuations sampled per prompt.
+  std::int64_t samples_per_prompt = 4;
+  // Stage reward: prompts per comparison group; every pair of continuations inside a group is
+  // labelled and trained on together (pairs across prompts tie the score scale across prompts).
+  std::int64_t prompts_per_group = 1;
   // Stage reward: drop pairs whose gold scores are equal (their label is a coin flip).
   bool drop_ties = true;
   // Stage reward: Bradley-Terry label noise tau in P(a > b) = sigmoid((g_a - g_b) / tau).

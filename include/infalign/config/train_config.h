@@ -14,7 +14,7 @@ struct TrainConfig {
   std::string output_dir = "";
   // Optimizer steps to run.
   std::int64_t total_steps = 3000;
-  // Sequences per micro-batch.
+  // Examples per micro-batch: sequences (stage lm) or comparison groups (stage reward).
   std::int64_t batch_size = 32;
   // Micro-batches accumulated per optimizer step.
   std::int64_t grad_accum_steps = 1;

@@ -27,6 +27,12 @@ class ConfigError : public Error {
   std::vector<std::string> messages_;
 };
 
+// Bad command-line usage (a flag value or a combination of flags). Exit code 2.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Missing, incomplete, incompatible or corrupt checkpoint or weights file. Exit code 3.
 class CheckpointError : public Error {
  public:

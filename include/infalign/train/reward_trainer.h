@@ -13,15 +13,15 @@ namespace infalign::train {
 struct RewardResult {
   std::string model_dir;
   std::int64_t train_pairs = 0, valid_pairs = 0;
-  double valid_accuracy = 0;       // RM prefers the labelled-chosen response (held-out pairs)
-  double valid_gold_accuracy = 0;  // RM orders the pair as the gold score does (ties skipped)
-  double spearman = 0;             // RM score vs gold score on held-out base samples
-  double uci_accuracy = 0;         // human-labelled sentences, threshold at the median score
-  double uci_auc = 0;              // P(score of a positive sentence > a negative one)
+  double valid_accuracy =
+      0;  // RM prefers the labelled-chosen response (held-out pairs of a prompt)
+  double valid_gold_accuracy = 0;  // ... orders such a pair as the gold score does (ties skipped)
+  double valid_cross_prompt_accuracy = 0;  // labelled pairs whose continuations differ in prompt
+  double spearman = 0;                     // RM score vs gold score on all held-out base samples
+  double spearman_within_prompt = 0;       // the same per prompt, averaged
+  double uci_accuracy = 0;  // human-labelled sentences, threshold at the median score
+  double uci_auc = 0;       // P(score of a positive sentence > a negative one)
 };
-
-// Spearman rank correlation (average ranks for ties).
-double spearman(const std::vector<double>& a, const std::vector<double>& b);
 
 // Runs (or resumes) stage reward in run.run_dir; writes preference_pairs.tsv and
 // reward_report.json there and the model to train.output_dir (default <run_dir>/model).

@@ -97,19 +97,3 @@ TEST(VaderTest, LexiconFileErrorsNameFileAndLine) {
 
 }  // namespace
 }  // namespace infalign::reward
-
-#include "infalign/train/reward_trainer.h"
-
-namespace infalign::train {
-namespace {
-
-TEST(SpearmanTest, RanksWithTiesAveraged) {
-  EXPECT_DOUBLE_EQ(spearman({1, 2, 3, 4}, {10, 20, 30, 40}), 1.0);
-  EXPECT_DOUBLE_EQ(spearman({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
-  EXPECT_DOUBLE_EQ(spearman({1, 2, 3, 4}, {1, 4, 9, 16}), 1.0);  // monotone, not linear
-  // Hand-computed: ranks a = 1, 2.5, 2.5, 4; b = 1, 2, 3, 4 -> r = 4.5 / sqrt(4.5 * 5).
-  EXPECT_NEAR(spearman({1, 2, 2, 3}, {1, 2, 3, 4}), 4.5 / std::sqrt(4.5 * 5.0), 1e-12);
-}
-
-}  // namespace
-}  // namespace infalign::train
