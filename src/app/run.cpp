@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "infalign/calibration/builder.h"
 #include "infalign/config/names.h"
 #include "infalign/config/validate.h"
 #include "infalign/core/build_info.h"
@@ -165,10 +166,14 @@ void run_train(const RunRequest& request) {
     train::train_reward_model(request.loaded);
     return;
   }
+  if (cfg.run.stage == config::Stage::Calibrate) {
+    calibration::run_calibrate_stage(request.loaded);
+    return;
+  }
   throw Error(
       fmt::format("run.stage: '{}' is not implemented in infalign {} yet; this build "
-                  "runs stages tokenizer, lm and reward and can validate configs and check the "
-                  "runtime (--check)",
+                  "runs stages tokenizer, lm, reward and calibrate and can validate configs and "
+                  "check the runtime (--check)",
                   config::enum_name(cfg.run.stage), build_version()));
 }
 

@@ -397,7 +397,9 @@ struct Registry {
         .field("cache_path", &CalibrationConfig::cache_path)
         .field("on_mismatch", &CalibrationConfig::on_mismatch)
         .field("plus_one", &CalibrationConfig::plus_one)
-        .field("chunk_prompts", &CalibrationConfig::chunk_prompts, in_range<I>(1, 1 << 20));
+        .field("chunk_prompts", &CalibrationConfig::chunk_prompts, in_range<I>(1, 1 << 20))
+        .field("report_prompts", &CalibrationConfig::report_prompts, in_range<I>(0, 1 << 20))
+        .field("report_samples", &CalibrationConfig::report_samples, in_range<I>(1, 1 << 16));
 
     Section<TransformConfig>(fields, sections, "transform", &ExperimentConfig::transform)
         .field("kind", &TransformConfig::kind)

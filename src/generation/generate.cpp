@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "infalign/core/error.h"
+#include "infalign/core/random.h"
 #include "infalign/runtime/tensor_format.h"
 
 namespace infalign::generation {
@@ -69,8 +70,19 @@ GenerationResult generate_inference(model::CausalLm& model,
   at::Tensor finished = at::zeros({B}, long_options.dtype(at::kBool));
   at::Tensor ended_with_eos = at::zeros({B}, long_options.dtype(at::kBool));
   std::vector<at::Tensor> ids_steps, mask_steps, logprob_steps;
+  INFALIGN_CHECK(
+      options.row_seeds.empty() || static_cast<std::int64_t>(options.row_seeds.size()) == B,
+      "generate: {} row seeds for {} prompts", options.row_seeds.size(), B);
+  std::vector<SplitMix64> streams(options.row_seeds.begin(), options.row_seeds.end());
+  auto next_uniforms = [&]() {
+    at::Tensor u = at::empty({B}, at::TensorOptions().dtype(at::kDouble));
+    double* data = u.data_ptr<double>();
+    for (std::int64_t b = 0; b < B; ++b) data[b] = streams[static_cast<std::size_t>(b)].uniform();
+    return u;
+  };
   for (std::int64_t step = 0; step < options.max_new_tokens; ++step) {
-    Sample s = sample_tokens(next_logits, options.sampling, generator);
+    Sample s = streams.empty() ? sample_tokens(next_logits, options.sampling, generator)
+                               : sample_tokens(next_logits, options.sampling, next_uniforms());
     const at::Tensor active = finished.logical_not();
     const at::Tensor ids = at::where(active, s.ids, at::full_like(s.ids, options.pad_id));
     ids_steps.push_back(ids);

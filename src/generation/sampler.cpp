@@ -77,6 +77,13 @@ at::Tensor draw_tokens_cpu(const at::Tensor& probs, const at::Tensor& uniforms) 
 
 Sample sample_tokens(const at::Tensor& logits, const SamplingOptions& options,
                      at::Generator generator) {
+  return sample_tokens(
+      logits, options,
+      at::rand({logits.size(0)}, generator, at::TensorOptions().dtype(at::kDouble)));
+}
+
+Sample sample_tokens(const at::Tensor& logits, const SamplingOptions& options,
+                     const at::Tensor& uniforms) {
   const at::Tensor logits32 = logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
   const at::Tensor logp =
       at::log_softmax(options.temperature == 1.0 ? logits32 : logits32 / options.temperature, -1);
@@ -84,8 +91,8 @@ Sample sample_tokens(const at::Tensor& logits, const SamplingOptions& options,
   const bool filtered =
       (options.top_k > 0 && options.top_k < logits.size(1)) || options.top_p < 1.0;
   const at::Tensor probs = filtered ? sampling_probs(logits, options) : logp.exp();
-  at::Tensor uniforms =
-      at::rand({logits.size(0)}, generator, at::TensorOptions().dtype(at::kDouble));
+  INFALIGN_CHECK(uniforms.dim() == 1 && uniforms.size(0) == logits.size(0),
+                 "sample_tokens: {} uniforms for {} rows", uniforms.numel(), logits.size(0));
   Sample s;
   if (probs.device().is_cpu()) {
     s.ids = draw_tokens_cpu(probs, uniforms);

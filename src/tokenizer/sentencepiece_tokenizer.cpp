@@ -254,4 +254,15 @@ void train_sentencepiece(const SentencePieceTrainOptions& o) {
   }
 }
 
+std::vector<std::int64_t> encode_prompt(const Tokenizer& tok, std::string_view text,
+                                        std::int64_t max_tokens) {
+  std::vector<std::int64_t> enc = tok.encode(text);
+  if (max_tokens >= 0 && static_cast<std::int64_t>(enc.size()) > max_tokens) {
+    enc.erase(enc.begin(), enc.end() - max_tokens);
+  }
+  std::vector<std::int64_t> ids = {tok.bos_id()};
+  ids.insert(ids.end(), enc.begin(), enc.end());
+  return ids;
+}
+
 }  // namespace infalign::tokenizer

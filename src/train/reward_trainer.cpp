@@ -52,12 +52,8 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
   std::vector<Sample> samples;
   std::vector<std::vector<std::int64_t>> encoded;
   for (const auto& p : prompts) {
-    std::vector<std::int64_t> ids = {tok.bos_id()};
-    auto enc = tok.encode(p);
-    if (static_cast<std::int64_t>(enc.size()) > cfg.data.max_prompt_tokens) {
-      enc.erase(enc.begin(), enc.end() - cfg.data.max_prompt_tokens);  // cut from the left
-    }
-    ids.insert(ids.end(), enc.begin(), enc.end());
+    const std::vector<std::int64_t> ids =
+        tokenizer::encode_prompt(tok, p, cfg.data.max_prompt_tokens);
     for (std::int64_t k = 0; k < per_prompt; ++k) {
       encoded.push_back(ids);
       samples.push_back({{}, p, "", 0});

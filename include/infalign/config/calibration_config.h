@@ -21,6 +21,10 @@ struct CalibrationConfig {
   bool plus_one = false;
   // Prompts per persisted chunk of a resumable build.
   std::int64_t chunk_prompts = 32;
+  // Uniformity report after a build: prompts checked with fresh base samples (0 = no report).
+  std::int64_t report_prompts = 256;
+  // Fresh base samples per checked prompt.
+  std::int64_t report_samples = 4;
 };
 
 }  // namespace infalign::config

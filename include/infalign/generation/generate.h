@@ -18,6 +18,10 @@ struct GenerationOptions {
   bool use_kv_cache = true;  // false recomputes the whole sequence every step (debug, benchmark)
   std::int64_t eos_id = 2;   // a row that samples it is finished; -1 = never stop early
   std::int64_t pad_id = 3;   // left padding of prompts and filler after a row finished
+  // One seed per row: row b draws its uniforms from its own splitmix64 stream seeded with
+  // row_seeds[b] instead of the shared generator, so a row's sample does not depend on which
+  // other rows share its batch (resumable builds seed per prompt, not per batch). Empty = off.
+  std::vector<std::uint64_t> row_seeds;
 };
 
 // Shapes: B rows, P longest prompt, R steps run (<= max_new_tokens; fewer when all rows ended).

@@ -31,5 +31,8 @@ struct Sample {
 // Draws one token per row with uniforms from `generator`.
 Sample sample_tokens(const at::Tensor& logits, const SamplingOptions& options,
                      at::Generator generator);
+// The same with the caller's uniforms [B] (float64, in [0, 1)).
+Sample sample_tokens(const at::Tensor& logits, const SamplingOptions& options,
+                     const at::Tensor& uniforms);
 
 }  // namespace infalign::generation

@@ -24,4 +24,9 @@ class Tokenizer {
   virtual std::string piece(std::int64_t id) const = 0;
 };
 
+// <bos> followed by the ids of `text`, cut from the left to at most `max_tokens` text ids (the
+// end of a prompt is what the continuation follows). Every stage encodes prompts this way.
+std::vector<std::int64_t> encode_prompt(const Tokenizer& tok, std::string_view text,
+                                        std::int64_t max_tokens);
+
 }  // namespace infalign::tokenizer

@@ -1,0 +1,76 @@
+// Batched reward scoring of (prompt, response) pairs by the learned reward model or the gold
+// judge: what calibration, PPO and evaluation call, so every stage scores the same way.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <c10/core/Device.h>
+
+#include "infalign/config/experiment_config.h"
+#include "infalign/model/llama.h"
+#include "infalign/reward/vader.h"
+#include "infalign/tokenizer/tokenizer.h"
+
+namespace infalign::reward {
+
+struct ScoredText {
+  const std::vector<std::int64_t>* prompt_ids = nullptr;  // <bos> prompt
+  std::vector<std::int64_t> response_ids;                 // without <eos> and padding
+  std::string response_text;                              // decoded response (gold judge)
+};
+
+class RewardScorer {
+ public:
+  virtual ~RewardScorer() = default;
+  virtual std::vector<double> score(const std::vector<ScoredText>& items) = 0;
+  // sha256 of what determines the scores (model weights, or lexicon file).
+  virtual const std::string& content_hash() const = 0;
+  virtual const char* kind() const = 0;  // "model" or "gold"
+};
+
+// The reward model reads <bos> prompt response <eos> and scores at the <eos> (the convention
+// of stage reward), in batches of `batch_size`, without gradients.
+class ModelScorer : public RewardScorer {
+ public:
+  ModelScorer(model::ScalarModel model, std::int64_t eos_id, std::int64_t pad_id,
+              std::int64_t batch_size, std::string hash);
+  std::vector<double> score(const std::vector<ScoredText>& items) override;
+  const std::string& content_hash() const override { return hash_; }
+  const char* kind() const override { return "model"; }
+  model::ScalarModel& model() { return model_; }
+
+ private:
+  model::ScalarModel model_;
+  std::int64_t eos_id_, pad_id_, batch_size_;
+  std::string hash_;
+};
+
+class GoldScorer : public RewardScorer {
+ public:
+  GoldScorer(VaderScorer judge, std::string hash);
+  std::vector<double> score(const std::vector<ScoredText>& items) override;
+  const std::string& content_hash() const override { return hash_; }
+  const char* kind() const override { return "gold"; }
+
+ private:
+  VaderScorer judge_;
+  std::string hash_;
+};
+
+// Scores token sequences (each already <bos> ... <eos>) with a reward model, in batches.
+std::vector<double> score_sequences(model::ScalarModel& rm,
+                                    const std::vector<std::vector<std::int64_t>>& ids,
+                                    std::int64_t pad_id, std::int64_t batch_size);
+
+// sha256 of a model directory's weights and config (model.safetensors + config.json).
+std::string model_content_hash(const std::string& dir);
+
+// The scorer reward.kind selects: the model at reward.model_path, or the gold judge over
+// reward.lexicon_path.
+std::unique_ptr<RewardScorer> make_scorer(const config::ExperimentConfig& cfg,
+                                          const tokenizer::Tokenizer& tok, c10::Device device);
+
+}  // namespace infalign::reward

@@ -1,0 +1,97 @@
+#include "infalign/reward/scorer.h"
+
+#include <algorithm>
+
+#include <ATen/ATen.h>
+
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
+#include "infalign/generation/generate.h"
+#include "infalign/model/hf_io.h"
+
+namespace infalign::reward {
+
+std::vector<double> score_sequences(model::ScalarModel& rm,
+                                    const std::vector<std::vector<std::int64_t>>& ids,
+                                    std::int64_t pad_id, std::int64_t batch_size) {
+  INFALIGN_CHECK(batch_size >= 1, "score_sequences: batch_size must be >= 1");
+  at::NoGradGuard no_grad;
+  const c10::Device device = rm->parameters().front().device();
+  const bool was_training = rm->is_training();
+  rm->eval();
+  std::vector<double> out;
+  out.reserve(ids.size());
+  const auto batch = static_cast<std::size_t>(batch_size);
+  for (std::size_t s = 0; s < ids.size(); s += batch) {
+    const std::vector<std::vector<std::int64_t>> chunk(
+        ids.begin() + static_cast<std::ptrdiff_t>(s),
+        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), s + batch)));
+    auto [x, mask] = generation::left_pad(chunk, pad_id, device);
+    const at::Tensor scores = model::score_at_last_token(
+                                  rm->forward({x, mask, model::position_ids_from_mask(mask)}), mask)
+                                  .to(at::kDouble)
+                                  .cpu()
+                                  .contiguous();
+    const double* p = scores.data_ptr<double>();
+    out.insert(out.end(), p, p + scores.numel());
+  }
+  if (was_training) rm->train();
+  return out;
+}
+
+ModelScorer::ModelScorer(model::ScalarModel model, std::int64_t eos_id, std::int64_t pad_id,
+                         std::int64_t batch_size, std::string hash)
+    : model_(std::move(model)),
+      eos_id_(eos_id),
+      pad_id_(pad_id),
+      batch_size_(batch_size),
+      hash_(std::move(hash)) {}
+
+std::vector<double> ModelScorer::score(const std::vector<ScoredText>& items) {
+  std::vector<std::vector<std::int64_t>> ids;
+  ids.reserve(items.size());
+  const auto limit = static_cast<std::size_t>(model_->config().max_position_embeddings);
+  for (const auto& item : items) {
+    INFALIGN_CHECK(item.prompt_ids != nullptr, "ModelScorer: item without prompt ids");
+    std::vector<std::int64_t> seq = *item.prompt_ids;
+    seq.insert(seq.end(), item.response_ids.begin(), item.response_ids.end());
+    if (seq.size() + 1 > limit) seq.resize(limit - 1);
+    seq.push_back(eos_id_);  // always read at an <eos>, also for responses cut at the limit
+    ids.push_back(std::move(seq));
+  }
+  return score_sequences(model_, ids, pad_id_, batch_size_);
+}
+
+GoldScorer::GoldScorer(VaderScorer judge, std::string hash)
+    : judge_(std::move(judge)), hash_(std::move(hash)) {}
+
+std::vector<double> GoldScorer::score(const std::vector<ScoredText>& items) {
+  std::vector<double> out;
+  out.reserve(items.size());
+  for (const auto& item : items) out.push_back(judge_.compound(item.response_text));
+  return out;
+}
+
+std::string model_content_hash(const std::string& dir) {
+  try {
+    return fs::sha256_hex(fs::sha256_file(dir + "/config.json") +
+                          fs::sha256_file(dir + "/model.safetensors"));
+  } catch (const Error& e) {
+    throw CheckpointError(fmt::format("{}: cannot hash the model: {}", dir, e.what()));
+  }
+}
+
+std::unique_ptr<RewardScorer> make_scorer(const config::ExperimentConfig& cfg,
+                                          const tokenizer::Tokenizer& tok, c10::Device device) {
+  if (cfg.reward.kind == config::RewardKind::Gold) {
+    return std::make_unique<GoldScorer>(VaderScorer::load(cfg.reward.lexicon_path),
+                                        fs::sha256_file(cfg.reward.lexicon_path));
+  }
+  model::ScalarModel rm = model::load_scalar_model(cfg.reward.model_path, {device, at::kFloat});
+  rm->eval();
+  return std::make_unique<ModelScorer>(std::move(rm), tok.eos_id(), tok.pad_id(),
+                                       cfg.reward.batch_size,
+                                       model_content_hash(cfg.reward.model_path));
+}
+
+}  // namespace infalign::reward
