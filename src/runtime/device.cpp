@@ -1,5 +1,7 @@
 #include "infalign/runtime/device.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <malloc.h>
 
 #include <thread>
@@ -66,6 +68,36 @@ std::string describe_runtime() {
                          ? fmt::format("yes ({} device(s))", torch::cuda::device_count())
                          : std::string("no"),
                      at::get_num_threads());
+}
+
+AutocastGuard::AutocastGuard(c10::Device device, config::DType dtype) {
+  if (dtype != config::DType::BFloat16) return;
+  active_ = true;
+  cuda_ = device.is_cuda();
+  if (cuda_) {
+    was_enabled_ = at::autocast::is_enabled();
+    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    was_enabled_ = at::autocast::is_cpu_enabled();
+    previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+  at::autocast::increment_nesting();
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!active_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  if (cuda_) {
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+  } else {
+    at::autocast::set_cpu_enabled(was_enabled_);
+    at::autocast::set_autocast_cpu_dtype(previous_dtype_);
+  }
 }
 
 }  // namespace infalign::runtime

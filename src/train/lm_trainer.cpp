@@ -60,15 +60,22 @@ struct Chunks {
   }
 };
 
-// Mean next-token cross-entropy of `chunk_batch` [B, L + 1].
-at::Tensor lm_loss(model::CausalLm& lm, const at::Tensor& chunk_batch, c10::Device device) {
+// Mean next-token cross-entropy of `chunk_batch` [B, L + 1]; the forward under run.dtype's
+// autocast, the loss in float32.
+at::Tensor lm_loss(model::CausalLm& lm, const at::Tensor& chunk_batch, c10::Device device,
+                   config::DType dtype) {
   const auto B = chunk_batch.size(0), L = chunk_batch.size(1) - 1;
   const at::Tensor tokens = chunk_batch.to(device);
   const at::Tensor inputs = tokens.narrow(1, 0, L);
   const at::Tensor targets = tokens.narrow(1, 1, L);
   const at::Tensor mask = at::ones({B, L}, at::TensorOptions().dtype(at::kLong).device(device));
-  const at::Tensor logits = lm->forward({inputs, mask, model::position_ids_from_mask(mask)});
-  return at::cross_entropy_loss(logits.reshape({B * L, -1}), targets.reshape({B * L}));
+  at::Tensor logits;
+  {
+    const runtime::AutocastGuard autocast(device, dtype);
+    logits = lm->forward({inputs, mask, model::position_ids_from_mask(mask)});
+  }
+  return at::cross_entropy_loss(logits.to(at::kFloat).reshape({B * L, -1}),
+                                targets.reshape({B * L}));
 }
 
 }  // namespace
@@ -133,7 +140,7 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
            i < std::min(valid_chunks.count(), (b + 1) * t.batch_size); ++i)
         idx.push_back(i);
       if (idx.empty()) break;
-      sum += lm_loss(lm, valid_chunks.batch(idx), device).item<double>() *
+      sum += lm_loss(lm, valid_chunks.batch(idx), device, cfg.run.dtype).item<double>() *
              static_cast<double>(idx.size());
       n += static_cast<std::int64_t>(idx.size());
     }
@@ -212,7 +219,7 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
       std::vector<std::int64_t> idx;
       while (static_cast<std::int64_t>(idx.size()) < t.batch_size)
         idx.push_back(loop.next_example());
-      const at::Tensor loss = lm_loss(lm, train_chunks.batch(idx), device);
+      const at::Tensor loss = lm_loss(lm, train_chunks.batch(idx), device, cfg.run.dtype);
       (loss / static_cast<double>(t.grad_accum_steps)).backward();
       loss_sum += loss.item<double>();
       loop.state().tokens_seen += t.batch_size * cfg.data.seq_len;

@@ -23,6 +23,7 @@
 #include "infalign/data/text_corpus.h"
 #include "infalign/generation/generate.h"
 #include "infalign/model/hf_io.h"
+#include "infalign/reward/scorer.h"
 #include "infalign/reward/vader.h"
 #include "infalign/runtime/device.h"
 #include "infalign/runtime/rng.h"
@@ -95,26 +96,6 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
   progress.finish();
   log::info("[reward] sampled {} {} continuations", samples.size(), what);
   return samples;
-}
-
-// RM scores of the sequences `ids`, in batches, without gradients.
-std::vector<double> score_all(model::ScalarModel& rm,
-                              const std::vector<std::vector<std::int64_t>>& ids,
-                              std::int64_t pad_id, c10::Device device, std::size_t batch) {
-  at::NoGradGuard no_grad;
-  std::vector<double> out;
-  for (std::size_t s = 0; s < ids.size(); s += batch) {
-    const std::vector<std::vector<std::int64_t>> chunk(
-        ids.begin() + static_cast<std::ptrdiff_t>(s),
-        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), s + batch)));
-    auto [x, mask] = generation::left_pad(chunk, pad_id, device);
-    const at::Tensor scores = model::score_at_last_token(
-                                  rm->forward({x, mask, model::position_ids_from_mask(mask)}), mask)
-                                  .to(at::kDouble)
-                                  .cpu();
-    for (std::int64_t b = 0; b < scores.size(0); ++b) out.push_back(scores[b].item<double>());
-  }
-  return out;
 }
 
 }  // namespace
@@ -207,11 +188,8 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
   auto evaluate = [&]() {
     std::vector<std::vector<std::int64_t>> ids;
     for (const auto& s : valid_samples) ids.push_back(s.ids);
-    rm->eval();
     Eval e;
-    e.scores =
-        score_all(rm, ids, tok->pad_id(), device, static_cast<std::size_t>(cfg.reward.batch_size));
-    rm->train();
+    e.scores = reward::score_sequences(rm, ids, tok->pad_id(), cfg.reward.batch_size);
     double hits[2] = {0, 0}, counts[2] = {0, 0}, gold_hits = 0, gold_pairs = 0;
     for (const auto& p : valid_groups.pairs) {
       const double c = e.scores[p.chosen], r = e.scores[p.rejected];
@@ -257,8 +235,13 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
         }
       }
       auto [x, mask] = generation::left_pad(seqs, tok->pad_id(), device);
-      const at::Tensor scores = model::score_at_last_token(
-          rm->forward({x, mask, model::position_ids_from_mask(mask)}), mask);
+      at::Tensor scores;
+      {
+        const runtime::AutocastGuard autocast(device, cfg.run.dtype);
+        scores = model::score_at_last_token(
+            rm->forward({x, mask, model::position_ids_from_mask(mask)}), mask);
+      }
+      scores = scores.to(at::kFloat);
       auto index = [&](const std::vector<std::int64_t>& v) {
         return at::tensor(v, at::TensorOptions(at::kLong)).to(device);
       };
@@ -306,6 +289,16 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
   std::vector<double> golds;
   for (const auto& s : valid_samples) golds.push_back(s.gold);
   result.spearman = data::spearman(scores, golds);
+  {
+    // The held-out samples with both scores, for inspection (what the RM gets wrong).
+    std::ostringstream tsv;
+    tsv << "prompt\tresponse\tgold\treward_model\n";
+    for (std::size_t i = 0; i < valid_samples.size(); ++i) {
+      tsv << valid_samples[i].prompt << '\t' << valid_samples[i].response << '\t'
+          << valid_samples[i].gold << '\t' << scores[i] << '\n';
+    }
+    fs::write_file_atomic(run_dir + "/valid_scores.tsv", tsv.str());
+  }
   // Within one prompt (what calibration and PPO compare): mean Spearman over prompts whose
   // samples' gold scores are not all equal.
   {
@@ -342,9 +335,7 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
       ids.push_back(std::move(seq));
       labels.push_back(line[0] == '1' ? 1 : 0);
     }
-    rm->eval();
-    const auto uci_scores =
-        score_all(rm, ids, tok->pad_id(), device, static_cast<std::size_t>(cfg.reward.batch_size));
+    const auto uci_scores = reward::score_sequences(rm, ids, tok->pad_id(), cfg.reward.batch_size);
     std::vector<double> sorted = uci_scores;
     std::nth_element(sorted.begin(),
                      sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());

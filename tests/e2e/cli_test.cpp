@@ -250,7 +250,7 @@ TEST(LmStageTest, ALeftoverTmpCheckpointIsIgnoredAndShapeChangesAreRefused) {
   EXPECT_NE(changed.err.find("model.intermediate_size was 32"), std::string::npos) << changed.err;
 }
 
-TEST(PipelineTest, TinyTokenizerLmAndRewardStagesRunEndToEnd) {
+TEST(PipelineTest, TinyTokenizerLmRewardAndCalibrateStagesRunEndToEnd) {
   fs::TempDir dir;
   TinyLmRun run(dir.path());
   ASSERT_EQ(run.lm("lm").exit_code, 0);
@@ -300,6 +300,51 @@ TEST(PipelineTest, TinyTokenizerLmAndRewardStagesRunEndToEnd) {
   EXPECT_EQ(run.file("rm2", "preference_pairs.tsv"), pairs);  // pairs are regenerated identically
   EXPECT_NE(run.file("rm", "model/config.json").find("LlamaForSequenceClassification"),
             std::string::npos);
+
+  // Stage calibrate with that reward model: K = 8 base samples of each of the 4 prompts, one
+  // prompt per persisted chunk.
+  const std::string cal_args =
+      "--set run.stage=calibrate --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
+      " --set reward.model_path=" + shell_quote(dir.path() + "/rm/model") +
+      " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
+      " --set calibration.num_samples=8 --set calibration.chunk_prompts=1"
+      " --set calibration.report_prompts=4 --set calibration.report_samples=2";
+  const auto cal = run.lm("cal", cal_args);
+  ASSERT_EQ(cal.exit_code, 0) << cal.err;
+  EXPECT_NE(cal.err.find("held-out check: calibrated rewards of 8 fresh base samples"),
+            std::string::npos)
+      << cal.err;
+  const std::string cache = run.file("cal", "calibration.cache");
+  EXPECT_EQ(cache.rfind("INFCAL01", 0), 0u);
+  EXPECT_NE(run.file("cal", "calibration_report.json").find("\"ks\""), std::string::npos);
+  // Killed after 2 of 4 chunks and restarted: the same cache as the uninterrupted build.
+  const auto killed = run.lm("cal2", cal_args, "INFALIGN_TEST_STOP_AFTER_STEP=2 ");
+  ASSERT_EQ(killed.exit_code, 143) << killed.err;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/cal2/calibration.cache.partial/chunk-000001.cal"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/cal2/calibration.cache"));
+  const auto resumed = run.lm("cal2", cal_args);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("resuming: 2 of 4 chunks"), std::string::npos) << resumed.err;
+  EXPECT_EQ(run.file("cal2", "calibration.cache"), cache);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/cal2/calibration.cache.partial"));
+  // Another K: a stale cache is an error naming the difference, or rebuilt on request.
+  const auto stale = run.lm("cal", cal_args + " --set calibration.num_samples=6");
+  EXPECT_EQ(stale.exit_code, 3) << stale.err;
+  EXPECT_NE(stale.err.find("K (calibration.num_samples): the cache has 8, the config expects 6"),
+            std::string::npos)
+      << stale.err;
+  EXPECT_EQ(run.file("cal", "calibration.cache"), cache);  // untouched
+  const auto rebuilt = run.lm("cal", cal_args + " --set calibration.num_samples=6" +
+                                         " --set calibration.on_mismatch=rebuild");
+  EXPECT_EQ(rebuilt.exit_code, 0) << rebuilt.err;
+  EXPECT_NE(run.file("cal", "calibration.cache"), cache);
+  // A corrupted cache is a clear error, never a crash.
+  std::string corrupt = run.file("cal2", "calibration.cache");
+  corrupt[corrupt.size() / 2] ^= 0x20;
+  fs::write_file_atomic(dir.path() + "/cal2/calibration.cache", corrupt);
+  const auto bad = run.lm("cal2", cal_args);
+  EXPECT_EQ(bad.exit_code, 3) << bad.err;
+  EXPECT_NE(bad.err.find("calibration.cache: checksum mismatch"), std::string::npos) << bad.err;
 }
 
 TEST(LmStageTest, BadDataFilesExitThreeNamingTheFileAndLine) {

@@ -25,6 +25,21 @@ int configure_threads(std::int64_t num_threads);
 // cost ~10% of CPU generation). Called once at start-up by the binaries and benchmarks.
 void tune_allocator();
 
+// Mixed precision for a scope: with run.dtype bfloat16, matmul-heavy ops run in bf16 (LibTorch
+// autocast on the device's type) while parameters, optimizer state, norms, softmax and losses
+// stay float32. A no-op for float32. Nests; restores the previous state on destruction.
+class AutocastGuard {
+ public:
+  AutocastGuard(c10::Device device, config::DType dtype);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool active_ = false, cuda_ = false, was_enabled_ = false;
+  c10::ScalarType previous_dtype_ = c10::ScalarType::Float;
+};
+
 // "LibTorch 1.13.0, CUDA no, 2 CPU threads" style summary of the runtime.
 std::string describe_runtime();
 

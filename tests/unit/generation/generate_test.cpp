@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include "infalign/core/error.h"
 #include "tensor_compare.h"
 
 namespace infalign::generation {
@@ -119,6 +120,31 @@ TEST(GenerateTest, BatchedRowMatchesTheRowGeneratedAlone) {
   const GenerationResult batched = generate(lm, kPrompts, o, at::detail::createCPUGenerator(1));
   const GenerationResult alone = generate(lm, {kPrompts[1]}, o, at::detail::createCPUGenerator(1));
   EXPECT_TRUE(at::equal(batched.response_ids[1], alone.response_ids[0]));
+}
+
+TEST(GenerateTest, RowSeedsMakeARowIndependentOfItsBatch) {
+  // At temperature 1, each row sampled with its own seed draws the same tokens alone, in another
+  // batch order, or next to other prompts; without row seeds it would not (shared uniforms).
+  model::CausalLm lm = tiny_lm(8);
+  GenerationOptions o;
+  o.max_new_tokens = 8;
+  o.eos_id = -1;
+  o.row_seeds = {101, 202, 303};
+  const GenerationResult batched = generate(lm, kPrompts, o, at::Generator());
+  o.row_seeds = {202};
+  const GenerationResult alone = generate(lm, {kPrompts[1]}, o, at::Generator());
+  EXPECT_TRUE(at::equal(batched.response_ids[1], alone.response_ids[0]));
+  o.row_seeds = {303, 202, 101};
+  const GenerationResult reversed = generate(lm, {kPrompts[2], kPrompts[1], kPrompts[0]}, o,
+                                             at::Generator());
+  EXPECT_TRUE(at::equal(batched.response_ids[0], reversed.response_ids[2]));
+  EXPECT_TRUE(at::equal(batched.response_ids[2], reversed.response_ids[0]));
+  // Another seed, other tokens (8 draws from a peaky 32-token vocabulary).
+  o.row_seeds = {203};
+  const GenerationResult other = generate(lm, {kPrompts[1]}, o, at::Generator());
+  EXPECT_FALSE(at::equal(other.response_ids[0], alone.response_ids[0]));
+  o.row_seeds = {1, 2};
+  EXPECT_THROW(generate(lm, kPrompts, o, at::Generator()), Error);
 }
 
 }  // namespace
