@@ -32,8 +32,10 @@ stage() {  # stage NAME CONFIG OUTPUT
 stage tokenizer configs/default/tokenizer.yaml data/default/tokenizer.model
 stage "base policy" configs/default/base_lm.yaml runs/default/base_model/model.safetensors
 stage "reward model" configs/default/reward_model.yaml runs/default/reward_model/model.safetensors
+stage calibration configs/default/calibration.yaml runs/default/calibration/calibration.cache
 
 config=configs/default/ctrl_bon4.yaml
 echo "[quickstart] infalign-train --config $config --check"
 build/infalign-train --config "$config" --check
-echo "[quickstart] reports: runs/default/base_lm/lm_report.json, runs/default/reward_lm/reward_report.json"
+echo "[quickstart] reports: runs/default/base_lm/lm_report.json, runs/default/reward_lm/reward_report.json," \
+  "runs/default/calibration/calibration_report.json"

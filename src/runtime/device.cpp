@@ -1,7 +1,5 @@
 #include "infalign/runtime/device.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <malloc.h>
 
 #include <thread>
@@ -10,6 +8,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/DeviceType.h>
 #include <torch/cuda.h>
 #include <torch/version.h>

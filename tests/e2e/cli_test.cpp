@@ -1,7 +1,9 @@
 // The binaries as a user runs them: help, usage errors, config errors, --dump-config, --check.
+#include <algorithm>
 #include <filesystem>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "infalign/config/load.h"
 #include "infalign/core/fs.h"
@@ -320,7 +322,8 @@ TEST(PipelineTest, TinyTokenizerLmRewardAndCalibrateStagesRunEndToEnd) {
   // Killed after 2 of 4 chunks and restarted: the same cache as the uninterrupted build.
   const auto killed = run.lm("cal2", cal_args, "INFALIGN_TEST_STOP_AFTER_STEP=2 ");
   ASSERT_EQ(killed.exit_code, 143) << killed.err;
-  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/cal2/calibration.cache.partial/chunk-000001.cal"));
+  EXPECT_TRUE(
+      std::filesystem::exists(dir.path() + "/cal2/calibration.cache.partial/chunk-000001.cal"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/cal2/calibration.cache"));
   const auto resumed = run.lm("cal2", cal_args);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
@@ -355,6 +358,46 @@ TEST(LmStageTest, BadDataFilesExitThreeNamingTheFileAndLine) {
   EXPECT_EQ(result.exit_code, 3) << result.err;
   EXPECT_NE(result.err.find(dir.path() + "/valid.txt:2: empty record"), std::string::npos)
       << result.err;
+}
+
+TEST(TheoryCliTest, BestOfFourAtKlHalfAndTheBestT) {
+  // The acceptance numbers of infalign.md 8.5 and 4.1.
+  const auto r = run_process(kEval + " theory --transform exp --t 10 --n 4 --kl 0.5 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_NEAR(j.at("bon").get<double>(), 0.8715, 1e-3);
+  EXPECT_NEAR(j.at("standard").get<double>(), 0.7117, 1e-3);
+  EXPECT_NEAR(j.at("won").get<double>(), 0.6763, 1e-3);
+  EXPECT_NEAR(j.at("kl").get<double>(), 0.5, 1e-9);
+  EXPECT_NEAR(j.at("beta").get<double>(), 0.3184, 1e-4);
+  const auto best =
+      run_process(kEval + " theory --optimize-t --n 4 --kl 0.5 --procedure bon --json");
+  ASSERT_EQ(best.exit_code, 0) << best.err;
+  const double t = nlohmann::json::parse(best.out).at("t").get<double>();
+  EXPECT_GE(t, 11.0);
+  EXPECT_LE(t, 14.0);
+  // Text mode with the optimal reference rows.
+  const auto text =
+      run_process(kEval + " theory --transform negexp --t 9.68 --n 4 --kl 0.5 --optimal");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("worst-of-4    0.947"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("optimal worst-of-4: 0.9479"), std::string::npos) << text.out;
+}
+
+TEST(TheoryCliTest, SweepWritesCsvAndBadUsageExitsTwo) {
+  const auto sweep = run_process(kEval + " theory --transform identity --n 2 --sweep-kl 0.1:1:4");
+  ASSERT_EQ(sweep.exit_code, 0) << sweep.err;
+  EXPECT_EQ(sweep.out.rfind("beta,kl,standard,bon_2,won_2\n", 0), 0u) << sweep.out;
+  EXPECT_EQ(std::count(sweep.out.begin(), sweep.out.end(), '\n'), 5);
+  EXPECT_NE(sweep.out.find(",0.4,"), std::string::npos) << sweep.out;  // KL 0.1, 0.4, 0.7, 1
+  for (const char* bad : {" theory --transform exp --t 10", " theory --kl 0.5 --beta 0.2",
+                          " theory --transform expo --kl 0.5", " theory --sweep-kl 1:0.5:3",
+                          " theory --transform negexp --t -3 --kl 0.5"}) {
+    const auto r = run_process(kEval + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.err;
+  }
+  // infalign-eval without a subcommand still needs --config.
+  EXPECT_EQ(run_process(kEval).exit_code, 2);
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ struct RunConfig {
   std::uint64_t seed = 1234;
   // Device: auto, cpu, cuda or cuda:k.
   DeviceSpec device = {};
-  // Forward dtype: float32 or bfloat16 (bf16 matmuls are ~3.7x faster on AVX512-BF16 CPUs).
+  // Training forward dtype: float32, or bfloat16 autocast (float32 weights; ~1.8x faster here).
   DType dtype = DType::Float32;
   // Intra-op CPU threads for LibTorch; 0 = one per core (LibTorch alone would start with 1).
   std::int64_t threads = 0;

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include "infalign/core/error.h"
+
 #include "tensor_compare.h"
 
 namespace infalign::generation {
@@ -135,8 +136,8 @@ TEST(GenerateTest, RowSeedsMakeARowIndependentOfItsBatch) {
   const GenerationResult alone = generate(lm, {kPrompts[1]}, o, at::Generator());
   EXPECT_TRUE(at::equal(batched.response_ids[1], alone.response_ids[0]));
   o.row_seeds = {303, 202, 101};
-  const GenerationResult reversed = generate(lm, {kPrompts[2], kPrompts[1], kPrompts[0]}, o,
-                                             at::Generator());
+  const GenerationResult reversed =
+      generate(lm, {kPrompts[2], kPrompts[1], kPrompts[0]}, o, at::Generator());
   EXPECT_TRUE(at::equal(batched.response_ids[0], reversed.response_ids[2]));
   EXPECT_TRUE(at::equal(batched.response_ids[2], reversed.response_ids[0]));
   // Another seed, other tokens (8 draws from a peaky 32-token vocabulary).
