@@ -17,6 +17,7 @@ std::string TrainState::to_json() const {
   j["wall_seconds"] = wall_seconds;
   j["config_hash"] = config_hash;
   j["values"] = values;
+  j["hashes"] = hashes;
   return j.dump(2) + "\n";
 }
 
@@ -43,6 +44,7 @@ TrainState TrainState::from_json(const std::string& text, const std::string& pat
     s.wall_seconds = j.at("wall_seconds").get<double>();
     s.config_hash = j.at("config_hash").get<std::string>();
     s.values = j.at("values").get<std::map<std::string, double>>();
+    if (j.contains("hashes")) s.hashes = j.at("hashes").get<std::map<std::string, std::string>>();
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(fmt::format("{}: {}", path, e.what()));
   }

@@ -48,6 +48,10 @@ void compare_configs(const std::string& saved_path, const config::ExperimentConf
   }
 }
 
+std::string optimizer_file(const std::string& part) {
+  return part == "model" ? "optimizer.safetensors" : part + "_optimizer.safetensors";
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, at::Tensor>> named_parameters(torch::nn::Module& module) {
@@ -72,10 +76,12 @@ std::optional<std::string> resume(const config::LoadedConfig& loaded,
     compare_configs(dir + "/config.resolved.yaml", cfg);
     r.state =
         checkpoint::TrainState::from_json(fs::read_file(dir + "/state.json"), dir + "/state.json");
-    assign(r.model, checkpoint::load_safetensors(dir + "/model.safetensors"),
-           dir + "/model.safetensors");
-    r.optimizer.load_state(checkpoint::load_safetensors(dir + "/optimizer.safetensors").tensors,
-                           dir + "/optimizer.safetensors");
+    for (const auto& part : r.parts) {
+      const std::string weights = dir + "/" + part.name + ".safetensors";
+      const std::string moments = dir + "/" + optimizer_file(part.name);
+      assign(part.model, checkpoint::load_safetensors(weights), weights);
+      part.optimizer.load_state(checkpoint::load_safetensors(moments).tensors, moments);
+    }
     r.rngs.load_state(checkpoint::load_safetensors(dir + "/rng.safetensors").tensors);
   } catch (const Error&) {
     std::throw_with_nested(CheckpointError(fmt::format("resuming from {}", dir)));
@@ -88,8 +94,11 @@ std::optional<std::string> resume(const config::LoadedConfig& loaded,
 std::string save(const config::LoadedConfig& loaded, checkpoint::CheckpointManager& manager,
                  Resumable r) {
   const std::string dir = manager.save(r.state.step, [&](const std::string& tmp) {
-    checkpoint::save_safetensors(tmp + "/model.safetensors", named_parameters(r.model));
-    checkpoint::save_safetensors(tmp + "/optimizer.safetensors", r.optimizer.state());
+    for (const auto& part : r.parts) {
+      checkpoint::save_safetensors(tmp + "/" + part.name + ".safetensors",
+                                   named_parameters(part.model));
+      checkpoint::save_safetensors(tmp + "/" + optimizer_file(part.name), part.optimizer.state());
+    }
     checkpoint::save_safetensors(tmp + "/rng.safetensors", r.rngs.state());
     fs::write_file_atomic(tmp + "/state.json", r.state.to_json());
     fs::write_file_atomic(tmp + "/config.resolved.yaml", config::dump_config(loaded.config));

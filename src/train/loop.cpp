@@ -33,7 +33,7 @@ TrainingLoop::TrainingLoop(const config::LoadedConfig& loaded, torch::nn::Module
                loaded.config.checkpoint.keep_every),
       examples_(examples) {
   INFALIGN_CHECK(examples > 0, "no training examples");
-  resume(loaded_, manager_, {model_, optimizer_, rngs_, state_});
+  resume(loaded_, manager_, {{{"model", model_, optimizer_}}, rngs_, state_});
   state_.config_hash = config::config_hash(loaded_.config);
   metrics_.emplace(loaded_.config.run.run_dir + "/metrics.jsonl", state_.step);
   order_ = data::epoch_order(examples_, loaded_.config.run.seed, state_.epoch,
@@ -44,7 +44,7 @@ TrainingLoop::TrainingLoop(const config::LoadedConfig& loaded, torch::nn::Module
 
 void TrainingLoop::save_now() {
   state_.wall_seconds = wall_before_ + wall_.seconds();
-  save(loaded_, manager_, {model_, optimizer_, rngs_, state_});
+  save(loaded_, manager_, {{{"model", model_, optimizer_}}, rngs_, state_});
 }
 
 void TrainingLoop::check_stop() {

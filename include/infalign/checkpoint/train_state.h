@@ -17,6 +17,9 @@ struct TrainState {
   double wall_seconds = 0;               // training time so far, across resumes
   std::string config_hash;               // of the resolved config that produced it
   std::map<std::string, double> values;  // e.g. "kl_coef" for the adaptive controller
+  // Content hashes of inputs a run must not silently change (reference, reward model,
+  // calibration cache); verified on resume. Optional in the file.
+  std::map<std::string, std::string> hashes;
 
   std::string to_json() const;
   // Throws CheckpointError naming `path` on a bad or unknown-version file.

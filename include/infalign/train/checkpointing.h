@@ -20,10 +20,17 @@ namespace infalign::train {
 // The parameters of `module` as (HF name, tensor) pairs.
 std::vector<std::pair<std::string, at::Tensor>> named_parameters(torch::nn::Module& module);
 
-// What a checkpoint holds for one trainer.
-struct Resumable {
+// One trained model and its optimizer. Part "model" is stored as model.safetensors and
+// optimizer.safetensors; any other name N as N.safetensors and N_optimizer.safetensors.
+struct TrainedPart {
+  std::string name;
   torch::nn::Module& model;
   runtime::AdamW& optimizer;
+};
+
+// What a checkpoint holds for one trainer.
+struct Resumable {
+  std::vector<TrainedPart> parts;
   runtime::RngSet& rngs;
   checkpoint::TrainState& state;
 };

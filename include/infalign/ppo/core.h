@@ -1,0 +1,88 @@
+// The PPO arithmetic, as pure tensor functions over a rollout (shapes [B, R]: rows, response
+// positions; `mask` is 1 on real response tokens up to and including EOS, 0 after). Formulas and
+// their reasons: shared docs ppo.md. Everything here is unit-tested against hand-computed values
+// and finite differences; the trainer only wires it together.
+#pragma once
+
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+
+#include "infalign/config/ppo_config.h"
+
+namespace infalign::ppo {
+
+// sum(x * mask) / sum(mask) (0 when the mask is empty).
+at::Tensor masked_mean(const at::Tensor& x, const at::Tensor& mask);
+// Variance over the masked entries, with Bessel's correction when `unbiased`.
+at::Tensor masked_var(const at::Tensor& x, const at::Tensor& mask, bool unbiased = true);
+// (x - mean) / sqrt(var + 1e-8) over the masked entries (mean added back unless shift_mean);
+// entries off the mask become 0.
+at::Tensor masked_whiten(const at::Tensor& x, const at::Tensor& mask, bool shift_mean = true);
+
+// log_softmax(logits / T) at `ids`: logits [B, R, V], ids [B, R] -> [B, R] float32.
+at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, double temperature);
+// Entropy of softmax(logits / T) per position: [B, R, V] -> [B, R] float32.
+at::Tensor token_entropy(const at::Tensor& logits, double temperature);
+
+// Per-token KL estimate from the sampling policy's and the reference's log-probs of the
+// sampled tokens: k1 = logp - ref_logp, k3 = (exp(l) - 1) - l with l = ref_logp - logp
+// (clamped to [-20, 20]). Zero off the mask.
+at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask,
+                       config::KlEstimator estimator);
+
+// Index of each row's last real response token (the EOS if any, else the last kept token);
+// rows must have at least one. mask [B, R] -> [B] int64.
+at::Tensor last_token_index(const at::Tensor& mask);
+
+// r_t = -beta * kl_t on the mask, plus each row's score at its last real token. [B, R].
+at::Tensor shape_rewards(const at::Tensor& kl, const at::Tensor& mask, const at::Tensor& scores,
+                         double beta);
+
+// Generalised advantage estimation by a reverse scan; values and rewards count only on the mask
+// (V = 0 beyond a row's end). Returns are advantages + values, before any whitening.
+struct Gae {
+  at::Tensor advantages, returns;  // [B, R], 0 off the mask
+};
+Gae gae(const at::Tensor& rewards, const at::Tensor& values, const at::Tensor& mask, double gamma,
+        double lam);
+
+// Clipped surrogate: mean_m(max(-A rho, -A clip(rho, 1 - eps, 1 + eps))), rho = exp(logp -
+// old_logp); with dual_clip c > 1 the loss of a token with A < 0 is capped at -c A.
+struct PolicyLoss {
+  at::Tensor loss;                                         // scalar, differentiable
+  double clipfrac = 0, approxkl = 0, ratio_mean = 0, ratio_var = 0;  // diagnostics
+};
+PolicyLoss policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,
+                       const at::Tensor& advantages, const at::Tensor& mask, double clip,
+                       double dual_clip = 0.0);
+
+// 0.5 mean_m(max((V - G)^2, (V_old + clip(V - V_old, -eps_v, eps_v) - G)^2)).
+struct ValueLoss {
+  at::Tensor loss;
+  double clipfrac = 0;
+};
+ValueLoss value_loss(const at::Tensor& values, const at::Tensor& old_values,
+                     const at::Tensor& returns, const at::Tensor& mask, double clip);
+
+// 1 - Var(returns - values) / Var(returns) over the mask.
+double explained_variance(const at::Tensor& values, const at::Tensor& returns,
+                          const at::Tensor& mask);
+
+// beta, fixed or adapted once per rollout batch towards a target sequence KL:
+// e = clip(KL / target - 1, -0.2, 0.2), beta <- beta (1 + e n / horizon).
+class KlController {
+ public:
+  KlController(double beta, bool adaptive, double target, std::int64_t horizon);
+  double beta() const { return beta_; }
+  void set_beta(double beta) { beta_ = beta; }
+  void update(double observed_kl, std::int64_t sequences);
+
+ private:
+  double beta_;
+  bool adaptive_;
+  double target_;
+  std::int64_t horizon_;
+};
+
+}  // namespace infalign::ppo
