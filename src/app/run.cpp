@@ -15,6 +15,7 @@
 #include "infalign/core/logging.h"
 #include "infalign/core/signals.h"
 #include "infalign/core/timer.h"
+#include "infalign/ppo/trainer.h"
 #include "infalign/runtime/blas.h"
 #include "infalign/runtime/device.h"
 #include "infalign/runtime/probe.h"
@@ -170,11 +171,7 @@ void run_train(const RunRequest& request) {
     calibration::run_calibrate_stage(request.loaded);
     return;
   }
-  throw Error(
-      fmt::format("run.stage: '{}' is not implemented in infalign {} yet; this build "
-                  "runs stages tokenizer, lm, reward and calibrate and can validate configs and "
-                  "check the runtime (--check)",
-                  config::enum_name(cfg.run.stage), build_version()));
+  ppo::train_ppo(request.loaded);
 }
 
 void run_eval(const RunRequest& request) {

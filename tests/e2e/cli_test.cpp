@@ -1,6 +1,7 @@
 // The binaries as a user runs them: help, usage errors, config errors, --dump-config, --check.
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -193,11 +194,13 @@ class TinyLmRun {
   std::string common_;
 };
 
-// metrics.jsonl without its timing fields (wall_seconds, perf/...), which legitimately differ
-// between runs.
+// metrics.jsonl without its timing fields (wall_seconds, perf/..., eps, timing/...), which
+// legitimately differ between runs.
 std::string without_timings(const std::string& jsonl) {
   std::string out = jsonl;
-  for (const std::string key : {",\"wall_seconds\":", ",\"perf/tokens_per_s\":"}) {
+  for (const std::string key :
+       {",\"wall_seconds\":", ",\"perf/tokens_per_s\":", ",\"eps\":", ",\"timing/generate\":",
+        ",\"timing/score\":", ",\"timing/reference\":", ",\"timing/update\":"}) {
     for (auto b = out.find(key); b != std::string::npos; b = out.find(key)) {
       const auto e = out.find_first_of(",}", b + key.size());
       out.erase(b, e - b);
@@ -252,7 +255,7 @@ TEST(LmStageTest, ALeftoverTmpCheckpointIsIgnoredAndShapeChangesAreRefused) {
   EXPECT_NE(changed.err.find("model.intermediate_size was 32"), std::string::npos) << changed.err;
 }
 
-TEST(PipelineTest, TinyTokenizerLmRewardAndCalibrateStagesRunEndToEnd) {
+TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
   fs::TempDir dir;
   TinyLmRun run(dir.path());
   ASSERT_EQ(run.lm("lm").exit_code, 0);
@@ -348,6 +351,71 @@ TEST(PipelineTest, TinyTokenizerLmRewardAndCalibrateStagesRunEndToEnd) {
   const auto bad = run.lm("cal2", cal_args);
   EXPECT_EQ(bad.exit_code, 3) << bad.err;
   EXPECT_NE(bad.err.find("calibration.cache: checksum mismatch"), std::string::npos) << bad.err;
+
+  // Stage ppo on top: calibrates first (its own cache), T = 0.7, micro-batches of one sequence.
+  const std::string ppo_args =
+      "--set run.stage=ppo --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
+      " --set reward.model_path=" + shell_quote(dir.path() + "/rm/model") +
+      " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
+      " --set generation.temperature=0.7 --set ppo.rollout_batch_size=4"
+      " --set ppo.num_mini_batches=2 --set ppo.micro_batch_size=1 --set ppo.policy_lr=1e-2"
+      " --set checkpoint.every_steps=1 --set calibration.report_prompts=0";
+  const auto ppo = run.lm("ppo", ppo_args);
+  ASSERT_EQ(ppo.exit_code, 0) << ppo.err;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/ppo/calibration.cache"));
+  const std::string ppo_metrics = run.file("ppo", "metrics.jsonl");
+  EXPECT_EQ(std::count(ppo_metrics.begin(), ppo_metrics.end(), '\n'), 6);
+  {
+    // The first minibatch's probability ratio is 1: the training forward reproduces the
+    // rollout's log-probs (temperature included).
+    std::istringstream lines(ppo_metrics);
+    for (std::string line; std::getline(lines, line);) {
+      const auto j = nlohmann::json::parse(line);
+      EXPECT_LT(j.at("policy/first_ratio_max_dev").get<double>(), 1e-5) << line;
+      for (const char* key : {"objective/calibrated_u", "objective/kl_k3", "val/explained_variance",
+                              "timing/generate", "gen/eos_rate"}) {
+        EXPECT_TRUE(j.contains(key)) << key;
+      }
+    }
+  }
+  EXPECT_NE(run.file("ppo", "final/config.json").find("LlamaForCausalLM"), std::string::npos);
+  const std::string final_policy = run.file("ppo", "final/model.safetensors");
+  EXPECT_NE(final_policy, run.file("lm", "model/model.safetensors"));  // it learned something
+  // Exact resume: stopped (SIGTERM) after iteration 3, rerun: the same policy, value, optimizer
+  // moments and metrics as the straight run.
+  ASSERT_EQ(run.lm("ppo2", ppo_args, "INFALIGN_TEST_STOP_AFTER_STEP=3 ").exit_code, 143);
+  const auto ppo2 = run.lm("ppo2", ppo_args);
+  ASSERT_EQ(ppo2.exit_code, 0) << ppo2.err;
+  EXPECT_NE(ppo2.err.find("resumed from"), std::string::npos) << ppo2.err;
+  EXPECT_EQ(run.file("ppo2", "final/model.safetensors"), final_policy);
+  for (const char* f : {"policy.safetensors", "value.safetensors", "policy_optimizer.safetensors",
+                        "value_optimizer.safetensors", "state.json"}) {
+    const std::string a = run.file("ppo", std::string("checkpoints/step_00000006/") + f);
+    const std::string b = run.file("ppo2", std::string("checkpoints/step_00000006/") + f);
+    if (std::string(f) == "state.json") {
+      EXPECT_EQ(a.substr(0, a.find("\"wall_seconds\"")), b.substr(0, b.find("\"wall_seconds\"")));
+    } else {
+      EXPECT_EQ(a, b) << f;
+    }
+  }
+  EXPECT_EQ(without_timings(run.file("ppo2", "metrics.jsonl")), without_timings(ppo_metrics));
+  // Another reward than the checkpoint's: refused, naming it (exit 3).
+  const auto other_reward =
+      run.lm("ppo2", ppo_args + " --set transform.kind=raw --set reward.kind=gold" +
+                         " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt"));
+  EXPECT_EQ(other_reward.exit_code, 3) << other_reward.err;
+  EXPECT_NE(other_reward.err.find("changed since this checkpoint was written"), std::string::npos)
+      << other_reward.err;
+  // A truncated checkpoint: a clear error naming the file; the checkpoint before it untouched.
+  const std::string latest = dir.path() + "/ppo2/checkpoints/step_00000006/policy.safetensors";
+  const std::string before = run.file("ppo2", "checkpoints/step_00000005/policy.safetensors");
+  const std::string whole = fs::read_file(latest);
+  fs::write_file_atomic(latest, whole.substr(0, whole.size() / 2));
+  const auto truncated = run.lm("ppo2", ppo_args);
+  EXPECT_EQ(truncated.exit_code, 3) << truncated.err;
+  EXPECT_NE(truncated.err.find("step_00000006/policy.safetensors"), std::string::npos)
+      << truncated.err;
+  EXPECT_EQ(run.file("ppo2", "checkpoints/step_00000005/policy.safetensors"), before);
 }
 
 TEST(LmStageTest, BadDataFilesExitThreeNamingTheFileAndLine) {

@@ -50,7 +50,7 @@ Gae gae(const at::Tensor& rewards, const at::Tensor& values, const at::Tensor& m
 // Clipped surrogate: mean_m(max(-A rho, -A clip(rho, 1 - eps, 1 + eps))), rho = exp(logp -
 // old_logp); with dual_clip c > 1 the loss of a token with A < 0 is capped at -c A.
 struct PolicyLoss {
-  at::Tensor loss;                                         // scalar, differentiable
+  at::Tensor loss;                                                   // scalar, differentiable
   double clipfrac = 0, approxkl = 0, ratio_mean = 0, ratio_var = 0;  // diagnostics
 };
 PolicyLoss policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,

@@ -81,18 +81,20 @@ TEST(LossGradientTest, PolicyValueAndKlMatchFiniteDifferences) {
   const at::Tensor old_logp = -at::rand({2, 4}, kF64) - 0.1;
   const at::Tensor adv = at::randn({2, 4}, kF64);
   // Ratios spread over [0.6, 1.4]: some clipped, some not, away from the kinks.
-  const at::Tensor logp = old_logp + at::tensor({-0.5, -0.05, 0.1, 0.3, 0.02, 0.0, -0.3, 0.0},
-                                                kF64).view({2, 4});
-  expect_gradient([&](const at::Tensor& x) { return policy_loss(x, old_logp, adv, mask, 0.2).loss; },
-                  logp);
+  const at::Tensor logp =
+      old_logp + at::tensor({-0.5, -0.05, 0.1, 0.3, 0.02, 0.0, -0.3, 0.0}, kF64).view({2, 4});
+  expect_gradient(
+      [&](const at::Tensor& x) { return policy_loss(x, old_logp, adv, mask, 0.2).loss; }, logp);
   expect_gradient(
       [&](const at::Tensor& x) { return policy_loss(x, old_logp, adv, mask, 0.2, 3.0).loss; },
       logp);
   const at::Tensor old_v = at::randn({2, 4}, kF64);
-  const at::Tensor returns = old_v + at::tensor({0.5, -0.1, 0.05, -0.6, 0.3, 0.0, 0.1, 0.0}, kF64).view({2, 4});
-  const at::Tensor v = old_v + at::tensor({0.3, -0.05, 0.1, 0.1, -0.4, 0.0, 0.05, 0.0}, kF64).view({2, 4});
-  expect_gradient([&](const at::Tensor& x) { return value_loss(x, old_v, returns, mask, 0.2).loss; },
-                  v);
+  const at::Tensor returns =
+      old_v + at::tensor({0.5, -0.1, 0.05, -0.6, 0.3, 0.0, 0.1, 0.0}, kF64).view({2, 4});
+  const at::Tensor v =
+      old_v + at::tensor({0.3, -0.05, 0.1, 0.1, -0.4, 0.0, 0.05, 0.0}, kF64).view({2, 4});
+  expect_gradient(
+      [&](const at::Tensor& x) { return value_loss(x, old_v, returns, mask, 0.2).loss; }, v);
   const at::Tensor ref = old_logp - 0.3;
   for (auto est : {config::KlEstimator::K1, config::KlEstimator::K3}) {
     expect_gradient([&](const at::Tensor& x) { return kl_estimate(x, ref, mask, est).sum(); },

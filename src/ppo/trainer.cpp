@@ -1,0 +1,481 @@
+#include "infalign/ppo/trainer.h"
+
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include <ATen/ATen.h>
+
+#include "infalign/calibration/builder.h"
+#include "infalign/calibration/calibrate.h"
+#include "infalign/checkpoint/manager.h"
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
+#include "infalign/core/logging.h"
+#include "infalign/core/metrics.h"
+#include "infalign/core/progress.h"
+#include "infalign/core/signals.h"
+#include "infalign/core/timer.h"
+#include "infalign/data/cursor.h"
+#include "infalign/data/text_corpus.h"
+#include "infalign/generation/generate.h"
+#include "infalign/model/hf_io.h"
+#include "infalign/ppo/core.h"
+#include "infalign/reward/scorer.h"
+#include "infalign/runtime/adamw.h"
+#include "infalign/runtime/device.h"
+#include "infalign/runtime/rng.h"
+#include "infalign/runtime/schedule.h"
+#include "infalign/tokenizer/sentencepiece_tokenizer.h"
+#include "infalign/train/checkpointing.h"
+
+namespace infalign::ppo {
+
+namespace {
+
+struct Prompts {
+  std::vector<std::string> texts;
+  std::vector<std::vector<std::int64_t>> ids;
+  std::vector<std::uint64_t> keys;
+};
+
+Prompts load_prompts(const config::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok) {
+  Prompts p;
+  for (auto& text : data::read_records(cfg.data.train_prompts_file)) {
+    p.ids.push_back(tokenizer::encode_prompt(tok, text, cfg.data.max_prompt_tokens));
+    p.keys.push_back(calibration::prompt_key(p.ids.back()));
+    p.texts.push_back(std::move(text));
+  }
+  if (p.ids.empty()) throw DataError(fmt::format("{}: no prompts", cfg.data.train_prompts_file));
+  return p;
+}
+
+// One rollout batch, everything on the device; [B, R] unless noted.
+struct Rollout {
+  at::Tensor input_ids, attention_mask, position_ids;  // [B, P + R]
+  std::int64_t prompt_length = 0;
+  at::Tensor response_ids, mask;  // mask: 1 up to and including EOS
+  at::Tensor old_logp, ref_logp, old_values;
+  at::Tensor advantages, returns;
+  at::Tensor entropy;
+};
+
+// Log-probs of the response tokens (at the rollout temperature) for rows `rows` of the rollout,
+// through the training forward. Returns [rows, R] float32; also the entropy when asked.
+at::Tensor policy_logprobs(model::CausalLm& lm, const Rollout& r, const at::Tensor& rows,
+                           double temperature, config::DType dtype, at::Tensor* entropy) {
+  const at::Tensor ids = r.input_ids.index_select(0, rows);
+  const at::Tensor mask = r.attention_mask.index_select(0, rows);
+  const at::Tensor pos = r.position_ids.index_select(0, rows);
+  const auto R = r.response_ids.size(1);
+  at::Tensor logits;
+  {
+    const runtime::AutocastGuard autocast(ids.device(), dtype);
+    const at::Tensor hidden = lm->backbone()->forward({ids, mask, pos});
+    // The logits that predict response token t sit at position P - 1 + t.
+    logits = lm->logits(hidden.narrow(1, r.prompt_length - 1, R));
+  }
+  logits = logits.to(at::kFloat);
+  if (entropy != nullptr) {
+    at::NoGradGuard no_grad;
+    *entropy = token_entropy(logits, temperature);
+  }
+  return token_logprobs(logits, r.response_ids.index_select(0, rows), temperature);
+}
+
+// Values of the states before each response token: [rows, R] float32.
+at::Tensor state_values(model::ScalarModel& vm, const Rollout& r, const at::Tensor& rows,
+                        config::DType dtype) {
+  at::Tensor v;
+  {
+    const runtime::AutocastGuard autocast(r.input_ids.device(), dtype);
+    v = vm->forward({r.input_ids.index_select(0, rows), r.attention_mask.index_select(0, rows),
+                     r.position_ids.index_select(0, rows)});
+  }
+  return v.to(at::kFloat).narrow(1, r.prompt_length - 1, r.response_ids.size(1));
+}
+
+double mean_of(const at::Tensor& t) { return t.to(at::kDouble).mean().item<double>(); }
+double std_of(const at::Tensor& t) {
+  return t.numel() > 1 ? t.to(at::kDouble).std().item<double>() : 0.0;
+}
+
+}  // namespace
+
+PpoResult train_ppo(const config::LoadedConfig& loaded) {
+  const config::ExperimentConfig& cfg = loaded.config;
+  const config::PpoConfig& p = cfg.ppo;
+  const c10::Device device = runtime::resolve_device(cfg.run.device);
+  const std::string run_dir = cfg.run.run_dir;
+  fs::create_directories(run_dir);
+  auto tok = tokenizer::load_configured_tokenizer(loaded);
+  const Prompts prompts = load_prompts(cfg, *tok);
+  const bool raw = cfg.transform.kind == config::TransformKind::Raw;
+
+  // 1. Calibration (built first when missing or stale) and the transform.
+  std::optional<calibration::CalibrationCache> cache;
+  std::optional<theory::Transform> phi;
+  std::string cache_hash = "none";
+  if (!raw) {
+    cache = calibration::ensure_cache(loaded);
+    phi = calibration::make_transform(cfg.transform, cfg.calibration.num_samples);
+    cache_hash = fs::sha256_file(calibration::cache_path(cfg));
+    log::info("[ppo] reward: calibrated against K = {} base samples, transformed by {}",
+              cache->header().num_samples, phi->describe());
+  } else {
+    log::info("[ppo] reward: the raw reward-model score (standard RLHF, no calibration)");
+  }
+
+  // 2. Models: policy (trained), frozen reference, reward scorer, value model (trained).
+  const model::LoadOptions load{device, at::kFloat};
+  model::CausalLm policy = model::load_causal_lm(cfg.model.init_from, load);
+  model::CausalLm reference = model::load_causal_lm(cfg.model.init_from, load);
+  reference->eval();
+  for (auto& t : reference->parameters()) t.set_requires_grad(false);
+  auto scorer = reward::make_scorer(cfg, *tok, device);
+  const bool value_from_rm = p.value_init == config::ValueInit::RewardModel &&
+                             cfg.reward.kind == config::RewardKind::Model;
+  model::ScalarModel value = value_from_rm ? model::load_scalar_model(cfg.reward.model_path, load)
+                                           : model::load_scalar_model(cfg.model.init_from, load,
+                                                                      /*allow_fresh_head=*/true);
+  if (!value_from_rm) {
+    at::NoGradGuard no_grad;
+    value->named_parameters()["score.weight"].zero_();
+  }
+  log::info("[ppo] policy and frozen reference from {}; value model from {}", cfg.model.init_from,
+            value_from_rm ? cfg.reward.model_path : cfg.model.init_from + " (fresh head)");
+
+  const runtime::AdamWOptions adam{0.9, 0.999, p.adam_eps, p.weight_decay};
+  runtime::AdamW policy_opt(train::named_parameters(*policy), adam);
+  runtime::AdamW value_opt(train::named_parameters(*value), adam);
+  runtime::RngSet rngs(cfg.run.seed);
+  checkpoint::TrainState state;
+  checkpoint::CheckpointManager manager(run_dir, cfg.checkpoint.keep_last,
+                                        cfg.checkpoint.keep_every);
+  const std::map<std::string, std::string> hashes = {
+      {"reference", reward::model_content_hash(cfg.model.init_from)},
+      {"reward", scorer->content_hash()},
+      {"calibration", cache_hash}};
+  train::Resumable resumable{
+      {{"policy", *policy, policy_opt}, {"value", *value, value_opt}}, rngs, state};
+  if (const auto from = train::resume(loaded, manager, resumable)) {
+    for (const auto& [name, hash] : hashes) {
+      const auto it = state.hashes.find(name);
+      if (it == state.hashes.end() || it->second != hash) {
+        throw CheckpointError(fmt::format(
+            "{}: the {} changed since this checkpoint was written (sha256 {} then, {} now); "
+            "resume with the same inputs or start a new run (checkpoint.resume: never)",
+            *from, name, it == state.hashes.end() ? "missing" : it->second.substr(0, 12),
+            hash.substr(0, 12)));
+      }
+    }
+  }
+  state.hashes = hashes;
+  state.config_hash = config::config_hash(cfg);
+  KlController kl_ctl(state.values.count("kl_coef") ? state.values.at("kl_coef") : p.kl_coef,
+                      p.adaptive_kl, p.target_kl.value_or(1.0), p.kl_horizon);
+  MetricsWriter metrics(run_dir + "/metrics.jsonl", state.step);
+  const auto n_prompts = static_cast<std::int64_t>(prompts.ids.size());
+  std::vector<std::int64_t> order =
+      data::epoch_order(n_prompts, cfg.run.seed, state.epoch, cfg.data.shuffle);
+  auto next_prompt = [&]() {
+    if (state.position >= n_prompts) {
+      ++state.epoch;
+      state.position = 0;
+      order = data::epoch_order(n_prompts, cfg.run.seed, state.epoch, cfg.data.shuffle);
+    }
+    return order[static_cast<std::size_t>(state.position++)];
+  };
+  auto save_now = [&](double wall_before, const Timer& wall) {
+    state.wall_seconds = wall_before + wall.seconds();
+    state.values["kl_coef"] = kl_ctl.beta();
+    train::save(loaded, manager, resumable);
+  };
+
+  generation::GenerationOptions g;
+  g.max_new_tokens = cfg.generation.max_new_tokens;
+  g.sampling = {cfg.generation.temperature, 0, 1.0};
+  g.use_kv_cache = cfg.generation.use_kv_cache;
+  g.eos_id = tok->eos_id();
+  g.pad_id = tok->pad_id();
+  const double temperature = cfg.generation.temperature;
+  const std::int64_t B = p.rollout_batch_size;
+  const std::int64_t mini = B / p.num_mini_batches;
+  const std::int64_t micro = p.micro_batch_size > 0 ? std::min(p.micro_batch_size, mini) : mini;
+  std::int64_t stop_after = -1;
+  if (const char* v = std::getenv("INFALIGN_TEST_STOP_AFTER_STEP")) stop_after = std::atoll(v);
+
+  const double wall_before = state.wall_seconds;
+  Timer wall;
+  Progress progress(p.total_steps,
+                    {"ppo", "step", cfg.logging.progress_interval_seconds, std::nullopt});
+  while (state.step < p.total_steps) {
+    if (signals::stop_requested()) {
+      save_now(wall_before, wall);
+      signals::throw_if_stop_requested();
+    }
+    Timer phase;
+    MetricValues m;
+    // --- Rollout: B prompts from the cursor, responses from the current policy.
+    std::vector<std::int64_t> rows_prompt;
+    std::vector<std::vector<std::int64_t>> batch_prompts;
+    g.row_seeds.clear();
+    for (std::int64_t b = 0; b < B; ++b) {
+      const std::int64_t idx = next_prompt();
+      rows_prompt.push_back(idx);
+      batch_prompts.push_back(prompts.ids[static_cast<std::size_t>(idx)]);
+      g.row_seeds.push_back(
+          runtime::RngSet::derive_seed(cfg.run.seed, fmt::format("rollout:{}:{}", state.step, b)));
+    }
+    policy->eval();
+    const generation::GenerationResult gen =
+        generation::generate(policy, batch_prompts, g, at::Generator());
+    policy->train();
+    const double t_generate = phase.seconds();
+    Rollout r;
+    r.prompt_length = gen.prompt_ids.size(1);
+    r.response_ids = gen.response_ids;
+    r.mask = gen.response_mask;
+    r.input_ids = at::cat({gen.prompt_ids, gen.response_ids}, 1);
+    r.attention_mask = at::cat({gen.prompt_mask, gen.response_mask}, 1);
+    r.position_ids = model::position_ids_from_mask(r.attention_mask);
+    const at::Tensor all_rows = at::arange(B, at::TensorOptions(at::kLong).device(device));
+    const at::Tensor maskf = r.mask.to(at::kFloat);
+
+    // --- Score: reward model (or gold) on the truncated text, then u and Phi(u).
+    phase = Timer();
+    std::vector<reward::ScoredText> items(static_cast<std::size_t>(B));
+    std::vector<std::uint64_t> keys;
+    std::vector<std::string> texts;
+    const at::Tensor ids_cpu = gen.response_ids.cpu().contiguous();
+    const at::Tensor len_cpu = gen.response_lengths.cpu().contiguous();
+    for (std::int64_t b = 0; b < B; ++b) {
+      auto& item = items[static_cast<std::size_t>(b)];
+      const auto idx = static_cast<std::size_t>(rows_prompt[static_cast<std::size_t>(b)]);
+      item.prompt_ids = &prompts.ids[idx];
+      const std::int64_t* row = ids_cpu.data_ptr<std::int64_t>() + b * ids_cpu.size(1);
+      for (std::int64_t t = 0; t < len_cpu.data_ptr<std::int64_t>()[b]; ++t) {
+        if (row[t] != tok->eos_id()) item.response_ids.push_back(row[t]);
+      }
+      if (std::string(scorer->kind()) == "gold")
+        item.response_text = tok->decode(item.response_ids);
+      keys.push_back(prompts.keys[idx]);
+      texts.push_back(prompts.texts[idx]);
+    }
+    const at::Tensor raw_reward = at::tensor(scorer->score(items), at::kDouble);
+    at::Tensor u, score;
+    if (raw) {
+      score = raw_reward.clone();
+    } else {
+      u = calibration::calibrate_rewards(*cache, keys, raw_reward, cfg.calibration.plus_one, texts,
+                                         calibration::cache_path(cfg));
+      score = calibration::apply_transform(*phi, u);
+    }
+    const at::Tensor no_eos = gen.ended_with_eos.cpu().logical_not();
+    if (p.missing_eos_penalty != 0) score = score - p.missing_eos_penalty * no_eos.to(at::kDouble);
+    const double t_score = phase.seconds();
+
+    // --- Old log-probs, reference log-probs and values: the training forward, no gradients.
+    phase = Timer();
+    {
+      at::NoGradGuard no_grad;
+      std::vector<at::Tensor> old_lp, ref_lp, vals, ent;
+      for (std::int64_t s = 0; s < B; s += micro) {
+        const at::Tensor rows = all_rows.narrow(0, s, std::min(micro, B - s));
+        at::Tensor e;
+        old_lp.push_back(policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, &e));
+        ent.push_back(e);
+        ref_lp.push_back(policy_logprobs(reference, r, rows, temperature, cfg.run.dtype, nullptr));
+        vals.push_back(state_values(value, r, rows, cfg.run.dtype));
+      }
+      r.old_logp = at::cat(old_lp) * maskf;
+      r.ref_logp = at::cat(ref_lp) * maskf;
+      r.old_values = at::cat(vals) * maskf;
+      r.entropy = at::cat(ent);
+    }
+    const double t_reference = phase.seconds();
+
+    // --- Rewards, GAE, whitening.
+    const double beta = kl_ctl.beta();
+    const at::Tensor kl1 = kl_estimate(r.old_logp, r.ref_logp, r.mask, config::KlEstimator::K1);
+    const at::Tensor kl3 = kl_estimate(r.old_logp, r.ref_logp, r.mask, config::KlEstimator::K3);
+    const at::Tensor kl = p.kl_estimator == config::KlEstimator::K1 ? kl1 : kl3;
+    at::Tensor rewards = shape_rewards(kl, r.mask, score.to(at::kFloat).to(device), beta);
+    if (p.whiten_rewards) rewards = masked_whiten(rewards, r.mask, /*shift_mean=*/false);
+    const Gae adv = gae(rewards, r.old_values, r.mask, p.gamma, p.lam);
+    r.returns = adv.returns;
+    r.advantages = masked_whiten(adv.advantages, r.mask);
+
+    // --- Updates: ppo_epochs x num_mini_batches, a fresh seeded permutation per epoch. A
+    // minibatch's losses are token means over the whole minibatch, accumulated over micro-batches.
+    phase = Timer();
+    const bool train_policy = state.step >= p.critic_warmup_steps;
+    const double policy_lr = runtime::learning_rate(state.step, p.total_steps, p.warmup_steps,
+                                                    p.policy_lr, p.lr_schedule, 0.0);
+    const double value_lr = runtime::learning_rate(state.step, p.total_steps, p.warmup_steps,
+                                                   p.value_lr, p.lr_schedule, 0.0);
+    double pg_sum = 0, vf_sum = 0, clip_sum = 0, vclip_sum = 0, akl_sum = 0, ratio_sum = 0,
+           ratio_var_sum = 0, pgn_sum = 0, vgn_sum = 0, ent_sum = 0, first_ratio_dev = 0;
+    int updates = 0;
+    const std::uint64_t perm_seed =
+        runtime::RngSet::derive_seed(cfg.run.seed, fmt::format("minibatch:{}", state.step));
+    for (std::int64_t epoch = 0; epoch < p.ppo_epochs; ++epoch) {
+      const std::vector<std::int64_t> perm = data::epoch_order(B, perm_seed, epoch, true);
+      for (std::int64_t mb = 0; mb < p.num_mini_batches; ++mb) {
+        const at::Tensor mb_rows =
+            at::tensor(
+                std::vector<std::int64_t>(perm.begin() + mb * mini, perm.begin() + (mb + 1) * mini),
+                at::kLong)
+                .to(device);
+        const double mb_tokens = maskf.index_select(0, mb_rows).sum().item<double>();
+        for (std::int64_t s = 0; s < mini; s += micro) {
+          const at::Tensor rows = mb_rows.narrow(0, s, std::min(micro, mini - s));
+          const at::Tensor mask = r.mask.index_select(0, rows);
+          const double weight = maskf.index_select(0, rows).sum().item<double>() / mb_tokens;
+          if (train_policy) {
+            at::Tensor entropy;
+            const at::Tensor logp =
+                policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, &entropy);
+            const PolicyLoss pl =
+                policy_loss(logp, r.old_logp.index_select(0, rows),
+                            r.advantages.index_select(0, rows), mask, p.clip_range, p.dual_clip);
+            at::Tensor loss = pl.loss;
+            if (p.entropy_coef != 0) {
+              // Entropy bonus: differentiable entropy of the recomputed distribution.
+              at::Tensor logits_entropy;
+              {
+                const at::Tensor ids = r.input_ids.index_select(0, rows);
+                const at::Tensor hidden =
+                    policy->backbone()->forward({ids, r.attention_mask.index_select(0, rows),
+                                                 r.position_ids.index_select(0, rows)});
+                logits_entropy = token_entropy(
+                    policy->logits(hidden.narrow(1, r.prompt_length - 1, r.response_ids.size(1))),
+                    temperature);
+              }
+              loss = loss - p.entropy_coef * masked_mean(logits_entropy, mask);
+            }
+            (loss * weight).backward();
+            pg_sum += pl.loss.item<double>() * weight;
+            clip_sum += pl.clipfrac * weight;
+            akl_sum += pl.approxkl * weight;
+            ratio_sum += pl.ratio_mean * weight;
+            ratio_var_sum += pl.ratio_var * weight;
+            ent_sum += masked_mean(entropy, mask).item<double>() * weight;
+            if (epoch == 0 && mb == 0) {
+              at::NoGradGuard no_grad;
+              const at::Tensor dev =
+                  ((logp - r.old_logp.index_select(0, rows)).exp() - 1).abs() * mask.to(at::kFloat);
+              first_ratio_dev = std::max(first_ratio_dev, dev.max().item<double>());
+            }
+          }
+          const at::Tensor v = state_values(value, r, rows, cfg.run.dtype);
+          const ValueLoss vl =
+              value_loss(v, r.old_values.index_select(0, rows), r.returns.index_select(0, rows),
+                         mask, p.clip_range_value);
+          (vl.loss * weight).backward();
+          vf_sum += vl.loss.item<double>() * weight;
+          vclip_sum += vl.clipfrac * weight;
+        }
+        if (train_policy) {
+          pgn_sum += p.max_grad_norm > 0
+                         ? runtime::clip_grad_norm(policy->parameters(), p.max_grad_norm)
+                         : 0.0;
+          policy_opt.step(policy_lr);
+        }
+        policy_opt.zero_grad();
+        vgn_sum += p.max_grad_norm > 0
+                       ? runtime::clip_grad_norm(value->parameters(), p.max_grad_norm)
+                       : 0.0;
+        value_opt.step(value_lr);
+        value_opt.zero_grad();
+        ++updates;
+      }
+    }
+    const double t_update = phase.seconds();
+#ifndef NDEBUG
+    INFALIGN_CHECK(!train_policy || first_ratio_dev < 1e-4,
+                   "PPO ratio on the first minibatch is off 1 by {}: rollout and training "
+                   "log-probs disagree",
+                   first_ratio_dev);
+#endif
+
+    // --- Bookkeeping: KL controller, counters, metrics, checkpoints.
+    const at::Tensor seq_kl1 = kl1.sum(1), seq_kl3 = kl3.sum(1);
+    const double mean_kl = mean_of(seq_kl1);
+    kl_ctl.update(mean_kl, B);
+    ++state.step;
+    const std::int64_t tokens = gen.generated_tokens;
+    state.tokens_seen += tokens;
+    state.wall_seconds = wall_before + wall.seconds();
+    const double iteration_seconds = t_generate + t_score + t_reference + t_update;
+    const double n_updates = std::max(1, updates);
+    const double pg_updates = train_policy ? n_updates : 1.0;
+    const at::Tensor lengths = gen.response_lengths.to(at::kDouble);
+    const at::Tensor non_score = -beta * kl.sum(1).to(at::kDouble).cpu();
+    m = {{"objective/raw_reward", mean_of(raw_reward)},
+         {"objective/raw_reward_std", std_of(raw_reward)},
+         {"objective/scores", mean_of(score)},
+         {"objective/scores_std", std_of(score)},
+         {"objective/kl", mean_kl},
+         {"objective/kl_k3", mean_of(seq_kl3)},
+         {"objective/non_score_reward", mean_of(non_score)},
+         {"objective/rlhf_reward", mean_of(score + non_score)},
+         {"objective/entropy", mean_of((-r.old_logp).sum(1))},
+         {"kl_coef", beta},
+         {"loss/policy_avg", pg_sum / pg_updates},
+         {"loss/value_avg", vf_sum / n_updates},
+         {"policy/approxkl_avg", akl_sum / pg_updates},
+         {"policy/clipfrac_avg", clip_sum / pg_updates},
+         {"policy/entropy_avg", ent_sum / pg_updates},
+         {"policy/grad_norm", pgn_sum / pg_updates},
+         {"policy/first_ratio_max_dev", first_ratio_dev},
+         {"val/ratio", ratio_sum / pg_updates},
+         {"val/ratio_var", ratio_var_sum / pg_updates},
+         {"val/clipfrac_avg", vclip_sum / n_updates},
+         {"val/explained_variance", explained_variance(r.old_values, r.returns, r.mask)},
+         {"value/grad_norm", vgn_sum / n_updates},
+         {"gen/response_length_mean", mean_of(lengths)},
+         {"gen/eos_rate", mean_of(gen.ended_with_eos.to(at::kDouble))},
+         {"episode", static_cast<double>(state.step * B)},
+         {"lr/policy", train_policy ? policy_lr : 0.0},
+         {"lr/value", value_lr},
+         {"perf/tokens_per_s", static_cast<double>(tokens) / std::max(1e-9, iteration_seconds)},
+         {"eps", static_cast<double>(B) / std::max(1e-9, iteration_seconds)},
+         {"timing/generate", t_generate},
+         {"timing/score", t_score},
+         {"timing/reference", t_reference},
+         {"timing/update", t_update}};
+    if (!raw) {
+      m.insert(m.begin() + 2, {"objective/calibrated_u", mean_of(u)});
+      m.insert(m.begin() + 3, {"objective/calibrated_u_std", std_of(u)});
+    }
+    if (state.step % p.log_every_steps == 0 || state.step == p.total_steps) {
+      metrics.write(state.step, state.wall_seconds, m);
+    }
+    progress.update(state.step, {{raw ? "reward" : "u",
+                                  fmt::format("{:.3f}", raw ? mean_of(raw_reward) : mean_of(u))},
+                                 {"score", fmt::format("{:.3f}", mean_of(score))},
+                                 {"kl", fmt::format("{:.3f}", mean_kl)},
+                                 {"beta", fmt::format("{:.3g}", kl_ctl.beta())}});
+    const auto every = cfg.checkpoint.every_steps;
+    if ((every > 0 && state.step % every == 0) || state.step == p.total_steps) {
+      save_now(wall_before, wall);
+    }
+    if (state.step == stop_after) std::raise(SIGTERM);
+  }
+  progress.finish();
+
+  PpoResult result;
+  result.steps = state.step;
+  result.policy_dir = run_dir + "/final";
+  model::save_causal_lm(policy, result.policy_dir, cfg.tokenizer.path);
+  log::info("[ppo] done: {} iterations; policy exported to {} (Hugging Face layout)", state.step,
+            result.policy_dir);
+  return result;
+}
+
+}  // namespace infalign::ppo
