@@ -298,6 +298,10 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
       r.entropy = at::cat(ent);
     }
     const double t_reference = phase.seconds();
+    // The sampler's log-probs (KV-cache path) against the training forward's: a large gap means
+    // the rollout and the update see different distributions (ppo.md mechanics 4 and 6).
+    const double sampler_dev =
+        ((gen.logprobs.to(at::kFloat) - r.old_logp).abs() * maskf).max().item<double>();
 
     // --- Rewards, GAE, whitening.
     const double beta = kl_ctl.beta();
@@ -376,21 +380,34 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
           const ValueLoss vl =
               value_loss(v, r.old_values.index_select(0, rows), r.returns.index_select(0, rows),
                          mask, p.clip_range_value);
-          (vl.loss * weight).backward();
+          // Parity mode (TRL, N+): L = L_pg + vf_coef L_vf under one optimizer.
+          (vl.loss * (p.joint_optimizer ? p.vf_coef : 1.0) * weight).backward();
           vf_sum += vl.loss.item<double>() * weight;
           vclip_sum += vl.clipfrac * weight;
         }
-        if (train_policy) {
-          pgn_sum += p.max_grad_norm > 0
-                         ? runtime::clip_grad_norm(policy->parameters(), p.max_grad_norm)
+        if (p.joint_optimizer) {
+          // One optimizer over both models: one gradient-norm clip and one learning rate.
+          std::vector<at::Tensor> all = policy->parameters();
+          for (const auto& t : value->parameters()) all.push_back(t);
+          const double norm =
+              p.max_grad_norm > 0 ? runtime::clip_grad_norm(all, p.max_grad_norm) : 0.0;
+          pgn_sum += norm;
+          vgn_sum += norm;
+          if (train_policy) policy_opt.step(policy_lr);
+          value_opt.step(policy_lr);
+        } else {
+          if (train_policy) {
+            pgn_sum += p.max_grad_norm > 0
+                           ? runtime::clip_grad_norm(policy->parameters(), p.max_grad_norm)
+                           : 0.0;
+            policy_opt.step(policy_lr);
+          }
+          vgn_sum += p.max_grad_norm > 0
+                         ? runtime::clip_grad_norm(value->parameters(), p.max_grad_norm)
                          : 0.0;
-          policy_opt.step(policy_lr);
+          value_opt.step(value_lr);
         }
         policy_opt.zero_grad();
-        vgn_sum += p.max_grad_norm > 0
-                       ? runtime::clip_grad_norm(value->parameters(), p.max_grad_norm)
-                       : 0.0;
-        value_opt.step(value_lr);
         value_opt.zero_grad();
         ++updates;
       }
@@ -433,6 +450,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
          {"policy/entropy_avg", ent_sum / pg_updates},
          {"policy/grad_norm", pgn_sum / pg_updates},
          {"policy/first_ratio_max_dev", first_ratio_dev},
+         {"policy/sampler_logprob_max_dev", sampler_dev},
          {"val/ratio", ratio_sum / pg_updates},
          {"val/ratio_var", ratio_var_sum / pg_updates},
          {"val/clipfrac_avg", vclip_sum / n_updates},

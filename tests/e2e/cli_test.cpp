@@ -372,6 +372,8 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
     for (std::string line; std::getline(lines, line);) {
       const auto j = nlohmann::json::parse(line);
       EXPECT_LT(j.at("policy/first_ratio_max_dev").get<double>(), 1e-5) << line;
+      // ... and the sampler's own log-probs (KV-cache path, temperature 0.7) agree with it.
+      EXPECT_LT(j.at("policy/sampler_logprob_max_dev").get<double>(), 1e-4) << line;
       for (const char* key : {"objective/calibrated_u", "objective/kl_k3", "val/explained_variance",
                               "timing/generate", "gen/eos_rate"}) {
         EXPECT_TRUE(j.contains(key)) << key;
