@@ -29,30 +29,6 @@ namespace infalign::calibration {
 
 namespace {
 
-struct PromptSet {
-  std::vector<std::string> texts;
-  std::vector<std::vector<std::int64_t>> ids;  // <bos> prompt
-  std::vector<std::uint64_t> keys;
-};
-
-// The prompt file's prompts, encoded as every stage encodes them; repeated prompts once.
-PromptSet load_prompts(const config::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok) {
-  PromptSet set;
-  std::unordered_map<std::uint64_t, std::size_t> seen;
-  for (auto& text : data::read_records(cfg.data.train_prompts_file)) {
-    auto ids = tokenizer::encode_prompt(tok, text, cfg.data.max_prompt_tokens);
-    const std::uint64_t key = prompt_key(ids);
-    if (!seen.emplace(key, set.keys.size()).second) continue;
-    set.texts.push_back(std::move(text));
-    set.ids.push_back(std::move(ids));
-    set.keys.push_back(key);
-  }
-  if (set.keys.empty()) {
-    throw DataError(fmt::format("{}: no prompts", cfg.data.train_prompts_file));
-  }
-  return set;
-}
-
 // Draws `per_prompt` base samples of each listed prompt, batched across prompts and samples,
 // each row seeded by (seed, stream, prompt key, sample index), and scores them.
 class BaseSampler {
@@ -150,7 +126,7 @@ Context make_context(const config::LoadedConfig& loaded) {
   const auto& cfg = loaded.config;
   const c10::Device device = runtime::resolve_device(cfg.run.device);
   auto tok = tokenizer::load_configured_tokenizer(loaded);
-  PromptSet prompts = load_prompts(cfg, *tok);
+  PromptSet prompts = load_prompt_set(cfg, *tok);
   auto scorer = reward::make_scorer(cfg, *tok, device);
   CacheHeader h;
   h.num_samples = cfg.calibration.num_samples;
@@ -299,6 +275,23 @@ CalibrationCache ensure(Context& ctx, BuildStats* stats) {
 }
 
 }  // namespace
+
+PromptSet load_prompt_set(const config::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok) {
+  PromptSet set;
+  std::unordered_map<std::uint64_t, std::size_t> seen;
+  for (auto& text : data::read_records(cfg.data.train_prompts_file)) {
+    auto ids = tokenizer::encode_prompt(tok, text, cfg.data.max_prompt_tokens);
+    const std::uint64_t key = prompt_key(ids);
+    if (!seen.emplace(key, set.keys.size()).second) continue;
+    set.texts.push_back(std::move(text));
+    set.ids.push_back(std::move(ids));
+    set.keys.push_back(key);
+  }
+  if (set.keys.empty()) {
+    throw DataError(fmt::format("{}: no prompts", cfg.data.train_prompts_file));
+  }
+  return set;
+}
 
 std::string cache_path(const config::ExperimentConfig& cfg) {
   return cfg.calibration.cache_path.empty() ? cfg.run.run_dir + "/calibration.cache"

@@ -37,23 +37,6 @@ namespace infalign::ppo {
 
 namespace {
 
-struct Prompts {
-  std::vector<std::string> texts;
-  std::vector<std::vector<std::int64_t>> ids;
-  std::vector<std::uint64_t> keys;
-};
-
-Prompts load_prompts(const config::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok) {
-  Prompts p;
-  for (auto& text : data::read_records(cfg.data.train_prompts_file)) {
-    p.ids.push_back(tokenizer::encode_prompt(tok, text, cfg.data.max_prompt_tokens));
-    p.keys.push_back(calibration::prompt_key(p.ids.back()));
-    p.texts.push_back(std::move(text));
-  }
-  if (p.ids.empty()) throw DataError(fmt::format("{}: no prompts", cfg.data.train_prompts_file));
-  return p;
-}
-
 // One rollout batch, everything on the device; [B, R] unless noted.
 struct Rollout {
   at::Tensor input_ids, attention_mask, position_ids;  // [B, P + R]
@@ -113,7 +96,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
   const std::string run_dir = cfg.run.run_dir;
   fs::create_directories(run_dir);
   auto tok = tokenizer::load_configured_tokenizer(loaded);
-  const Prompts prompts = load_prompts(cfg, *tok);
+  const calibration::PromptSet prompts = calibration::load_prompt_set(cfg, *tok);
   const bool raw = cfg.transform.kind == config::TransformKind::Raw;
 
   // 1. Calibration (built first when missing or stale) and the transform.

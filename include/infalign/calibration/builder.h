@@ -10,8 +10,18 @@
 
 #include "infalign/calibration/cache.h"
 #include "infalign/config/load.h"
+#include "infalign/tokenizer/tokenizer.h"
 
 namespace infalign::calibration {
+
+// The prompts of data.train_prompts_file, encoded as every stage encodes them
+// (tokenizer::encode_prompt), with their cache keys; a prompt repeated in the file counts once.
+struct PromptSet {
+  std::vector<std::string> texts;
+  std::vector<std::vector<std::int64_t>> ids;  // <bos> prompt
+  std::vector<std::uint64_t> keys;             // prompt_key(ids)
+};
+PromptSet load_prompt_set(const config::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok);
 
 // <run.run_dir>/calibration.cache unless calibration.cache_path says otherwise.
 std::string cache_path(const config::ExperimentConfig& cfg);
