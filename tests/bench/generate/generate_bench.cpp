@@ -7,7 +7,6 @@
 // The four variants run in turn, `repeats` rounds after a warm-up each (the Python peer stays up
 // as a child process), so machine noise hits all of them alike. Prints tokens/s (medians) and the
 // ratios; docs/benchmarks.md records the output.
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -19,7 +18,6 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <sys/wait.h>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -32,18 +30,15 @@
 #include "infalign/runtime/blas.h"
 #include "infalign/runtime/device.h"
 
+#include "../bench_util.h"
+
 using namespace infalign;
 
 namespace {
 
-struct Args {
-  std::string config = std::string(INFALIGN_SOURCE_DIR) + "/configs/default/ctrl_bon4.yaml";
-  std::vector<std::int64_t> batches = {1, 16, 64};
+struct Args : bench::CommonArgs {
+  Args() { batches = {1, 16, 64}; }
   std::int64_t new_tokens = 64;
-  int repeats = 3;
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::string python = "/usr/bin/python3";
-  bool run_python = true;
 };
 
 Args parse(int argc, char** argv) {
@@ -54,32 +49,13 @@ Args parse(int argc, char** argv) {
       if (i + 1 >= argc) throw std::runtime_error("missing value for " + k);
       return argv[++i];
     };
-    if (k == "--config")
-      a.config = next();
-    else if (k == "--new-tokens")
+    if (k == "--new-tokens") {
       a.new_tokens = std::stoll(next());
-    else if (k == "--repeats")
-      a.repeats = std::stoi(next());
-    else if (k == "--threads")
-      a.threads = std::stoi(next());
-    else if (k == "--python")
-      a.python = next();
-    else if (k == "--no-python")
-      a.run_python = false;
-    else if (k == "--batches") {
-      a.batches.clear();
-      std::stringstream s(next());
-      for (std::string part; std::getline(s, part, ',');) a.batches.push_back(std::stoll(part));
-    } else {
+    } else if (!bench::parse_common(k, next, a)) {
       throw std::runtime_error("unknown argument " + k);
     }
   }
   return a;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 std::vector<std::vector<std::int64_t>> make_prompts(std::int64_t batch, std::int64_t vocab) {
@@ -91,52 +67,6 @@ std::vector<std::vector<std::int64_t>> make_prompts(std::int64_t batch, std::int
   }
   return prompts;
 }
-
-// The Python peer as a child process in --serve mode: one batch size per line in, one tokens/s
-// per line out, so its runs interleave with ours.
-class PythonPeer {
- public:
-  PythonPeer(const Args& a, const std::string& model_dir) {
-    const std::string peer =
-        std::string(INFALIGN_SOURCE_DIR) + "/tests/bench/generate/generate_peer.py";
-    int to_child[2], from_child[2];
-    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(to_child[0], 0);
-      ::dup2(from_child[1], 1);
-      ::close(to_child[1]);
-      ::close(from_child[0]);
-      const std::string tokens = std::to_string(a.new_tokens), threads = std::to_string(a.threads);
-      ::execl(a.python.c_str(), a.python.c_str(), peer.c_str(), "--model", model_dir.c_str(),
-              "--serve", "--new-tokens", tokens.c_str(), "--threads", threads.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(to_child[0]);
-    ::close(from_child[1]);
-    in_ = ::fdopen(to_child[1], "w");
-    out_ = ::fdopen(from_child[0], "r");
-  }
-  ~PythonPeer() {
-    std::fclose(in_);
-    std::fclose(out_);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-  // One timed run at `batch` (the peer warms up on its first run of each size); -1 on failure.
-  double run(std::int64_t batch) {
-    std::fprintf(in_, "%ld\n", static_cast<long>(batch));
-    std::fflush(in_);
-    char line[256];
-    if (std::fgets(line, sizeof(line), out_) == nullptr) return -1;
-    return std::atof(line);
-  }
-
- private:
-  pid_t pid_;
-  std::FILE* in_;
-  std::FILE* out_;
-};
 
 }  // namespace
 
@@ -171,8 +101,14 @@ int main(int argc, char** argv) {
     o.eos_id = -1;  // fixed length: every row makes new_tokens tokens
     model::CausalLm bf16 =
         model::load_causal_lm(model_dir, {c10::Device(c10::kCPU), at::kBFloat16});
-    std::unique_ptr<PythonPeer> peer;
-    if (a.run_python) peer = std::make_unique<PythonPeer>(a, model_dir);
+    std::unique_ptr<bench::PythonPeer> peer;
+    if (a.run_python) {
+      peer = std::make_unique<bench::PythonPeer>(
+          a.python, std::string(INFALIGN_SOURCE_DIR) + "/tests/bench/generate/generate_peer.py",
+          std::vector<std::string>{"--model", model_dir, "--serve", "--new-tokens",
+                                   std::to_string(a.new_tokens), "--threads",
+                                   std::to_string(a.threads)});
+    }
     generation::GenerationOptions recompute = o;
     recompute.use_kv_cache = false;
     for (const std::int64_t batch : a.batches) {
@@ -192,10 +128,11 @@ int main(int argc, char** argv) {
         kv_runs.push_back(timed(lm, o));
         full_runs.push_back(timed(lm, recompute));
         bf16_runs.push_back(timed(bf16, o));
-        if (peer) py_runs.push_back(peer->run(batch));
+        if (peer) py_runs.push_back(peer->request(std::to_string(batch)));
       }
-      const double kv = median(kv_runs), full = median(full_runs), kv_bf16 = median(bf16_runs);
-      const double py = py_runs.empty() ? -1 : median(py_runs);
+      const double kv = bench::median(kv_runs), full = bench::median(full_runs),
+                   kv_bf16 = bench::median(bf16_runs);
+      const double py = py_runs.empty() ? -1 : bench::median(py_runs);
       std::cout << fmt::format("| {} | {:.0f} | {:.0f} | {:.0f} | {} | {:.1f}x | {} | {:.2f}x |\n",
                                batch, kv, full, kv_bf16, py > 0 ? fmt::format("{:.0f}", py) : "n/a",
                                kv / full, py > 0 ? fmt::format("{:.2f}x", kv / py) : "n/a",
