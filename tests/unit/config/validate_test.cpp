@@ -107,6 +107,7 @@ TEST(CheckInputFilesTest, EvalNeedsItsPoliciesAndJudges) {
   ExperimentConfig c;
   c.eval.policies = {"/no/policy"};
   c.eval.judges = {Judge::Gold};
+  c.reward.lexicon_path = "/no/lexicon.txt";  // the default path exists in a prepared checkout
   try {
     check_input_files(c, {}, true);
     FAIL() << "expected ConfigError";
