@@ -44,13 +44,14 @@ struct Rollout {
   at::Tensor response_ids, mask;  // mask: 1 up to and including EOS
   at::Tensor old_logp, ref_logp, old_values;
   at::Tensor advantages, returns;
-  at::Tensor entropy;
 };
 
 // Log-probs of the response tokens (at the rollout temperature) for rows `rows` of the rollout,
-// through the training forward. Returns [rows, R] float32; also the entropy when asked.
+// through the training forward. Returns [rows, R] float32; also the per-token entropy when asked
+// (differentiable when `entropy_grad`, for the entropy bonus).
 at::Tensor policy_logprobs(model::CausalLm& lm, const Rollout& r, const at::Tensor& rows,
-                           double temperature, config::DType dtype, at::Tensor* entropy) {
+                           double temperature, config::DType dtype, at::Tensor* entropy,
+                           bool entropy_grad = false) {
   const at::Tensor ids = r.input_ids.index_select(0, rows);
   const at::Tensor mask = r.attention_mask.index_select(0, rows);
   const at::Tensor pos = r.position_ids.index_select(0, rows);
@@ -64,7 +65,8 @@ at::Tensor policy_logprobs(model::CausalLm& lm, const Rollout& r, const at::Tens
   }
   logits = logits.to(at::kFloat);
   if (entropy != nullptr) {
-    at::NoGradGuard no_grad;
+    std::optional<at::NoGradGuard> no_grad;
+    if (!entropy_grad) no_grad.emplace();
     *entropy = token_entropy(logits, temperature);
   }
   return token_logprobs(logits, r.response_ids.index_select(0, rows), temperature);
@@ -266,19 +268,16 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
     phase = Timer();
     {
       at::NoGradGuard no_grad;
-      std::vector<at::Tensor> old_lp, ref_lp, vals, ent;
+      std::vector<at::Tensor> old_lp, ref_lp, vals;
       for (std::int64_t s = 0; s < B; s += micro) {
         const at::Tensor rows = all_rows.narrow(0, s, std::min(micro, B - s));
-        at::Tensor e;
-        old_lp.push_back(policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, &e));
-        ent.push_back(e);
+        old_lp.push_back(policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, nullptr));
         ref_lp.push_back(policy_logprobs(reference, r, rows, temperature, cfg.run.dtype, nullptr));
         vals.push_back(state_values(value, r, rows, cfg.run.dtype));
       }
       r.old_logp = at::cat(old_lp) * maskf;
       r.ref_logp = at::cat(ref_lp) * maskf;
       r.old_values = at::cat(vals) * maskf;
-      r.entropy = at::cat(ent);
     }
     const double t_reference = phase.seconds();
     // The sampler's log-probs (KV-cache path) against the training forward's: a large gap means
@@ -325,26 +324,13 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
           const double weight = maskf.index_select(0, rows).sum().item<double>() / mb_tokens;
           if (train_policy) {
             at::Tensor entropy;
-            const at::Tensor logp =
-                policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, &entropy);
+            const at::Tensor logp = policy_logprobs(policy, r, rows, temperature, cfg.run.dtype,
+                                                    &entropy, p.entropy_coef != 0);
             const PolicyLoss pl =
                 policy_loss(logp, r.old_logp.index_select(0, rows),
                             r.advantages.index_select(0, rows), mask, p.clip_range, p.dual_clip);
             at::Tensor loss = pl.loss;
-            if (p.entropy_coef != 0) {
-              // Entropy bonus: differentiable entropy of the recomputed distribution.
-              at::Tensor logits_entropy;
-              {
-                const at::Tensor ids = r.input_ids.index_select(0, rows);
-                const at::Tensor hidden =
-                    policy->backbone()->forward({ids, r.attention_mask.index_select(0, rows),
-                                                 r.position_ids.index_select(0, rows)});
-                logits_entropy = token_entropy(
-                    policy->logits(hidden.narrow(1, r.prompt_length - 1, r.response_ids.size(1))),
-                    temperature);
-              }
-              loss = loss - p.entropy_coef * masked_mean(logits_entropy, mask);
-            }
+            if (p.entropy_coef != 0) loss = loss - p.entropy_coef * masked_mean(entropy, mask);
             (loss * weight).backward();
             pg_sum += pl.loss.item<double>() * weight;
             clip_sum += pl.clipfrac * weight;

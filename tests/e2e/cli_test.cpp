@@ -408,6 +408,28 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
   EXPECT_EQ(other_reward.exit_code, 3) << other_reward.err;
   EXPECT_NE(other_reward.err.find("changed since this checkpoint was written"), std::string::npos)
       << other_reward.err;
+  // The optional paths: entropy bonus, dual clip, joint optimizer, k3, adaptive KL, critic
+  // warm-up (the policy stays frozen for 2 iterations, beta moves every iteration).
+  const auto options =
+      run.lm("ppo3", ppo_args +
+                         " --set ppo.total_steps=4 --set ppo.entropy_coef=0.01"
+                         " --set ppo.dual_clip=3 --set ppo.joint_optimizer=true"
+                         " --set ppo.kl_estimator=k3 --set ppo.adaptive_kl=true"
+                         " --set ppo.target_kl=0.05 --set ppo.critic_warmup_steps=2"
+                         " --set checkpoint.keep_last=10");
+  ASSERT_EQ(options.exit_code, 0) << options.err;
+  {
+    std::istringstream lines(run.file("ppo3", "metrics.jsonl"));
+    std::vector<nlohmann::json> rows;
+    for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(rows.size(), 4u);
+    EXPECT_EQ(rows[0].at("lr/policy").get<double>(), 0.0);
+    EXPECT_EQ(rows[1].at("lr/policy").get<double>(), 0.0);
+    EXPECT_GT(rows[2].at("lr/policy").get<double>(), 0.0);
+    EXPECT_NE(rows[3].at("kl_coef").get<double>(), rows[0].at("kl_coef").get<double>());
+  }
+  EXPECT_EQ(run.file("ppo3", "checkpoints/step_00000002/policy.safetensors"),
+            run.file("ppo3", "checkpoints/step_00000001/policy.safetensors"));  // frozen
   // A truncated checkpoint: a clear error naming the file; the checkpoint before it untouched.
   const std::string latest = dir.path() + "/ppo2/checkpoints/step_00000006/policy.safetensors";
   const std::string before = run.file("ppo2", "checkpoints/step_00000005/policy.safetensors");
