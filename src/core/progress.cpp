@@ -41,8 +41,9 @@ std::string Progress::render(std::int64_t done, double elapsed_seconds,
                              const std::vector<std::pair<std::string, std::string>>& fields) const {
   std::string line = fmt::format("[{}] {} {}/{}", options_.tag, options_.unit, done, total_);
   for (const auto& [name, value] : fields) line += fmt::format(" | {} {}", name, value);
-  if (done > 0 && elapsed_seconds > 0) {
-    const double per_second = static_cast<double>(done) / elapsed_seconds;
+  const std::int64_t fresh = done - options_.already_done;
+  if (fresh > 0 && elapsed_seconds > 0) {
+    const double per_second = static_cast<double>(fresh) / elapsed_seconds;
     if (per_second >= 1.0) {
       line += fmt::format(" | {:.1f} {}/s", per_second, options_.unit);
     } else {

@@ -196,8 +196,8 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
 
   const double wall_before = state.wall_seconds;
   Timer wall;
-  Progress progress(p.total_steps,
-                    {"ppo", "step", cfg.logging.progress_interval_seconds, std::nullopt});
+  Progress progress(p.total_steps, {"ppo", "step", cfg.logging.progress_interval_seconds,
+                                    std::nullopt, state.step});
   while (state.step < p.total_steps) {
     if (signals::stop_requested()) {
       save_now(wall_before, wall);

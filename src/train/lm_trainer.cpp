@@ -206,8 +206,8 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
     return out;
   };
 
-  Progress progress(t.total_steps,
-                    {"lm", "step", cfg.logging.progress_interval_seconds, std::nullopt});
+  Progress progress(t.total_steps, {"lm", "step", cfg.logging.progress_interval_seconds,
+                                    std::nullopt, loop.step()});
   double last_valid = std::nan("");
   lm->train();
   while (!loop.done()) {

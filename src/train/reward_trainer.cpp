@@ -208,8 +208,8 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     return e;
   };
 
-  Progress progress(t.total_steps,
-                    {"reward", "step", cfg.logging.progress_interval_seconds, std::nullopt});
+  Progress progress(t.total_steps, {"reward", "step", cfg.logging.progress_interval_seconds,
+                                    std::nullopt, loop.step()});
   rm->train();
   while (!loop.done()) {
     loop.check_stop();

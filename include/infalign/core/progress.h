@@ -21,6 +21,9 @@ struct ProgressOptions {
   double interval_seconds = 10.0;
   // Redraw in place: auto-detected from whether stderr is a terminal unless set.
   std::optional<bool> interactive = std::nullopt;
+  // Units done before this loop started (a resumed run): they count towards done/total but not
+  // towards the rate and the eta.
+  std::int64_t already_done = 0;
 };
 
 class Progress {

@@ -32,6 +32,16 @@ TEST(ProgressTest, RendersCountsFieldsRateAndEta) {
   EXPECT_EQ(p.render(100, 200, {}), "[ppo] step 100/100 | 2.00 s/step | took 3m20s");
 }
 
+TEST(ProgressTest, AResumedLoopRatesOnlyItsOwnUnits) {
+  ProgressOptions o = options(false);
+  o.already_done = 40;  // resumed at step 40
+  Progress p(
+      100, o, [] { return 0.0; }, [](const std::string&, bool) {});
+  // 10 steps in 20 s since the resume: 2 s/step, 50 steps left -> 100 s.
+  EXPECT_EQ(p.render(50, 20, {}), "[ppo] step 50/100 | 2.00 s/step | eta 1m40s");
+  EXPECT_EQ(p.render(40, 5, {}), "[ppo] step 40/100");
+}
+
 TEST(ProgressTest, NonInteractivePrintsEveryIntervalAndOnceAtTheEnd) {
   double now = 0;
   Captured out;
