@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the embedded default experiment.
 #
-# What exists today runs for real: set-up (packages, OpenBLAS), the build, the data
-# (scripts/prepare_data.sh), the tokenizer, the base policy (stage lm) and the reward model
-# (stage reward), then infalign-train's start-up check of the CTRL best-of-4 experiment
-# (configs/default/ctrl_bon4.yaml). Calibration, PPO and evaluation are added here as they land;
-# nothing fakes their output. A stage whose output exists is skipped; --fresh redoes everything.
+# Set-up (packages, OpenBLAS), the build, the data (scripts/prepare_data.sh), the tokenizer, the
+# base policy (stage lm), the reward model (stage reward), the calibration cache (stage
+# calibrate), then the main job: InfAlign-CTRL for best-of-4 (stage ppo,
+# configs/default/ctrl_bon4.yaml). Evaluation is added here when infalign-eval measures win rates.
+# A stage whose output exists is skipped; --fresh redoes everything.
 #   scripts/quickstart.sh [--fresh]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +34,8 @@ stage "base policy" configs/default/base_lm.yaml runs/default/base_model/model.s
 stage "reward model" configs/default/reward_model.yaml runs/default/reward_model/model.safetensors
 stage calibration configs/default/calibration.yaml runs/default/calibration/calibration.cache
 
-config=configs/default/ctrl_bon4.yaml
-echo "[quickstart] infalign-train --config $config --check"
-build/infalign-train --config "$config" --check
+# The main job: InfAlign-CTRL for best-of-4 (PPO on the calibrated, transformed reward).
+stage "CTRL best-of-4 (PPO)" configs/default/ctrl_bon4.yaml runs/default/ctrl_bon4/final/model.safetensors
 echo "[quickstart] reports: runs/default/base_lm/lm_report.json, runs/default/reward_lm/reward_report.json," \
-  "runs/default/calibration/calibration_report.json"
+  "runs/default/calibration/calibration_report.json, runs/default/ctrl_bon4/metrics.jsonl;" \
+  "policy: runs/default/ctrl_bon4/final"
