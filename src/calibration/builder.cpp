@@ -66,7 +66,6 @@ class BaseSampler {
     }
     std::vector<std::vector<double>> rewards(indices.size());
     const auto batch = static_cast<std::size_t>(cfg_.generation.batch_size);
-    const bool decode = std::string(scorer_.kind()) == "gold";
     for (std::size_t start = 0; start < rows.size(); start += batch) {
       signals::throw_if_stop_requested();
       const std::size_t end = std::min(rows.size(), start + batch);
@@ -77,18 +76,11 @@ class BaseSampler {
         g_.row_seeds.push_back(rows[r].seed);
       }
       const auto out = generation::generate(policy_, chunk, g_, at::Generator());
-      const at::Tensor ids = out.response_ids.cpu().contiguous();
-      const at::Tensor lengths = out.response_lengths.cpu().contiguous();
-      std::vector<reward::ScoredText> items(chunk.size());
-      for (std::size_t b = 0; b < chunk.size(); ++b) {
-        items[b].prompt_ids = &prompts.ids[indices[rows[start + b].slot]];
-        const std::int64_t* row = ids.data_ptr<std::int64_t>() + b * ids.size(1);
-        const std::int64_t n = lengths.data_ptr<std::int64_t>()[b];
-        for (std::int64_t t = 0; t < n; ++t) {
-          if (row[t] != tok_.eos_id()) items[b].response_ids.push_back(row[t]);
-        }
-        if (decode) items[b].response_text = tok_.decode(items[b].response_ids);
-      }
+      std::vector<const std::vector<std::int64_t>*> prompt_ptrs;
+      for (std::size_t r = start; r < end; ++r)
+        prompt_ptrs.push_back(&prompts.ids[indices[rows[r].slot]]);
+      const std::vector<reward::ScoredText> items =
+          reward::scored_texts(prompt_ptrs, out, tok_, scorer_);
       const std::vector<double> scores = scorer_.score(items);
       for (std::size_t b = 0; b < chunk.size(); ++b) {
         rewards[rows[start + b].slot].push_back(scores[b]);

@@ -35,6 +35,21 @@ std::pair<at::Tensor, at::Tensor> left_pad(const std::vector<std::vector<std::in
   return {ids.to(device), mask.to(device)};
 }
 
+std::vector<std::vector<std::int64_t>> response_tokens(const GenerationResult& result,
+                                                       std::int64_t eos_id) {
+  const at::Tensor ids = result.response_ids.cpu().contiguous();
+  const at::Tensor lengths = result.response_lengths.cpu().contiguous();
+  std::vector<std::vector<std::int64_t>> out(static_cast<std::size_t>(ids.size(0)));
+  for (std::int64_t b = 0; b < ids.size(0); ++b) {
+    const std::int64_t* row = ids.data_ptr<std::int64_t>() + b * ids.size(1);
+    const std::int64_t n = lengths.data_ptr<std::int64_t>()[b];
+    for (std::int64_t t = 0; t < n; ++t) {
+      if (row[t] != eos_id) out[static_cast<std::size_t>(b)].push_back(row[t]);
+    }
+  }
+  return out;
+}
+
 namespace {
 
 GenerationResult generate_inference(model::CausalLm& model,

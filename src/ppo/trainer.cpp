@@ -233,24 +233,17 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
 
     // --- Score: reward model (or gold) on the truncated text, then u and Phi(u).
     phase = Timer();
-    std::vector<reward::ScoredText> items(static_cast<std::size_t>(B));
+    std::vector<const std::vector<std::int64_t>*> prompt_ptrs;
     std::vector<std::uint64_t> keys;
     std::vector<std::string> texts;
-    const at::Tensor ids_cpu = gen.response_ids.cpu().contiguous();
-    const at::Tensor len_cpu = gen.response_lengths.cpu().contiguous();
-    for (std::int64_t b = 0; b < B; ++b) {
-      auto& item = items[static_cast<std::size_t>(b)];
-      const auto idx = static_cast<std::size_t>(rows_prompt[static_cast<std::size_t>(b)]);
-      item.prompt_ids = &prompts.ids[idx];
-      const std::int64_t* row = ids_cpu.data_ptr<std::int64_t>() + b * ids_cpu.size(1);
-      for (std::int64_t t = 0; t < len_cpu.data_ptr<std::int64_t>()[b]; ++t) {
-        if (row[t] != tok->eos_id()) item.response_ids.push_back(row[t]);
-      }
-      if (std::string(scorer->kind()) == "gold")
-        item.response_text = tok->decode(item.response_ids);
-      keys.push_back(prompts.keys[idx]);
-      texts.push_back(prompts.texts[idx]);
+    for (const std::int64_t idx : rows_prompt) {
+      const auto i = static_cast<std::size_t>(idx);
+      prompt_ptrs.push_back(&prompts.ids[i]);
+      keys.push_back(prompts.keys[i]);
+      texts.push_back(prompts.texts[i]);
     }
+    const std::vector<reward::ScoredText> items =
+        reward::scored_texts(prompt_ptrs, gen, *tok, *scorer);
     const at::Tensor raw_reward = at::tensor(scorer->score(items), at::kDouble);
     at::Tensor u, score;
     if (raw) {

@@ -74,20 +74,15 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
         encoded.begin() + static_cast<std::ptrdiff_t>(start),
         encoded.begin() + static_cast<std::ptrdiff_t>(end));
     const auto r = generation::generate(policy, chunk, g, gen);
-    const at::Tensor ids = r.response_ids.cpu();
+    const auto responses = generation::response_tokens(r, tok.eos_id());
     for (std::size_t b = 0; b < chunk.size(); ++b) {
       Sample& s = samples[start + b];
+      const std::vector<std::int64_t>& response = responses[b];
       s.ids = chunk[b];
-      std::vector<std::int64_t> response;
-      const auto length = r.response_lengths[static_cast<std::int64_t>(b)].item<std::int64_t>();
-      for (std::int64_t k = 0; k < length; ++k) {
-        const auto id = ids[static_cast<std::int64_t>(b)][k].item<std::int64_t>();
-        s.ids.push_back(id);
-        if (id != tok.eos_id()) response.push_back(id);
-      }
+      s.ids.insert(s.ids.end(), response.begin(), response.end());
       // The reward model always reads its score at an EOS, also for responses cut at
       // max_new_tokens, so the read-out position means the same thing in every sequence.
-      if (s.ids.back() != tok.eos_id()) s.ids.push_back(tok.eos_id());
+      s.ids.push_back(tok.eos_id());
       s.response = tok.decode(response);
       s.gold = gold.compound(s.response);
     }

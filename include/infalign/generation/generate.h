@@ -36,6 +36,10 @@ struct GenerationResult {
   std::int64_t generated_tokens = 0;  // sum of response_lengths
 };
 
+// Each row's response tokens up to its end, without the EOS (CPU copies, in row order).
+std::vector<std::vector<std::int64_t>> response_tokens(const GenerationResult& result,
+                                                       std::int64_t eos_id);
+
 // Left-pads `prompts` (token ids without padding) into [B, P] ids and mask on `device`.
 std::pair<at::Tensor, at::Tensor> left_pad(const std::vector<std::vector<std::int64_t>>& prompts,
                                            std::int64_t pad_id, c10::Device device);

@@ -10,6 +10,7 @@
 #include <c10/core/Device.h>
 
 #include "infalign/config/experiment_config.h"
+#include "infalign/generation/generate.h"
 #include "infalign/model/llama.h"
 #include "infalign/reward/vader.h"
 #include "infalign/tokenizer/tokenizer.h"
@@ -29,7 +30,15 @@ class RewardScorer {
   // sha256 of what determines the scores (model weights, or lexicon file).
   virtual const std::string& content_hash() const = 0;
   virtual const char* kind() const = 0;  // "model" or "gold"
+  // Whether score() reads ScoredText::response_text (otherwise it need not be decoded).
+  virtual bool needs_text() const = 0;
 };
+
+// The items to score for a generation batch: row b pairs `prompts[b]` with its response
+// (EOS dropped), decoded only when the scorer reads text.
+std::vector<ScoredText> scored_texts(const std::vector<const std::vector<std::int64_t>*>& prompts,
+                                     const generation::GenerationResult& result,
+                                     const tokenizer::Tokenizer& tok, const RewardScorer& scorer);
 
 // The reward model reads <bos> prompt response <eos> and scores at the <eos> (the convention
 // of stage reward), in batches of `batch_size`, without gradients.
@@ -40,6 +49,7 @@ class ModelScorer : public RewardScorer {
   std::vector<double> score(const std::vector<ScoredText>& items) override;
   const std::string& content_hash() const override { return hash_; }
   const char* kind() const override { return "model"; }
+  bool needs_text() const override { return false; }
   model::ScalarModel& model() { return model_; }
 
  private:
@@ -54,6 +64,7 @@ class GoldScorer : public RewardScorer {
   std::vector<double> score(const std::vector<ScoredText>& items) override;
   const std::string& content_hash() const override { return hash_; }
   const char* kind() const override { return "gold"; }
+  bool needs_text() const override { return true; }
 
  private:
   VaderScorer judge_;
