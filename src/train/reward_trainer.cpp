@@ -125,15 +125,19 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     valid_samples = sample_continuations(policy, *tok, gold, valid_prompts, per_prompt, cfg,
                                          rngs.get("pairs_valid"), "held-out");
   }
-  auto label = [&](const std::vector<Sample>& samples, const char* stream) {
+  auto label = [&](const std::vector<Sample>& samples, const char* stream, bool drop_ties) {
     std::vector<double> golds;
     for (const auto& s : samples) golds.push_back(s.gold);
     return data::label_preferences(
         golds, {per_prompt, cfg.reward.prompts_per_group, cfg.reward.label_temperature,
-                cfg.reward.drop_ties, runtime::RngSet::derive_seed(cfg.run.seed, stream)});
+                drop_ties, runtime::RngSet::derive_seed(cfg.run.seed, stream)});
   };
-  const data::PreferenceGroups train_groups = label(train_samples, "labels");
-  const data::PreferenceGroups valid_groups = label(valid_samples, "labels_valid");
+  const data::PreferenceGroups train_groups =
+      label(train_samples, "labels", cfg.reward.drop_ties);
+  // Held-out pairs never include ties: their label is a coin flip that no scorer can predict,
+  // so the accuracy is over the pairs whose gold scores differ, whatever training used.
+  const data::PreferenceGroups valid_groups =
+      label(valid_samples, "labels_valid", /*drop_ties=*/true);
   // Training visits comparison groups that hold at least one labelled pair.
   std::vector<std::size_t> trainable;
   for (std::size_t g = 0; g < train_groups.groups(); ++g) {
