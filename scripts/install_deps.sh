@@ -13,6 +13,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   # the BLAS LibTorch should run on (reference BLAS is ~15x slower)
   libopenblas0-openmp
+  # infalign-eval's plots (scripts/plot_eval.py)
+  python3-matplotlib
 )
 if [[ "${1:-}" == "--data" ]]; then
   packages+=(fortunes fortunes-min wordnet-base)

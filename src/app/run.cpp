@@ -15,6 +15,7 @@
 #include "infalign/core/logging.h"
 #include "infalign/core/signals.h"
 #include "infalign/core/timer.h"
+#include "infalign/eval/evaluate.h"
 #include "infalign/ppo/trainer.h"
 #include "infalign/runtime/blas.h"
 #include "infalign/runtime/device.h"
@@ -184,10 +185,7 @@ void run_eval(const RunRequest& request) {
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, true);
-  throw Error(
-      fmt::format("infalign-eval: evaluation is not implemented in infalign {} yet; this "
-                  "build can validate configs and check the runtime (--check)",
-                  build_version()));
+  eval::run_evaluation(request.loaded, out_dir);
 }
 
 }  // namespace infalign::app

@@ -269,10 +269,15 @@ CalibrationCache ensure(Context& ctx, BuildStats* stats) {
 }  // namespace
 
 PromptSet load_prompt_set(const config::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok) {
+  return load_prompt_set(cfg.data.train_prompts_file, cfg.data.max_prompt_tokens, tok);
+}
+
+PromptSet load_prompt_set(const std::string& file, std::int64_t max_prompt_tokens,
+                          const tokenizer::Tokenizer& tok) {
   PromptSet set;
   std::unordered_map<std::uint64_t, std::size_t> seen;
-  for (auto& text : data::read_records(cfg.data.train_prompts_file)) {
-    auto ids = tokenizer::encode_prompt(tok, text, cfg.data.max_prompt_tokens);
+  for (auto& text : data::read_records(file)) {
+    auto ids = tokenizer::encode_prompt(tok, text, max_prompt_tokens);
     const std::uint64_t key = prompt_key(ids);
     if (!seen.emplace(key, set.keys.size()).second) continue;
     set.texts.push_back(std::move(text));
@@ -280,7 +285,7 @@ PromptSet load_prompt_set(const config::ExperimentConfig& cfg, const tokenizer::
     set.keys.push_back(key);
   }
   if (set.keys.empty()) {
-    throw DataError(fmt::format("{}: no prompts", cfg.data.train_prompts_file));
+    throw DataError(fmt::format("{}: no prompts", file));
   }
   return set;
 }

@@ -15,6 +15,7 @@
 #include "infalign/core/error.h"
 #include "infalign/core/logging.h"
 
+#include "compare_command.h"
 #include "theory_command.h"
 
 namespace infalign::cli {
@@ -71,6 +72,7 @@ int run_main(Tool tool, int argc, char** argv) {
   std::string log_level;
   auto* config_option = app.add_option("-c,--config", config_path, "Experiment YAML file");
   TheoryCommand* theory = train ? nullptr : add_theory_command(app);
+  CompareCommand* compare = train ? nullptr : add_compare_command(app);
   app.add_option("--set", overrides,
                  "Override one value, key.path=value (repeatable), e.g. --set ppo.kl_coef=0.1")
       ->allow_extra_args(false);
@@ -92,6 +94,13 @@ int run_main(Tool tool, int argc, char** argv) {
   if (theory != nullptr && theory_selected(*theory)) {
     try {
       return run_theory_command(*theory);
+    } catch (const std::exception& e) {
+      return report_failure(e);
+    }
+  }
+  if (compare != nullptr && compare_selected(*compare)) {
+    try {
+      return run_compare_command(*compare);
     } catch (const std::exception& e) {
       return report_failure(e);
     }

@@ -477,7 +477,8 @@ struct Registry {
         .field("best_of_n", &EvalConfig::best_of_n, non_empty_list<I>(at_least<I>(1)))
         .field("bootstrap_resamples", &EvalConfig::bootstrap_resamples, at_least<I>(0))
         .field("confidence", &EvalConfig::confidence, in_range(0.0, 1.0, true, true))
-        .field("output_dir", &EvalConfig::output_dir);
+        .field("output_dir", &EvalConfig::output_dir)
+        .field("plot", &EvalConfig::plot);
 
     Section<LoggingConfig>(fields, sections, "logging", &ExperimentConfig::logging)
         .field("level", &LoggingConfig::level)

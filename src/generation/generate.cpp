@@ -8,6 +8,7 @@
 
 #include "infalign/core/error.h"
 #include "infalign/core/random.h"
+#include "infalign/runtime/device.h"
 #include "infalign/runtime/tensor_format.h"
 
 namespace infalign::generation {
@@ -148,6 +149,25 @@ GenerationResult generate(model::CausalLm& model,
     *t = t->clone();
   }
   return r;
+}
+
+at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, double temperature) {
+  const at::Tensor z = logits.to(at::kFloat);
+  const at::Tensor logp = at::log_softmax(temperature == 1.0 ? z : z / temperature, -1);
+  return logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1);
+}
+
+at::Tensor response_logits(model::CausalLm& lm, const at::Tensor& input_ids, const at::Tensor& mask,
+                           const at::Tensor& positions, std::int64_t prompt_length,
+                           std::int64_t response_length, config::DType dtype) {
+  at::Tensor logits;
+  {
+    const runtime::AutocastGuard autocast(input_ids.device(), dtype);
+    const at::Tensor hidden = lm->backbone()->forward({input_ids, mask, positions});
+    // The logits that predict response token t sit at position P - 1 + t.
+    logits = lm->logits(hidden.narrow(1, prompt_length - 1, response_length));
+  }
+  return logits.to(at::kFloat);
 }
 
 }  // namespace infalign::generation

@@ -121,9 +121,13 @@ LlamaConfig read_model_config(const std::string& dir, ModelKind* kind) {
 }
 
 CausalLm load_causal_lm(const std::string& dir, const LoadOptions& options) {
-  const LlamaConfig config = read_model_config(dir);
+  return load_causal_lm(dir, (stdfs::path(dir) / "model.safetensors").string(), options);
+}
+
+CausalLm load_causal_lm(const std::string& config_dir, const std::string& file,
+                        const LoadOptions& options) {
+  const LlamaConfig config = read_model_config(config_dir);
   CausalLm model(config);
-  const std::string file = (stdfs::path(dir) / "model.safetensors").string();
   const auto content = checkpoint::load_safetensors(file);
   auto ignored = ignored_names(content);
   // A tied model may still carry lm_head.weight (some exporters write it): it must then equal

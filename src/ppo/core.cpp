@@ -30,12 +30,6 @@ at::Tensor masked_whiten(const at::Tensor& x, const at::Tensor& mask, bool shift
   return w * mask.to(x.scalar_type());
 }
 
-at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, double temperature) {
-  const at::Tensor z = logits.to(at::kFloat);
-  const at::Tensor logp = at::log_softmax(temperature == 1.0 ? z : z / temperature, -1);
-  return logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1);
-}
-
 at::Tensor token_entropy(const at::Tensor& logits, double temperature) {
   const at::Tensor z = logits.to(at::kFloat) / temperature;
   const at::Tensor logp = at::log_softmax(z, -1);

@@ -55,21 +55,14 @@ at::Tensor policy_logprobs(model::CausalLm& lm, const Rollout& r, const at::Tens
   const at::Tensor ids = r.input_ids.index_select(0, rows);
   const at::Tensor mask = r.attention_mask.index_select(0, rows);
   const at::Tensor pos = r.position_ids.index_select(0, rows);
-  const auto R = r.response_ids.size(1);
-  at::Tensor logits;
-  {
-    const runtime::AutocastGuard autocast(ids.device(), dtype);
-    const at::Tensor hidden = lm->backbone()->forward({ids, mask, pos});
-    // The logits that predict response token t sit at position P - 1 + t.
-    logits = lm->logits(hidden.narrow(1, r.prompt_length - 1, R));
-  }
-  logits = logits.to(at::kFloat);
+  const at::Tensor logits = generation::response_logits(lm, ids, mask, pos, r.prompt_length,
+                                                        r.response_ids.size(1), dtype);
   if (entropy != nullptr) {
     std::optional<at::NoGradGuard> no_grad;
     if (!entropy_grad) no_grad.emplace();
     *entropy = token_entropy(logits, temperature);
   }
-  return token_logprobs(logits, r.response_ids.index_select(0, rows), temperature);
+  return generation::token_logprobs(logits, r.response_ids.index_select(0, rows), temperature);
 }
 
 // Values of the states before each response token: [rows, R] float32.

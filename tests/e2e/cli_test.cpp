@@ -185,6 +185,11 @@ class TinyLmRun {
                        shell_quote("model.init_from=\"\"") + " " +
                        "--set run.run_dir=" + shell_quote(dir_ + "/" + name) + " " + extra);
   }
+  // Runs infalign-eval with the same tiny config and `extra` arguments.
+  testing::ProcessResult eval(const std::string& extra) const {
+    return run_process(kEval + common_ + " --set run.run_dir=" + shell_quote(dir_ + "/evalrun") +
+                       " " + extra);
+  }
   std::string file(const std::string& name, const std::string& rel) const {
     return fs::read_file(dir_ + "/" + name + "/" + rel);
   }
@@ -430,6 +435,64 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
   }
   EXPECT_EQ(run.file("ppo3", "checkpoints/step_00000002/policy.safetensors"),
             run.file("ppo3", "checkpoints/step_00000001/policy.safetensors"));  // frozen
+
+  // infalign-eval: the PPO run (a run directory: its final export), a checkpoint of ppo3, and
+  // the base itself, each against the base, under both judges; then compare.
+  const std::string eval_args =
+      "--set eval.base_model=" + shell_quote(dir.path() + "/lm/model") +
+      " --set reward.model_path=" + shell_quote(dir.path() + "/rm/model") +
+      " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
+      " --set data.eval_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
+      " --set eval.samples_per_prompt=4 --set eval.best_of_n=[1,2,4]"
+      " --set eval.bootstrap_resamples=200 --set eval.output_dir=" +
+      shell_quote(dir.path() + "/eval") + " --set " +
+      shell_quote("eval.policies=[" + dir.path() + "/ppo, " + dir.path() +
+                  "/ppo3/checkpoints/step_00000004, " + dir.path() + "/lm/model]");
+  const auto evaluated = run.eval(eval_args);
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  {
+    const auto results = nlohmann::json::parse(run.file("eval", "results.json"));
+    const auto& policies = results.at("policies");
+    ASSERT_EQ(policies.size(), 3u);
+    EXPECT_EQ(policies[0].at("name"), "ppo");
+    EXPECT_EQ(policies[1].at("name"), "ppo3@4");
+    EXPECT_EQ(policies[2].at("name"), "model");
+    EXPECT_EQ(results.at("prompts"), 4);
+    // The base against itself: KL exactly 0 (same weights, same forward).
+    EXPECT_EQ(policies[2].at("kl_k1").at("mean").get<double>(), 0.0);
+    EXPECT_GT(policies[0].at("kl_k1").at("mean").get<double>(), 0.0);
+    // The PPO run's transform is read from its resolved config; the plain model has none.
+    EXPECT_FALSE(policies[0].at("theory").is_null());
+    EXPECT_NE(policies[0].at("transform").get<std::string>().find("exp"), std::string::npos);
+    EXPECT_TRUE(policies[2].at("theory").is_null());
+    for (const auto& p : policies) {
+      ASSERT_EQ(p.at("judges").size(), 2u);
+      for (const auto& j : p.at("judges")) {
+        ASSERT_EQ(j.at("win_rates").size(), 3u);
+        for (const auto& row : j.at("win_rates")) {
+          const auto& e = row.at("best_of_n");
+          EXPECT_LE(e.at("lo").get<double>(), e.at("mean").get<double>());
+          EXPECT_GE(e.at("hi").get<double>(), e.at("mean").get<double>());
+        }
+      }
+    }
+    const std::string csv = run.file("eval", "results.csv");
+    // Header + 3 policies x 2 judges x (standard + 2 N x best/worst).
+    EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 3 * 2 * 5);
+    EXPECT_EQ(run.file("eval", "win_rates.png").substr(1, 3), "PNG");
+    EXPECT_NE(evaluated.err.find("best-of-N win rate"), std::string::npos) << evaluated.err;
+  }
+  const std::string results_file = dir.path() + "/eval/results.json";
+  const auto compared = run_process(kEval + " compare " + shell_quote(results_file) + " " +
+                                    shell_quote(results_file));
+  ASSERT_EQ(compared.exit_code, 0) << compared.err;
+  EXPECT_NE(compared.out.find("reward_model best-of-4"), std::string::npos) << compared.out;
+  EXPECT_NE(compared.out.find("+0.000"), std::string::npos) << compared.out;
+  fs::write_file_atomic(dir.path() + "/bad.json", "{\"infalign_version\": \"0.1.0\"}");
+  const auto bad_results = run_process(kEval + " compare " + shell_quote(dir.path() + "/bad.json"));
+  EXPECT_EQ(bad_results.exit_code, 3) << bad_results.err;
+  EXPECT_NE(bad_results.err.find("bad.json: missing key 'config_hash'"), std::string::npos)
+      << bad_results.err;
   // A truncated checkpoint: a clear error naming the file; the checkpoint before it untouched.
   const std::string latest = dir.path() + "/ppo2/checkpoints/step_00000006/policy.safetensors";
   const std::string before = run.file("ppo2", "checkpoints/step_00000005/policy.safetensors");

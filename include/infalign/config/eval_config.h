@@ -29,6 +29,8 @@ struct EvalConfig {
   double confidence = 0.95;
   // Output directory; "" = <run.run_dir>/eval.
   std::string output_dir = "";
+  // Draw win_rates.png with scripts/plot_eval.py (needs python3-matplotlib).
+  bool plot = true;
 };
 
 }  // namespace infalign::config

@@ -7,5 +7,7 @@ namespace infalign {
 const char* build_version();
 // Short git hash of the source tree, with "-dirty" for uncommitted changes; "unknown" outside git.
 const char* build_git_hash();
+// The source tree the binaries were built from (where scripts/ is found when not run from it).
+const char* build_source_dir();
 
 }  // namespace infalign

@@ -7,6 +7,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include "infalign/config/run_config.h"
 #include "infalign/generation/sampler.h"
 #include "infalign/model/llama.h"
 
@@ -49,5 +50,17 @@ std::pair<at::Tensor, at::Tensor> left_pad(const std::vector<std::vector<std::in
 GenerationResult generate(model::CausalLm& model,
                           const std::vector<std::vector<std::int64_t>>& prompts,
                           const GenerationOptions& options, at::Generator generator);
+
+// log_softmax(logits / T) at `ids`: logits [B, R, V], ids [B, R] -> [B, R] float32: the
+// log-probability of each token under the distribution sampling draws from at temperature T.
+at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, double temperature);
+
+// The logits [B, R, V] (float32) that predict each of the R response tokens, by one full
+// forward of `input_ids` = prompt (left-padded to `prompt_length`) + response, with `mask` and
+// `positions` of the same shape, under run.dtype autocast: the numerics of every training
+// forward (PPO's old, reference and updated log-probs; evaluation's KL).
+at::Tensor response_logits(model::CausalLm& lm, const at::Tensor& input_ids, const at::Tensor& mask,
+                           const at::Tensor& positions, std::int64_t prompt_length,
+                           std::int64_t response_length, config::DType dtype);
 
 }  // namespace infalign::generation

@@ -20,8 +20,6 @@ at::Tensor masked_var(const at::Tensor& x, const at::Tensor& mask, bool unbiased
 // entries off the mask become 0.
 at::Tensor masked_whiten(const at::Tensor& x, const at::Tensor& mask, bool shift_mean = true);
 
-// log_softmax(logits / T) at `ids`: logits [B, R, V], ids [B, R] -> [B, R] float32.
-at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, double temperature);
 // Entropy of softmax(logits / T) per position: [B, R, V] -> [B, R] float32.
 at::Tensor token_entropy(const at::Tensor& logits, double temperature);
 

@@ -1,0 +1,81 @@
+// What `infalign-eval` measures, and its outputs: results.json (every number, with intervals
+// and the config hash), results.csv (one row per policy, judge, procedure and N), the console
+// table, and the side-by-side table of `infalign-eval compare`. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "infalign/eval/winrate.h"
+#include "infalign/theory/transform.h"
+
+namespace infalign::eval {
+
+// Win rates at one N (N = 1: both are the standard win rate).
+struct WinRateRow {
+  std::int64_t n = 1;
+  Estimate best, worst;  // best-of-N and worst-of-N win rate against the base, with intervals
+};
+
+// One judge's verdict on one policy.
+struct JudgeResult {
+  std::string judge;  // "reward_model" or "gold"
+  double policy_mean = 0, base_mean = 0;  // mean judge score of the samples
+  std::vector<WinRateRow> rows;
+};
+
+// The calibrated-space frontier of the policy's transform (theory module): the win rates the
+// RLHF optimum for that transform reaches at each KL, for the reward-model judge.
+struct TheoryCurve {
+  std::string transform;                   // e.g. "exp(t=12.63, normalised)"
+  std::vector<double> kl;                  // increasing
+  std::vector<std::int64_t> n;             // the eval's N
+  std::vector<std::vector<double>> best;   // best[i_n][i_kl]
+  std::vector<std::vector<double>> worst;  // worst[i_n][i_kl]
+};
+
+// The curve at `points` KL values log-spaced from 0.01 to `max_kl` (fewer when the transform's
+// grid cannot reach that far).
+TheoryCurve theory_curve(const theory::Transform& phi, const std::vector<std::int64_t>& ns,
+                         double max_kl, int points);
+
+struct SampleStats {
+  double mean_length = 0;  // response tokens, EOS included
+  double eos_rate = 0;     // fraction of responses that ended with EOS
+};
+
+struct PolicyResult {
+  std::string name, path;
+  std::string transform;  // "" when unknown (no resolved config next to the weights) or raw
+  Estimate kl_k1, kl_k3;  // KL(policy || base) per sequence: mean and standard error
+  SampleStats stats;
+  std::vector<JudgeResult> judges;
+  std::optional<TheoryCurve> theory;
+};
+
+struct EvalResults {
+  std::string version, config_hash, base_path, prompts_file;
+  std::int64_t prompts = 0, samples_per_prompt = 0, bootstrap_resamples = 0;
+  double confidence = 0.95, temperature = 1.0;
+  std::uint64_t seed = 0;
+  SampleStats base_stats;
+  std::vector<PolicyResult> policies;
+  double seconds = 0, samples_per_second = 0;
+};
+
+std::string results_json(const EvalResults& r);
+// Parses results.json; a missing key or wrong type is a DataError naming `file` and the key.
+EvalResults parse_results(const std::string& text, const std::string& file);
+std::string results_csv(const EvalResults& r);
+// The console table: per policy and judge, N rows with best-of-N and worst-of-N win rates and
+// intervals; then KL, length and EOS rate.
+std::string results_table(const EvalResults& r);
+
+// Side by side: every (policy, judge, procedure, N) and the KL of each results file; the first
+// column is the reference, later columns show their difference and whether the intervals
+// overlap.
+std::string compare_table(const std::vector<std::pair<std::string, EvalResults>>& runs);
+
+}  // namespace infalign::eval

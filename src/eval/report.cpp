@@ -1,0 +1,326 @@
+#include "infalign/eval/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "infalign/core/error.h"
+#include "infalign/theory/calibrated.h"
+
+namespace infalign::eval {
+
+namespace {
+
+using nlohmann::json;
+
+json to_json(const Estimate& e) { return {{"mean", e.mean}, {"lo", e.lo}, {"hi", e.hi}, {"se", e.se}}; }
+json to_json(const SampleStats& s) {
+  return {{"mean_length", s.mean_length}, {"eos_rate", s.eos_rate}};
+}
+
+// Typed access that names the file and the key path on failure.
+class Reader {
+ public:
+  Reader(const json& j, std::string file, std::string path)
+      : j_(j), file_(std::move(file)), path_(std::move(path)) {}
+  const json& at(const std::string& key) const {
+    if (!j_.is_object() || !j_.contains(key)) {
+      throw DataError(fmt::format("{}: missing key '{}{}'; expected a results.json written by "
+                                  "infalign-eval",
+                                  file_, path_.empty() ? "" : path_ + ".", key));
+    }
+    return j_.at(key);
+  }
+  Reader child(const std::string& key) const { return {at(key), file_, sub(key)}; }
+  Reader item(const json& j, std::size_t i, const std::string& key) const {
+    return {j, file_, fmt::format("{}[{}]", sub(key), i)};
+  }
+  template <class T>
+  T get(const std::string& key) const {
+    try {
+      return at(key).get<T>();
+    } catch (const json::exception&) {
+      throw DataError(fmt::format("{}: key '{}' has the wrong type ({})", file_, sub(key),
+                                  at(key).type_name()));
+    }
+  }
+  const json& array(const std::string& key) const {
+    const json& a = at(key);
+    if (!a.is_array()) throw DataError(fmt::format("{}: key '{}' is not a list", file_, sub(key)));
+    return a;
+  }
+  Estimate estimate(const std::string& key) const {
+    const Reader e = child(key);
+    return {e.get<double>("mean"), e.get<double>("lo"), e.get<double>("hi"), e.get<double>("se")};
+  }
+  SampleStats stats(const std::string& key) const {
+    const Reader s = child(key);
+    return {s.get<double>("mean_length"), s.get<double>("eos_rate")};
+  }
+
+ private:
+  std::string sub(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  const json& j_;
+  std::string file_, path_;
+};
+
+std::string interval(const Estimate& e) { return fmt::format("{:.3f} [{:.3f}, {:.3f}]", e.mean, e.lo, e.hi); }
+
+}  // namespace
+
+TheoryCurve theory_curve(const theory::Transform& phi, const std::vector<std::int64_t>& ns,
+                         double max_kl, int points) {
+  TheoryCurve c;
+  c.transform = phi.describe();
+  c.n = ns;
+  c.best.assign(ns.size(), {});
+  c.worst.assign(ns.size(), {});
+  const theory::PhiGrid grid(phi);
+  const double lo = 0.01, hi = std::min(max_kl, 0.99 * theory::reachable_kl(grid));
+  for (int i = 0; i < points && hi > lo; ++i) {
+    const double kl = lo * std::pow(hi / lo, static_cast<double>(i) / (points - 1));
+    const theory::Density d(grid, 1.0 / theory::solve_beta(grid, kl));
+    c.kl.push_back(d.kl());
+    for (std::size_t k = 0; k < ns.size(); ++k) {
+      c.best[k].push_back(ns[k] == 1 ? d.standard() : d.best_of(ns[k]));
+      c.worst[k].push_back(ns[k] == 1 ? d.standard() : d.worst_of(ns[k]));
+    }
+  }
+  return c;
+}
+
+std::string results_json(const EvalResults& r) {
+  json j;
+  j["infalign_version"] = r.version;
+  j["config_hash"] = r.config_hash;
+  j["base"] = {{"path", r.base_path}, {"stats", to_json(r.base_stats)}};
+  j["prompts_file"] = r.prompts_file;
+  j["prompts"] = r.prompts;
+  j["samples_per_prompt"] = r.samples_per_prompt;
+  j["bootstrap_resamples"] = r.bootstrap_resamples;
+  j["confidence"] = r.confidence;
+  j["temperature"] = r.temperature;
+  j["seed"] = r.seed;
+  j["seconds"] = r.seconds;
+  j["samples_per_second"] = r.samples_per_second;
+  j["policies"] = json::array();
+  for (const auto& p : r.policies) {
+    json jp = {{"name", p.name},
+               {"path", p.path},
+               {"transform", p.transform},
+               {"kl_k1", to_json(p.kl_k1)},
+               {"kl_k3", to_json(p.kl_k3)},
+               {"stats", to_json(p.stats)}};
+    jp["judges"] = json::array();
+    for (const auto& jr : p.judges) {
+      json rows = json::array();
+      for (const auto& row : jr.rows) {
+        rows.push_back({{"n", row.n}, {"best_of_n", to_json(row.best)},
+                        {"worst_of_n", to_json(row.worst)}});
+      }
+      jp["judges"].push_back({{"judge", jr.judge},
+                              {"policy_mean_score", jr.policy_mean},
+                              {"base_mean_score", jr.base_mean},
+                              {"win_rates", rows}});
+    }
+    if (p.theory) {
+      jp["theory"] = {{"transform", p.theory->transform}, {"kl", p.theory->kl},
+                      {"n", p.theory->n},                 {"best_of_n", p.theory->best},
+                      {"worst_of_n", p.theory->worst}};
+    } else {
+      jp["theory"] = nullptr;
+    }
+    j["policies"].push_back(jp);
+  }
+  return j.dump(2) + "\n";
+}
+
+EvalResults parse_results(const std::string& text, const std::string& file) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw DataError(fmt::format("{}: not valid JSON ({})", file, e.what()));
+  }
+  const Reader top(j, file, "");
+  EvalResults r;
+  r.version = top.get<std::string>("infalign_version");
+  r.config_hash = top.get<std::string>("config_hash");
+  r.base_path = top.child("base").get<std::string>("path");
+  r.base_stats = top.child("base").stats("stats");
+  r.prompts_file = top.get<std::string>("prompts_file");
+  r.prompts = top.get<std::int64_t>("prompts");
+  r.samples_per_prompt = top.get<std::int64_t>("samples_per_prompt");
+  r.bootstrap_resamples = top.get<std::int64_t>("bootstrap_resamples");
+  r.confidence = top.get<double>("confidence");
+  r.temperature = top.get<double>("temperature");
+  r.seed = top.get<std::uint64_t>("seed");
+  r.seconds = top.get<double>("seconds");
+  r.samples_per_second = top.get<double>("samples_per_second");
+  const json& policies = top.array("policies");
+  for (std::size_t i = 0; i < policies.size(); ++i) {
+    const Reader p = top.item(policies[i], i, "policies");
+    PolicyResult pr;
+    pr.name = p.get<std::string>("name");
+    pr.path = p.get<std::string>("path");
+    pr.transform = p.get<std::string>("transform");
+    pr.kl_k1 = p.estimate("kl_k1");
+    pr.kl_k3 = p.estimate("kl_k3");
+    pr.stats = p.stats("stats");
+    const json& judges = p.array("judges");
+    for (std::size_t k = 0; k < judges.size(); ++k) {
+      const Reader jr = p.item(judges[k], k, "judges");
+      JudgeResult out;
+      out.judge = jr.get<std::string>("judge");
+      out.policy_mean = jr.get<double>("policy_mean_score");
+      out.base_mean = jr.get<double>("base_mean_score");
+      const json& rows = jr.array("win_rates");
+      for (std::size_t q = 0; q < rows.size(); ++q) {
+        const Reader row = jr.item(rows[q], q, "win_rates");
+        out.rows.push_back({row.get<std::int64_t>("n"), row.estimate("best_of_n"),
+                            row.estimate("worst_of_n")});
+      }
+      pr.judges.push_back(std::move(out));
+    }
+    if (!p.at("theory").is_null()) {
+      const Reader t = p.child("theory");
+      TheoryCurve c;
+      c.transform = t.get<std::string>("transform");
+      c.kl = t.get<std::vector<double>>("kl");
+      c.n = t.get<std::vector<std::int64_t>>("n");
+      c.best = t.get<std::vector<std::vector<double>>>("best_of_n");
+      c.worst = t.get<std::vector<std::vector<double>>>("worst_of_n");
+      pr.theory = std::move(c);
+    }
+    r.policies.push_back(std::move(pr));
+  }
+  return r;
+}
+
+std::string results_csv(const EvalResults& r) {
+  std::ostringstream out;
+  out << "policy,judge,procedure,n,win_rate,ci_lo,ci_hi,se,kl_k1,kl_k1_se,kl_k3,kl_k3_se,"
+         "mean_length,eos_rate\n";
+  for (const auto& p : r.policies) {
+    for (const auto& jr : p.judges) {
+      for (const auto& row : jr.rows) {
+        for (const bool best : {true, false}) {
+          const Estimate& e = best ? row.best : row.worst;
+          const char* procedure = row.n == 1 ? "standard" : best ? "best_of_n" : "worst_of_n";
+          if (row.n == 1 && !best) continue;
+          out << fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},"
+                             "{:.3f},{:.4f}\n",
+                             p.name, jr.judge, procedure, row.n, e.mean, e.lo, e.hi, e.se,
+                             p.kl_k1.mean, p.kl_k1.se, p.kl_k3.mean, p.kl_k3.se,
+                             p.stats.mean_length, p.stats.eos_rate);
+        }
+      }
+    }
+  }
+  return out.str();
+}
+
+std::string results_table(const EvalResults& r) {
+  std::ostringstream out;
+  out << fmt::format(
+      "Win rates against the base {} ({} prompts x {} samples per model, {:.0f}% bootstrap "
+      "intervals over prompts)\n",
+      r.base_path, r.prompts, r.samples_per_prompt, 100 * r.confidence);
+  out << fmt::format("base: mean length {:.2f}, EOS rate {:.3f}\n", r.base_stats.mean_length,
+                     r.base_stats.eos_rate);
+  for (const auto& p : r.policies) {
+    out << fmt::format("\n{} ({}){}\n", p.name, p.path,
+                       p.transform.empty() ? "" : ", trained with " + p.transform);
+    out << fmt::format(
+        "  KL(policy || base) per sequence: k1 {:.4f} +- {:.4f}, k3 {:.4f} +- {:.4f}; mean "
+        "length {:.2f}, EOS rate {:.3f}\n",
+        p.kl_k1.mean, p.kl_k1.se, p.kl_k3.mean, p.kl_k3.se, p.stats.mean_length,
+        p.stats.eos_rate);
+    for (const auto& jr : p.judges) {
+      out << fmt::format("  judge {} (mean score {:.4f} vs base {:.4f})\n", jr.judge,
+                         jr.policy_mean, jr.base_mean);
+      out << fmt::format("  {:>4}  {:<24}  {:<24}\n", "N", "best-of-N win rate",
+                         "worst-of-N win rate");
+      for (const auto& row : jr.rows) {
+        out << fmt::format("  {:>4}  {:<24}  {:<24}\n", row.n, interval(row.best),
+                           interval(row.worst));
+      }
+    }
+  }
+  return out.str();
+}
+
+std::string compare_table(const std::vector<std::pair<std::string, EvalResults>>& runs) {
+  // Columns: every policy of every file; rows: (judge, procedure, N) and KL.
+  struct Column {
+    std::string label;
+    const PolicyResult* policy;
+  };
+  std::vector<Column> columns;
+  for (const auto& [file, results] : runs) {
+    for (const auto& p : results.policies) columns.push_back({file + ":" + p.name, &p});
+  }
+  if (columns.empty()) return "no policies in the results files\n";
+  std::vector<std::string> keys;
+  std::map<std::string, std::vector<std::optional<Estimate>>> cells;
+  auto put = [&](const std::string& key, std::size_t column, const Estimate& e) {
+    auto [it, inserted] = cells.try_emplace(key, columns.size());
+    if (inserted) keys.push_back(key);
+    it->second[column] = e;
+  };
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    const PolicyResult& p = *columns[c].policy;
+    for (const auto& jr : p.judges) {
+      for (const auto& row : jr.rows) {
+        if (row.n == 1) {
+          put(fmt::format("{} standard", jr.judge), c, row.best);
+        } else {
+          put(fmt::format("{} best-of-{}", jr.judge, row.n), c, row.best);
+          put(fmt::format("{} worst-of-{}", jr.judge, row.n), c, row.worst);
+        }
+      }
+    }
+    Estimate k1 = p.kl_k1;
+    k1.lo = k1.mean - 1.96 * k1.se;
+    k1.hi = k1.mean + 1.96 * k1.se;
+    put("KL k1 (+-1.96 se)", c, k1);
+  }
+  std::size_t key_width = 8;
+  for (const auto& k : keys) key_width = std::max(key_width, k.size());
+  const std::size_t width = 30;
+  std::ostringstream out;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    out << fmt::format("[{}] {}\n", c, columns[c].label);
+  }
+  out << fmt::format("{:<{}}", "metric", key_width);
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    out << fmt::format("  {:<{}}", c == 0 ? "[0]" : fmt::format("[{}] (diff vs [0])", c), width);
+  }
+  out << "\n";
+  for (const auto& key : keys) {
+    out << fmt::format("{:<{}}", key, key_width);
+    const auto& row = cells.at(key);
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      std::string text = "-";
+      if (row[c]) {
+        const Estimate& e = *row[c];
+        text = fmt::format("{:.3f} [{:.3f},{:.3f}]", e.mean, e.lo, e.hi);
+        if (c > 0 && row[0]) {
+          const Estimate& ref = *row[0];
+          const bool overlap = e.lo <= ref.hi && ref.lo <= e.hi;
+          text += fmt::format(" {:+.3f}{}", e.mean - ref.mean, overlap ? "" : "*");
+        }
+      }
+      out << fmt::format("  {:<{}}", text, width);
+    }
+    out << "\n";
+  }
+  out << "* the intervals of this column and of [0] do not overlap\n";
+  return out.str();
+}
+
+}  // namespace infalign::eval
