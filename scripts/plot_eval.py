@@ -73,8 +73,10 @@ def main():
         for r in range(2):
             axes[r][c].axhline(0.5, color="grey", linewidth=0.5)
             axes[r][c].grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"best-of-N win rate vs base ({args.judge})")
-    axes[1][0].set_ylabel(f"worst-of-N win rate vs base ({args.judge})")
+    axes[0][0].set_ylabel("best-of-N win rate")
+    axes[1][0].set_ylabel("worst-of-N win rate")
+    fig.suptitle(f"Win rate against the base (judge: {args.judge}) vs KL; dashed: theory for "
+                 "the run's transform", fontsize=10)
     axes[0][0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)

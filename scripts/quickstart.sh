@@ -4,7 +4,8 @@
 # Set-up (packages, OpenBLAS), the build, the data (scripts/prepare_data.sh), the tokenizer, the
 # base policy (stage lm), the reward model (stage reward), the calibration cache (stage
 # calibrate), then the main job: InfAlign-CTRL for best-of-4 (stage ppo,
-# configs/default/ctrl_bon4.yaml). Evaluation is added here when infalign-eval measures win rates.
+# configs/default/ctrl_bon4.yaml), and its evaluation against the base (infalign-eval: win rates
+# under the reward model and the gold judge, KL, plot).
 # A stage whose output exists is skipped; --fresh redoes everything.
 #   scripts/quickstart.sh [--fresh]
 set -euo pipefail
@@ -18,15 +19,16 @@ scripts/install_deps.sh
 scripts/build.sh
 scripts/prepare_data.sh
 
-stage() {  # stage NAME CONFIG OUTPUT
-  local name=$1 config=$2 output=$3 start
+stage() {  # stage NAME CONFIG OUTPUT [TOOL [ARGS...]]
+  local name=$1 config=$2 output=$3 tool=${4:-train} start
+  shift 4 2>/dev/null || shift 3
   if [[ -e "$output" ]]; then
     echo "[quickstart] $name: $output exists, skipping (--fresh redoes it)"
     return
   fi
-  echo "[quickstart] $name: infalign-train --config $config"
+  echo "[quickstart] $name: infalign-$tool --config $config $*"
   start=$(date +%s)
-  build/infalign-train --config "$config"
+  "build/infalign-$tool" --config "$config" "$@"
   echo "[quickstart] $name took $(($(date +%s) - start)) s"
 }
 stage tokenizer configs/default/tokenizer.yaml data/default/tokenizer.model
@@ -36,6 +38,9 @@ stage calibration configs/default/calibration.yaml runs/default/calibration/cali
 
 # The main job: InfAlign-CTRL for best-of-4 (PPO on the calibrated, transformed reward).
 stage "CTRL best-of-4 (PPO)" configs/default/ctrl_bon4.yaml runs/default/ctrl_bon4/final/model.safetensors
+stage "evaluation of CTRL best-of-4" configs/default/eval_runs.yaml \
+  runs/default/ctrl_bon4/eval/results.json eval \
+  --set "eval.policies=[runs/default/ctrl_bon4]" --set eval.output_dir=runs/default/ctrl_bon4/eval
 echo "[quickstart] reports: runs/default/base_lm/lm_report.json, runs/default/reward_lm/reward_report.json," \
   "runs/default/calibration/calibration_report.json, runs/default/ctrl_bon4/metrics.jsonl;" \
-  "policy: runs/default/ctrl_bon4/final"
+  "policy: runs/default/ctrl_bon4/final; win rates: runs/default/ctrl_bon4/eval/{results.json,win_rates.png}"

@@ -237,8 +237,9 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   const std::int64_t m = e.samples_per_prompt;
   const std::size_t n_prompts = prompts.ids.size();
   if (e.policies.empty()) {
-    throw ConfigError({"eval.policies: is empty; expected at least one policy to evaluate (a "
-                       "model directory, training checkpoint or run directory)"});
+    throw ConfigError(
+        {"eval.policies: is empty; expected at least one policy to evaluate (a "
+         "model directory, training checkpoint or run directory)"});
   }
 
   // Judges, in config order.
@@ -293,7 +294,8 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
     const PolicySource source = resolve_policy(path, e.base_model);
     PolicyResult pr;
     pr.name = source.name;
-    for (int k = 2; !names.insert(pr.name).second; ++k) pr.name = fmt::format("{}#{}", source.name, k);
+    for (int k = 2; !names.insert(pr.name).second; ++k)
+      pr.name = fmt::format("{}#{}", source.name, k);
     pr.path = path;
     std::optional<theory::Transform> phi;
     pr.transform = training_transform(source, &phi);
@@ -319,8 +321,7 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
         std::vector<double> best(n_prompts), worst(n_prompts);
         for (std::size_t p = 0; p < n_prompts; ++p) {
           const auto first = static_cast<std::ptrdiff_t>(p * static_cast<std::size_t>(m));
-          const std::vector<double> a(s.scores[j].begin() + first,
-                                      s.scores[j].begin() + first + m);
+          const std::vector<double> a(s.scores[j].begin() + first, s.scores[j].begin() + first + m);
           const std::vector<double> b(base_samples.scores[j].begin() + first,
                                       base_samples.scores[j].begin() + first + m);
           best[p] = best_of_n_win_rate(a, b, n);

@@ -17,7 +17,9 @@ namespace {
 
 using nlohmann::json;
 
-json to_json(const Estimate& e) { return {{"mean", e.mean}, {"lo", e.lo}, {"hi", e.hi}, {"se", e.se}}; }
+json to_json(const Estimate& e) {
+  return {{"mean", e.mean}, {"lo", e.lo}, {"hi", e.hi}, {"se", e.se}};
+}
 json to_json(const SampleStats& s) {
   return {{"mean_length", s.mean_length}, {"eos_rate", s.eos_rate}};
 }
@@ -29,9 +31,10 @@ class Reader {
       : j_(j), file_(std::move(file)), path_(std::move(path)) {}
   const json& at(const std::string& key) const {
     if (!j_.is_object() || !j_.contains(key)) {
-      throw DataError(fmt::format("{}: missing key '{}{}'; expected a results.json written by "
-                                  "infalign-eval",
-                                  file_, path_.empty() ? "" : path_ + ".", key));
+      throw DataError(
+          fmt::format("{}: missing key '{}{}'; expected a results.json written by "
+                      "infalign-eval",
+                      file_, path_.empty() ? "" : path_ + ".", key));
     }
     return j_.at(key);
   }
@@ -68,7 +71,9 @@ class Reader {
   std::string file_, path_;
 };
 
-std::string interval(const Estimate& e) { return fmt::format("{:.3f} [{:.3f}, {:.3f}]", e.mean, e.lo, e.hi); }
+std::string interval(const Estimate& e) {
+  return fmt::format("{:.3f} [{:.3f}, {:.3f}]", e.mean, e.lo, e.hi);
+}
 
 }  // namespace
 
@@ -119,8 +124,8 @@ std::string results_json(const EvalResults& r) {
     for (const auto& jr : p.judges) {
       json rows = json::array();
       for (const auto& row : jr.rows) {
-        rows.push_back({{"n", row.n}, {"best_of_n", to_json(row.best)},
-                        {"worst_of_n", to_json(row.worst)}});
+        rows.push_back(
+            {{"n", row.n}, {"best_of_n", to_json(row.best)}, {"worst_of_n", to_json(row.worst)}});
       }
       jp["judges"].push_back({{"judge", jr.judge},
                               {"policy_mean_score", jr.policy_mean},
@@ -128,8 +133,10 @@ std::string results_json(const EvalResults& r) {
                               {"win_rates", rows}});
     }
     if (p.theory) {
-      jp["theory"] = {{"transform", p.theory->transform}, {"kl", p.theory->kl},
-                      {"n", p.theory->n},                 {"best_of_n", p.theory->best},
+      jp["theory"] = {{"transform", p.theory->transform},
+                      {"kl", p.theory->kl},
+                      {"n", p.theory->n},
+                      {"best_of_n", p.theory->best},
                       {"worst_of_n", p.theory->worst}};
     } else {
       jp["theory"] = nullptr;
@@ -181,8 +188,8 @@ EvalResults parse_results(const std::string& text, const std::string& file) {
       const json& rows = jr.array("win_rates");
       for (std::size_t q = 0; q < rows.size(); ++q) {
         const Reader row = jr.item(rows[q], q, "win_rates");
-        out.rows.push_back({row.get<std::int64_t>("n"), row.estimate("best_of_n"),
-                            row.estimate("worst_of_n")});
+        out.rows.push_back(
+            {row.get<std::int64_t>("n"), row.estimate("best_of_n"), row.estimate("worst_of_n")});
       }
       pr.judges.push_back(std::move(out));
     }
@@ -212,11 +219,11 @@ std::string results_csv(const EvalResults& r) {
           const Estimate& e = best ? row.best : row.worst;
           const char* procedure = row.n == 1 ? "standard" : best ? "best_of_n" : "worst_of_n";
           if (row.n == 1 && !best) continue;
-          out << fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},"
-                             "{:.3f},{:.4f}\n",
-                             p.name, jr.judge, procedure, row.n, e.mean, e.lo, e.hi, e.se,
-                             p.kl_k1.mean, p.kl_k1.se, p.kl_k3.mean, p.kl_k3.se,
-                             p.stats.mean_length, p.stats.eos_rate);
+          out << fmt::format(
+              "{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},"
+              "{:.3f},{:.4f}\n",
+              p.name, jr.judge, procedure, row.n, e.mean, e.lo, e.hi, e.se, p.kl_k1.mean,
+              p.kl_k1.se, p.kl_k3.mean, p.kl_k3.se, p.stats.mean_length, p.stats.eos_rate);
         }
       }
     }
@@ -238,8 +245,7 @@ std::string results_table(const EvalResults& r) {
     out << fmt::format(
         "  KL(policy || base) per sequence: k1 {:.4f} +- {:.4f}, k3 {:.4f} +- {:.4f}; mean "
         "length {:.2f}, EOS rate {:.3f}\n",
-        p.kl_k1.mean, p.kl_k1.se, p.kl_k3.mean, p.kl_k3.se, p.stats.mean_length,
-        p.stats.eos_rate);
+        p.kl_k1.mean, p.kl_k1.se, p.kl_k3.mean, p.kl_k3.se, p.stats.mean_length, p.stats.eos_rate);
     for (const auto& jr : p.judges) {
       out << fmt::format("  judge {} (mean score {:.4f} vs base {:.4f})\n", jr.judge,
                          jr.policy_mean, jr.base_mean);

@@ -17,8 +17,8 @@ namespace {
 void check_n(std::size_t a, std::size_t b, std::int64_t n) {
   if (n < 1 || static_cast<std::size_t>(n) > std::min(a, b)) {
     throw Error(fmt::format(
-        "win rate of the best/worst of N = {} needs 1 <= N <= the samples per model ({} and {})",
-        n, a, b));
+        "win rate of the best/worst of N = {} needs 1 <= N <= the samples per model ({} and {})", n,
+        a, b));
   }
 }
 

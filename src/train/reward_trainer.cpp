@@ -129,11 +129,10 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     std::vector<double> golds;
     for (const auto& s : samples) golds.push_back(s.gold);
     return data::label_preferences(
-        golds, {per_prompt, cfg.reward.prompts_per_group, cfg.reward.label_temperature,
-                drop_ties, runtime::RngSet::derive_seed(cfg.run.seed, stream)});
+        golds, {per_prompt, cfg.reward.prompts_per_group, cfg.reward.label_temperature, drop_ties,
+                runtime::RngSet::derive_seed(cfg.run.seed, stream)});
   };
-  const data::PreferenceGroups train_groups =
-      label(train_samples, "labels", cfg.reward.drop_ties);
+  const data::PreferenceGroups train_groups = label(train_samples, "labels", cfg.reward.drop_ties);
   // Held-out pairs never include ties: their label is a coin flip that no scorer can predict,
   // so the accuracy is over the pairs whose gold scores differ, whatever training used.
   const data::PreferenceGroups valid_groups =

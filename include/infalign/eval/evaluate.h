@@ -34,7 +34,7 @@ struct SamplingPlan {
   generation::GenerationOptions options;  // row_seeds are set per batch
   std::int64_t batch_size = 64;
   std::uint64_t seed = 0;
-  std::string stream;  // separates the base's draws from the policies'
+  std::string stream;                            // separates the base's draws from the policies'
   config::DType dtype = config::DType::Float32;  // the KL forwards' autocast
 };
 
@@ -53,9 +53,9 @@ ModelSamples sample_and_score(model::CausalLm& model, model::CausalLm* base,
 // (policy.safetensors; the architecture comes from eval.base_model), or a run directory (its
 // `final` export, else its latest checkpoint).
 struct PolicySource {
-  std::string name;          // run name (plus @step for a checkpoint), else the directory name
-  std::string config_dir;    // where config.json is
-  std::string weights_file;  // the safetensors file with the weights
+  std::string name;             // run name (plus @step for a checkpoint), else the directory name
+  std::string config_dir;       // where config.json is
+  std::string weights_file;     // the safetensors file with the weights
   std::string resolved_config;  // the training run's config.resolved.yaml, "" if none
 };
 PolicySource resolve_policy(const std::string& path, const std::string& base_model);

@@ -21,7 +21,7 @@ struct WinRateRow {
 
 // One judge's verdict on one policy.
 struct JudgeResult {
-  std::string judge;  // "reward_model" or "gold"
+  std::string judge;                      // "reward_model" or "gold"
   double policy_mean = 0, base_mean = 0;  // mean judge score of the samples
   std::vector<WinRateRow> rows;
 };

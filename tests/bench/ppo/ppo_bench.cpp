@@ -77,7 +77,8 @@ double update_step(model::CausalLm& lm, runtime::AdamW& opt, std::int64_t batch,
     const at::Tensor hidden = lm->backbone()->forward({ids, mask, positions});
     logits = lm->logits(hidden.narrow(1, kPrompt - 1, kResponse));
   }
-  const at::Tensor logp = generation::token_logprobs(logits, ids.narrow(1, kPrompt, kResponse), 1.0);
+  const at::Tensor logp =
+      generation::token_logprobs(logits, ids.narrow(1, kPrompt, kResponse), 1.0);
   ppo::policy_loss(logp, old_logp, adv, at::ones({batch, kResponse}, at::kLong), 0.2)
       .loss.backward();
   runtime::clip_grad_norm(lm->parameters(), 1.0);

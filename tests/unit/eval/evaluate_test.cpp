@@ -84,16 +84,15 @@ TEST(EvalKl, EstimatesMatchTheExactKlOfAOneTokenResponse) {
     const at::Tensor mask = at::ones_like(ids);
     auto last = [&](model::CausalLm& lm) {
       const at::Tensor logits = lm->forward({ids, mask, model::position_ids_from_mask(mask)});
-      return at::log_softmax(logits.select(1, ids.size(1) - 1).squeeze(0).to(at::kDouble) /
-                                 temperature,
-                             -1);
+      return at::log_softmax(
+          logits.select(1, ids.size(1) - 1).squeeze(0).to(at::kDouble) / temperature, -1);
     };
     const at::Tensor lp = last(policy), lq = last(base);
     exact = (lp.exp() * (lp - lq)).sum().item<double>();
   }
   ASSERT_GT(exact, 0.05);  // the two models differ enough for the check to have power
-  const ModelSamples s =
-      sample_and_score(policy, &base, nullptr, prompt_set({prompt}), 4000, plan(1, temperature, -1), {});
+  const ModelSamples s = sample_and_score(policy, &base, nullptr, prompt_set({prompt}), 4000,
+                                          plan(1, temperature, -1), {});
   const Estimate k1 = mean_and_se(s.k1), k3 = mean_and_se(s.k3);
   EXPECT_NEAR(k1.mean, exact, 4 * k1.se) << "k1 " << k1.mean << " +- " << k1.se;
   EXPECT_NEAR(k3.mean, exact, 4 * k3.se) << "k3 " << k3.mean << " +- " << k3.se;
@@ -108,8 +107,9 @@ TEST(EvalSampling, RowsDependOnTheirSeedsNotOnTheBatch) {
   const ModelSamples sa = sample_and_score(lm, &base, nullptr, prompts, 6, a, {});
   const ModelSamples sb = sample_and_score(lm, &base, nullptr, prompts, 6, b, {});
   EXPECT_EQ(sa.lengths, sb.lengths);
-  for (std::size_t i = 0; i < sa.k1.size(); ++i) EXPECT_NEAR(sa.k1[i], sb.k1[i], 1e-5);  // other batch shapes: float32 rounding
-  b.stream = "base";  // another stream, other samples
+  for (std::size_t i = 0; i < sa.k1.size(); ++i)
+    EXPECT_NEAR(sa.k1[i], sb.k1[i], 1e-5);  // other batch shapes: float32 rounding
+  b.stream = "base";                        // another stream, other samples
   const ModelSamples sc = sample_and_score(lm, &base, nullptr, prompts, 6, b, {});
   EXPECT_NE(sa.k1, sc.k1);
 }
