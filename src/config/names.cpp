@@ -38,7 +38,8 @@ INFALIGN_ENUM_TABLE(TransformKind, {TransformKind::Raw, "raw"},
                     {TransformKind::Logistic, "logistic"})
 INFALIGN_ENUM_TABLE(LrSchedule, {LrSchedule::Constant, "constant"}, {LrSchedule::Linear, "linear"},
                     {LrSchedule::Cosine, "cosine"})
-INFALIGN_ENUM_TABLE(KlEstimator, {KlEstimator::K1, "k1"}, {KlEstimator::K3, "k3"})
+INFALIGN_ENUM_TABLE(KlEstimator, {KlEstimator::K1, "k1"}, {KlEstimator::K3, "k3"},
+                    {KlEstimator::Full, "full"})
 INFALIGN_ENUM_TABLE(ValueInit, {ValueInit::RewardModel, "reward_model"},
                     {ValueInit::Policy, "policy"})
 INFALIGN_ENUM_TABLE(Judge, {Judge::RewardModel, "reward_model"}, {Judge::Gold, "gold"})

@@ -44,19 +44,23 @@ struct Rollout {
   at::Tensor response_ids, mask;  // mask: 1 up to and including EOS
   at::Tensor old_logp, ref_logp, old_values;
   at::Tensor advantages, returns;
+  // kl_estimator full: the reference's log_softmax(logits / T) [B, R, V] and the exact
+  // per-token KL of the rollout policy [B, R].
+  at::Tensor ref_logsoftmax, kl_full;
 };
 
 // Log-probs of the response tokens (at the rollout temperature) for rows `rows` of the rollout,
 // through the training forward. Returns [rows, R] float32; also the per-token entropy when asked
-// (differentiable when `entropy_grad`, for the entropy bonus).
+// (differentiable when `entropy_grad`, for the entropy bonus) and the logits [rows, R, V].
 at::Tensor policy_logprobs(model::CausalLm& lm, const Rollout& r, const at::Tensor& rows,
                            double temperature, config::DType dtype, at::Tensor* entropy,
-                           bool entropy_grad = false) {
+                           bool entropy_grad = false, at::Tensor* logits_out = nullptr) {
   const at::Tensor ids = r.input_ids.index_select(0, rows);
   const at::Tensor mask = r.attention_mask.index_select(0, rows);
   const at::Tensor pos = r.position_ids.index_select(0, rows);
   const at::Tensor logits = generation::response_logits(lm, ids, mask, pos, r.prompt_length,
                                                         r.response_ids.size(1), dtype);
+  if (logits_out != nullptr) *logits_out = logits;
   if (entropy != nullptr) {
     std::optional<at::NoGradGuard> no_grad;
     if (!entropy_grad) no_grad.emplace();
@@ -181,6 +185,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
   g.eos_id = tok->eos_id();
   g.pad_id = tok->pad_id();
   const double temperature = cfg.generation.temperature;
+  const bool full_kl = p.kl_estimator == config::KlEstimator::Full;
   const std::int64_t B = p.rollout_batch_size;
   const std::int64_t mini = B / p.num_mini_batches;
   const std::int64_t micro = p.micro_batch_size > 0 ? std::min(p.micro_batch_size, mini) : mini;
@@ -254,16 +259,27 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
     phase = Timer();
     {
       at::NoGradGuard no_grad;
-      std::vector<at::Tensor> old_lp, ref_lp, vals;
+      std::vector<at::Tensor> old_lp, ref_lp, vals, ref_lsm, kl_full;
       for (std::int64_t s = 0; s < B; s += micro) {
         const at::Tensor rows = all_rows.narrow(0, s, std::min(micro, B - s));
-        old_lp.push_back(policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, nullptr));
-        ref_lp.push_back(policy_logprobs(reference, r, rows, temperature, cfg.run.dtype, nullptr));
+        at::Tensor policy_logits, ref_logits;
+        old_lp.push_back(policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, nullptr,
+                                         false, full_kl ? &policy_logits : nullptr));
+        ref_lp.push_back(policy_logprobs(reference, r, rows, temperature, cfg.run.dtype, nullptr,
+                                         false, full_kl ? &ref_logits : nullptr));
+        if (full_kl) {
+          ref_lsm.push_back(at::log_softmax(ref_logits / temperature, -1));
+          kl_full.push_back(exact_kl(policy_logits, ref_lsm.back(), temperature));
+        }
         vals.push_back(state_values(value, r, rows, cfg.run.dtype));
       }
       r.old_logp = at::cat(old_lp) * maskf;
       r.ref_logp = at::cat(ref_lp) * maskf;
       r.old_values = at::cat(vals) * maskf;
+      if (full_kl) {
+        r.ref_logsoftmax = at::cat(ref_lsm);
+        r.kl_full = at::cat(kl_full) * maskf;
+      }
     }
     const double t_reference = phase.seconds();
     // The sampler's log-probs (KV-cache path) against the training forward's: a large gap means
@@ -275,12 +291,19 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
     const double beta = kl_ctl.beta();
     const at::Tensor kl1 = kl_estimate(r.old_logp, r.ref_logp, r.mask, config::KlEstimator::K1);
     const at::Tensor kl3 = kl_estimate(r.old_logp, r.ref_logp, r.mask, config::KlEstimator::K3);
-    const at::Tensor kl = p.kl_estimator == config::KlEstimator::K1 ? kl1 : kl3;
+    const at::Tensor kl = p.kl_estimator == config::KlEstimator::K1   ? kl1
+                          : p.kl_estimator == config::KlEstimator::K3 ? kl3
+                                                                      : r.kl_full;
     at::Tensor rewards = shape_rewards(kl, r.mask, score.to(at::kFloat).to(device), beta);
     if (p.whiten_rewards) rewards = masked_whiten(rewards, r.mask, /*shift_mean=*/false);
     const Gae adv = gae(rewards, r.old_values, r.mask, p.gamma, p.lam);
     r.returns = adv.returns;
     r.advantages = masked_whiten(adv.advantages, r.mask);
+    // Whitening divides the surrogate's gradient by the advantages' standard deviation; the
+    // direct KL term of the full estimator is scaled the same way, so beta keeps its meaning.
+    const double kl_loss_coef =
+        full_kl ? beta * at::rsqrt(masked_var(adv.advantages, r.mask, true) + 1e-8).item<double>()
+                : 0.0;
 
     // --- Updates: ppo_epochs x num_mini_batches, a fresh seeded permutation per epoch. A
     // minibatch's losses are token means over the whole minibatch, accumulated over micro-batches.
@@ -309,14 +332,22 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
           const at::Tensor mask = r.mask.index_select(0, rows);
           const double weight = maskf.index_select(0, rows).sum().item<double>() / mb_tokens;
           if (train_policy) {
-            at::Tensor entropy;
-            const at::Tensor logp = policy_logprobs(policy, r, rows, temperature, cfg.run.dtype,
-                                                    &entropy, p.entropy_coef != 0);
+            at::Tensor entropy, logits;
+            const at::Tensor logp =
+                policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, &entropy,
+                                p.entropy_coef != 0, full_kl ? &logits : nullptr);
             const PolicyLoss pl =
                 policy_loss(logp, r.old_logp.index_select(0, rows),
                             r.advantages.index_select(0, rows), mask, p.clip_range, p.dual_clip);
             at::Tensor loss = pl.loss;
             if (p.entropy_coef != 0) loss = loss - p.entropy_coef * masked_mean(entropy, mask);
+            if (full_kl) {
+              // The direct gradient of beta * KL at each visited state (the advantages carry
+              // only its effect on later states): token mean, like the surrogate.
+              const at::Tensor kl_now =
+                  exact_kl(logits, r.ref_logsoftmax.index_select(0, rows), temperature);
+              loss = loss + kl_loss_coef * masked_mean(kl_now, mask);
+            }
             (loss * weight).backward();
             pg_sum += pl.loss.item<double>() * weight;
             clip_sum += pl.clipfrac * weight;
@@ -422,6 +453,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
          {"timing/score", t_score},
          {"timing/reference", t_reference},
          {"timing/update", t_update}};
+    if (full_kl) m.emplace_back("objective/kl_full", mean_of(r.kl_full.sum(1)));
     if (!raw) {
       m.insert(m.begin() + 2, {"objective/calibrated_u", mean_of(u)});
       m.insert(m.begin() + 3, {"objective/calibrated_u_std", std_of(u)});

@@ -9,8 +9,9 @@
 
 namespace infalign::config {
 
-// Per-token KL estimator in the reward: k1 = log(pi/pi_ref), k3 = (r - 1) - log r.
-enum class KlEstimator { K1, K3 };
+// Per-token KL in the reward: k1 = log(pi/pi_ref), k3 = (r - 1) - log r of the sampled token,
+// or full = the exact KL of the next-token distributions (sum over the vocabulary).
+enum class KlEstimator { K1, K3, Full };
 
 // How the value model starts: from the reward model (default) or from the policy backbone with
 // a fresh scalar head.
@@ -37,7 +38,8 @@ struct PpoConfig {
   double dual_clip = 0.0;
   // Initial KL coefficient beta; compare transforms at matched measured KL, not equal beta.
   double kl_coef = 0.05;
-  // KL estimator in the per-token reward: k1 or k3.
+  // KL in the per-token reward: k1, k3, or full (exact over the vocabulary, also as a loss term;
+  // keeps B x R x V reference log-probs in memory).
   KlEstimator kl_estimator = KlEstimator::K1;
   // Adapt beta towards target_kl with the standard proportional controller.
   bool adaptive_kl = false;

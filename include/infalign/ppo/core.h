@@ -29,6 +29,12 @@ at::Tensor token_entropy(const at::Tensor& logits, double temperature);
 at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask,
                        config::KlEstimator estimator);
 
+// The exact KL(pi(.|s_t) || pi_ref(.|s_t)) of each position's next-token distributions at
+// temperature T, summed over the vocabulary: logits [.., V] of the policy and the reference's
+// log_softmax(logits_ref / T) [.., V] -> [..] float32 (differentiable in `logits`). The
+// kl_estimator `full`: no sampling noise, and its gradient is the direct KL term of the loss.
+at::Tensor exact_kl(const at::Tensor& logits, const at::Tensor& ref_logsoftmax, double temperature);
+
 // Index of each row's last real response token (the EOS if any, else the last kept token);
 // rows must have at least one. mask [B, R] -> [B] int64.
 at::Tensor last_token_index(const at::Tensor& mask);

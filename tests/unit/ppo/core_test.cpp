@@ -135,7 +135,10 @@ TEST(KlControllerTest, MovesBetaTowardsTheTarget) {
 // transformed calibrated reward Phi(u(y)) of a fixed reward table, against a non-uniform
 // reference. PPO with KL in the reward (k1, fixed beta), GAE with no value model (V = 0),
 // whitened advantages and the clipped loss must reach pi*(y) ~ pi_ref(y) exp(Phi(u(y)) / beta).
-double bandit_tv(double beta, const theory::Transform& phi, double* start_tv = nullptr) {
+// With the full estimator the exact KL is the per-token penalty and a loss term, as in the
+// trainer.
+double bandit_tv(double beta, const theory::Transform& phi, double* start_tv = nullptr,
+                 config::KlEstimator estimator = config::KlEstimator::K1) {
   const at::Tensor ref_logits = at::tensor({1.0, 0.2, -0.5, 0.7, 0.0, -1.0}, kF64);
   const at::Tensor ref_logp = at::log_softmax(ref_logits, 0);
   const std::vector<double> reward = {0.3, 1.5, -0.2, 0.9, 2.0, 0.9};
@@ -161,20 +164,30 @@ double bandit_tv(double beta, const theory::Transform& phi, double* start_tv = n
   const at::Tensor mask = at::ones({kBatch, 1}, at::kLong);
   for (int iter = 0; iter < 400; ++iter) {
     at::Tensor y, old_logp, adv;
+    double kl_coef = 0;  // full: beta over the advantages' sd, as whitening scales the surrogate
     {
       at::NoGradGuard no_grad;
       const at::Tensor logp_all = at::log_softmax(theta, 0);
       y = at::multinomial(logp_all.exp(), kBatch, true, gen);
       old_logp = logp_all.index_select(0, y).view({kBatch, 1});
-      const at::Tensor kl = kl_estimate(old_logp, ref_logp.index_select(0, y).view({kBatch, 1}),
-                                        mask, config::KlEstimator::K1);
+      const at::Tensor kl =
+          estimator == config::KlEstimator::Full
+              ? exact_kl(theta, ref_logp, 1.0).expand({kBatch, 1}).to(at::kDouble)
+              : kl_estimate(old_logp, ref_logp.index_select(0, y).view({kBatch, 1}), mask,
+                            estimator);
       const at::Tensor rewards = shape_rewards(kl, mask, s_table.index_select(0, y), beta);
-      adv = masked_whiten(gae(rewards, at::zeros_like(rewards), mask, 1.0, 0.95).advantages, mask);
+      const at::Tensor raw = gae(rewards, at::zeros_like(rewards), mask, 1.0, 0.95).advantages;
+      adv = masked_whiten(raw, mask);
+      kl_coef = beta / std::sqrt(masked_var(raw, mask, true).item<double>() + 1e-8);
     }
     const double lr = 0.05 * (1.0 - iter / 400.0) + 1e-3;
     for (int epoch = 0; epoch < 4; ++epoch) {
       const at::Tensor logp = at::log_softmax(theta, 0).index_select(0, y).view({kBatch, 1});
-      policy_loss(logp, old_logp, adv, mask, 0.2).loss.backward();
+      at::Tensor loss = policy_loss(logp, old_logp, adv, mask, 0.2).loss;
+      if (estimator == config::KlEstimator::Full) {
+        loss = loss + kl_coef * exact_kl(theta, ref_logp, 1.0);
+      }
+      loss.backward();
       opt.step(lr);
       opt.zero_grad();
     }
@@ -191,6 +204,24 @@ TEST(BanditTest, PpoReachesTheKlRegularisedOptimum) {
     EXPECT_GT(start, 0.2) << "the optimum must be far from the reference for the test to mean much";
   }
   EXPECT_LT(bandit_tv(0.25, theory::Transform{theory::Shape::Identity}), 0.03) << "identity";
+}
+
+TEST(BanditTest, TheExactKlEstimatorReachesTheSameOptimum) {
+  const theory::Transform exp5{theory::Shape::Exp, 5.0};
+  for (double beta : {0.15, 0.4}) {
+    EXPECT_LT(bandit_tv(beta, exp5, nullptr, config::KlEstimator::Full), 0.03) << "beta " << beta;
+  }
+}
+
+TEST(ExactKl, EqualsTheSumOverTheVocabularyAndIsZeroAgainstItself) {
+  const at::Tensor logits = at::tensor({0.3, -1.0, 2.0, 0.5}, kF64).view({1, 1, 4});
+  const at::Tensor ref = at::tensor({0.0, 0.4, 1.0, -0.2}, kF64).view({1, 1, 4});
+  const double t = 0.7;
+  const at::Tensor p = at::softmax(logits / t, -1), q = at::softmax(ref / t, -1);
+  const double want = (p * (p.log() - q.log())).sum().item<double>();
+  EXPECT_NEAR(exact_kl(logits, at::log_softmax(ref / t, -1), t).item<double>(), want, 1e-6);
+  EXPECT_NEAR(exact_kl(logits, at::log_softmax(logits / t, -1), t).item<double>(), 0.0, 1e-7);
+  EXPECT_GT(want, 0.05);
 }
 
 }  // namespace
