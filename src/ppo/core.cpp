@@ -47,7 +47,8 @@ at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const
   return (at::expm1(l) - l) * m;
 }
 
-at::Tensor exact_kl(const at::Tensor& logits, const at::Tensor& ref_logsoftmax, double temperature) {
+at::Tensor exact_kl(const at::Tensor& logits, const at::Tensor& ref_logsoftmax,
+                    double temperature) {
   const at::Tensor logp = at::log_softmax(logits.to(at::kFloat) / temperature, -1);
   return (logp.exp() * (logp - ref_logsoftmax.to(at::kFloat))).sum(-1);
 }

@@ -11,28 +11,13 @@
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/eval/winrate.h"
-#include "infalign/model/hf_io.h"
+
+#include "tiny_lm.h"
 
 namespace infalign::eval {
 namespace {
 
-model::CausalLm tiny_lm(std::uint64_t seed, double scale) {
-  model::LlamaConfig c;
-  c.vocab_size = 24;
-  c.hidden_size = 16;
-  c.intermediate_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 1;
-  c.max_position_embeddings = 32;
-  model::CausalLm lm(c);
-  model::init_weights(*lm, at::detail::createCPUGenerator(seed));
-  at::NoGradGuard no_grad;
-  for (auto& p : lm->parameters()) {
-    if (p.dim() == 2) p.mul_(scale);
-  }
-  return lm;
-}
+using testing::tiny_lm;
 
 calibration::PromptSet prompt_set(const std::vector<std::vector<std::int64_t>>& ids) {
   calibration::PromptSet s;

@@ -7,30 +7,13 @@
 #include "infalign/core/error.h"
 
 #include "tensor_compare.h"
+#include "tiny_lm.h"
 
 namespace infalign::generation {
 namespace {
 
 using testing::tensors_near;
-
-model::CausalLm tiny_lm(std::uint64_t seed) {
-  model::LlamaConfig c;
-  c.vocab_size = 32;
-  c.hidden_size = 16;
-  c.intermediate_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 1;
-  c.max_position_embeddings = 32;
-  model::CausalLm lm(c);
-  model::init_weights(*lm, at::detail::createCPUGenerator(seed));
-  // Larger weights than the 0.02 init make the distributions peaky enough to matter.
-  at::NoGradGuard no_grad;
-  for (auto& p : lm->parameters()) {
-    if (p.dim() == 2) p.mul_(25.0);
-  }
-  return lm;
-}
+using testing::tiny_lm;
 
 const std::vector<std::vector<std::int64_t>> kPrompts = {{1, 5, 9, 11}, {1, 7}, {1, 20, 21}};
 
