@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     std::cout << "BLAS: " << runtime::detect_blas().summary() << "\n\n";
     std::cout
         << "| batch | (a) infalign fp32 tok/s | (b) infalign bf16 autocast | (c) Python fp32 | "
-           "a/c | b/a |\n|---|---|---|---|---|---|\n";
+           "(d) Python bf16 autocast | a/c | b/d | b/a |\n|---|---|---|---|---|---|---|---|\n";
     std::unique_ptr<bench::PythonPeer> peer;
     if (a.run_python) {
       peer = std::make_unique<bench::PythonPeer>(
@@ -126,17 +126,24 @@ int main(int argc, char** argv) {
     for (const std::int64_t batch : a.batches) {
       update_step(lm, opt, batch, config::DType::Float32, g);
       update_step(lm, opt, batch, config::DType::BFloat16, g);
-      std::vector<double> fp32, bf16, py;
+      std::vector<double> fp32, bf16, py, py_bf16;
       for (int r = 0; r < a.repeats; ++r) {
         fp32.push_back(update_step(lm, opt, batch, config::DType::Float32, g));
         bf16.push_back(update_step(lm, opt, batch, config::DType::BFloat16, g));
-        if (peer) py.push_back(peer->request(std::to_string(batch)));
+        if (peer) {
+          py.push_back(peer->request(std::to_string(batch)));
+          py_bf16.push_back(peer->request(std::to_string(batch) + " bf16"));
+        }
       }
       const double f = bench::median(fp32), b = bench::median(bf16);
       const double p = py.empty() ? -1 : bench::median(py);
-      std::cout << fmt::format("| {} | {:.0f} | {:.0f} | {} | {} | {:.2f}x |\n", batch, f, b,
-                               p > 0 ? fmt::format("{:.0f}", p) : "n/a",
-                               p > 0 ? fmt::format("{:.2f}x", f / p) : "n/a", b / f)
+      const double pb = py_bf16.empty() ? -1 : bench::median(py_bf16);
+      auto figure = [](double x) { return x > 0 ? fmt::format("{:.0f}", x) : std::string("n/a"); };
+      auto ratio = [](double x, double y) {
+        return y > 0 ? fmt::format("{:.2f}x", x / y) : std::string("n/a");
+      };
+      std::cout << fmt::format("| {} | {:.0f} | {:.0f} | {} | {} | {} | {} | {:.2f}x |\n", batch, f,
+                               b, figure(p), figure(pb), ratio(f, p), ratio(b, pb), b / f)
                 << std::flush;
     }
     return 0;

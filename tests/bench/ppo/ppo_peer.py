@@ -2,8 +2,9 @@
 """Python peer of tests/bench/ppo: one PPO policy update step (full forward of prompt + response,
 log-probs of the response tokens, clipped surrogate loss, backward, gradient-norm clip, AdamW
 step) on the same Llama weights, in Python on Debian's python3-torch. --serve reads one batch
-size per line on stdin and answers with one timed step's tokens/s, so bench_ppo can interleave
-its runs with the peer's on a noisy machine.
+size per line on stdin ("64", or "64 bf16" for the forward under CPU bf16 autocast, as
+infalign's run.dtype bfloat16) and answers with one timed step's tokens/s, so bench_ppo can
+interleave its runs with the peer's on a noisy machine.
 """
 import argparse
 import math
@@ -48,7 +49,7 @@ def forward_train(m, ids, mask, positions):
     return m.norm(h, w["model.norm.weight"])
 
 
-def update_step(m, params, opt, batch, prompt_len, response_len, g):
+def update_step(m, params, opt, batch, prompt_len, response_len, g, bf16=False):
     T = prompt_len + response_len
     ids = torch.randint(4, m.c["vocab_size"], (batch, T), generator=g)
     mask = torch.ones(batch, T, dtype=torch.long)
@@ -56,8 +57,9 @@ def update_step(m, params, opt, batch, prompt_len, response_len, g):
     old_logp = -3.0 - torch.rand(batch, response_len, generator=g)
     adv = torch.randn(batch, response_len, generator=g)
     start = time.perf_counter()
-    hidden = forward_train(m, ids, mask, positions)
-    logits = (hidden[:, prompt_len - 1:T - 1] @ m.head.t()).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        hidden = forward_train(m, ids, mask, positions)
+        logits = (hidden[:, prompt_len - 1:T - 1] @ m.head.t()).float()
     logp = torch.log_softmax(logits, -1).gather(-1, ids[:, prompt_len:].unsqueeze(-1)).squeeze(-1)
     ratio = (logp - old_logp).exp()
     loss = torch.max(-adv * ratio, -adv * ratio.clamp(0.8, 1.2)).mean()
@@ -86,11 +88,13 @@ def main():
     g = torch.Generator().manual_seed(1)
     warmed = set()
     for line in sys.stdin:
-        batch = int(line)
-        if batch not in warmed:
-            update_step(m, params, opt, batch, args.prompt_len, args.response_len, g)
-            warmed.add(batch)
-        print(update_step(m, params, opt, batch, args.prompt_len, args.response_len, g), flush=True)
+        words = line.split()
+        batch, bf16 = int(words[0]), words[1:] == ["bf16"]
+        if (batch, bf16) not in warmed:
+            update_step(m, params, opt, batch, args.prompt_len, args.response_len, g, bf16)
+            warmed.add((batch, bf16))
+        print(update_step(m, params, opt, batch, args.prompt_len, args.response_len, g, bf16),
+              flush=True)
 
 
 if __name__ == "__main__":
