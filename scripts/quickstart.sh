@@ -6,7 +6,11 @@
 # calibrate), then the main job: InfAlign-CTRL for best-of-4 (stage ppo,
 # configs/default/ctrl_bon4.yaml), and its evaluation against the base (infalign-eval: win rates
 # under the reward model and the gold judge, KL, plot).
-# A stage whose output exists is skipped; --fresh redoes everything.
+#
+# A stage is skipped when its output exists and its inputs are unchanged: the resolved config
+# and the sha256 of every input file, recorded in runs/default/.quickstart/<stage>.sha256 when
+# the stage finishes. When they changed, the stage's run directory is moved to <run_dir>.previous
+# and the stage runs again from scratch. --fresh redoes everything.
 #   scripts/quickstart.sh [--fresh]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,28 +23,78 @@ scripts/install_deps.sh
 scripts/build.sh
 scripts/prepare_data.sh
 
-stage() {  # stage NAME CONFIG OUTPUT [TOOL [ARGS...]]
-  local name=$1 config=$2 output=$3 tool=${4:-train} start
-  shift 4 2>/dev/null || shift 3
+stamps=runs/default/.quickstart
+mkdir -p "$stamps"
+
+# The fingerprint of a stage: its resolved config and the content of its inputs.
+fingerprint() {  # TOOL CONFIG "INPUTS" [ARGS...]
+  local tool=$1 config=$2 inputs=$3 path
+  shift 3
+  {
+    "build/infalign-$tool" --config "$config" "$@" --dump-config
+    for path in $inputs; do
+      if [[ -d "$path" ]]; then
+        find "$path" -type f | LC_ALL=C sort | xargs -r sha256sum
+      elif [[ -e "$path" ]]; then
+        sha256sum "$path"
+      else
+        echo "missing $path"
+      fi
+    done
+  } | sha256sum | cut -d' ' -f1
+}
+
+stage() {  # NAME SLUG CONFIG OUTPUT "INPUTS" TOOL [ARGS...]
+  local name=$1 slug=$2 config=$3 output=$4 inputs=$5 tool=$6 key run_dir start
+  shift 6
+  key=$(fingerprint "$tool" "$config" "$inputs" "$@")
   if [[ -e "$output" ]]; then
-    echo "[quickstart] $name: $output exists, skipping (--fresh redoes it)"
-    return
+    if [[ ! -e "$stamps/$slug.sha256" ]]; then
+      echo "$key" >"$stamps/$slug.sha256"
+      echo "[quickstart] $name: $output exists, skipping (its inputs are recorded from now on)"
+      return
+    elif [[ "$(cat "$stamps/$slug.sha256")" == "$key" ]]; then
+      echo "[quickstart] $name: $output is up to date, skipping (--fresh redoes it)"
+      return
+    fi
+    run_dir=$("build/infalign-$tool" --config "$config" "$@" --dump-config |
+      awk '$1 == "run_dir:" {gsub(/"/, "", $2); print $2; exit}')
+    echo "[quickstart] $name: its config or inputs changed since $output was made;" \
+      "moving $run_dir to $run_dir.previous and running it again"
+    rm -rf "$run_dir.previous"
+    if [[ -e "$run_dir" ]]; then mv "$run_dir" "$run_dir.previous"; fi
   fi
   echo "[quickstart] $name: infalign-$tool --config $config $*"
   start=$(date +%s)
   "build/infalign-$tool" --config "$config" "$@"
+  echo "$key" >"$stamps/$slug.sha256"
   echo "[quickstart] $name took $(($(date +%s) - start)) s"
 }
-stage tokenizer configs/default/tokenizer.yaml data/default/tokenizer.model
-stage "base policy" configs/default/base_lm.yaml runs/default/base_model/model.safetensors
-stage "reward model" configs/default/reward_model.yaml runs/default/reward_model/model.safetensors
-stage calibration configs/default/calibration.yaml runs/default/calibration/calibration.cache
+
+d=data/default
+stage tokenizer tokenizer configs/default/tokenizer.yaml $d/tokenizer.model \
+  "$d/train.txt" train
+stage "base policy" base_lm configs/default/base_lm.yaml runs/default/base_model/model.safetensors \
+  "$d/tokenizer.model $d/train.txt $d/valid.txt" train
+stage "reward model" reward_model configs/default/reward_model.yaml \
+  runs/default/reward_model/model.safetensors \
+  "runs/default/base_model $d/train.txt $d/prompts_train.txt $d/vader_lexicon.txt $d/uci_sentences.tsv" \
+  train
+stage calibration calibration configs/default/calibration.yaml \
+  runs/default/calibration/calibration.cache \
+  "runs/default/base_model runs/default/reward_model $d/prompts_train.txt" train
 
 # The main job: InfAlign-CTRL for best-of-4 (PPO on the calibrated, transformed reward).
-stage "CTRL best-of-4 (PPO)" configs/default/ctrl_bon4.yaml runs/default/ctrl_bon4/final/model.safetensors
-stage "evaluation of CTRL best-of-4" configs/default/eval_runs.yaml \
-  runs/default/ctrl_bon4/eval/results.json eval \
-  --set "eval.policies=[runs/default/ctrl_bon4]" --set eval.output_dir=runs/default/ctrl_bon4/eval
+stage "CTRL best-of-4 (PPO)" ctrl_bon4 configs/default/ctrl_bon4.yaml \
+  runs/default/ctrl_bon4/final/model.safetensors \
+  "runs/default/base_model runs/default/reward_model runs/default/calibration/calibration.cache $d/prompts_train.txt" \
+  train
+stage "evaluation of CTRL best-of-4" eval_ctrl_bon4 configs/default/eval_runs.yaml \
+  runs/default/ctrl_bon4/eval/results.json \
+  "runs/default/ctrl_bon4/final runs/default/base_model runs/default/reward_model $d/prompts_eval.txt $d/vader_lexicon.txt" \
+  eval --set "eval.policies=[runs/default/ctrl_bon4]" --set eval.output_dir=runs/default/ctrl_bon4/eval
+echo "[quickstart] win rates of runs/default/ctrl_bon4 against the base (95% intervals):"
+build/infalign-eval compare runs/default/ctrl_bon4/eval/results.json
 echo "[quickstart] reports: runs/default/base_lm/lm_report.json, runs/default/reward_lm/reward_report.json," \
   "runs/default/calibration/calibration_report.json, runs/default/ctrl_bon4/metrics.jsonl;" \
-  "policy: runs/default/ctrl_bon4/final; win rates: runs/default/ctrl_bon4/eval/{results.json,win_rates.png}"
+  "policy: runs/default/ctrl_bon4/final; win rates: runs/default/ctrl_bon4/eval/{results.json,results.csv,win_rates.png}"

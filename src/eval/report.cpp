@@ -325,7 +325,7 @@ std::string compare_table(const std::vector<std::pair<std::string, EvalResults>>
     }
     out << "\n";
   }
-  out << "* the intervals of this column and of [0] do not overlap\n";
+  if (columns.size() > 1) out << "* the intervals of this column and of [0] do not overlap\n";
   return out.str();
 }
 
