@@ -41,10 +41,13 @@ def main():
             judge = next((j for j in policy["judges"] if j["judge"] == args.judge), None)
             if judge is None:
                 continue
-            label = policy["name"] if len(args.results) == 1 else f"{path}:{policy['name']}"
-            runs.append((label, policy, judge))
+            runs.append((policy["name"], policy, judge, path))
     if not runs:
         sys.exit(f"no policy in {', '.join(args.results)} was judged by {args.judge}")
+    # Policy names as labels, with the file where two files hold the same name.
+    names = [name for name, _, _, _ in runs]
+    runs = [(name if names.count(name) == 1 else f"{path}:{name}", p, j)
+            for name, p, j, path in runs]
 
     ns = sorted({row["n"] for _, _, judge in runs for row in judge["win_rates"]})
     fig, axes = plt.subplots(2, len(ns), figsize=(3.2 * len(ns), 6.4), squeeze=False,

@@ -23,53 +23,7 @@ scripts/install_deps.sh
 scripts/build.sh
 scripts/prepare_data.sh
 
-stamps=runs/default/.quickstart
-mkdir -p "$stamps"
-
-# The fingerprint of a stage: its resolved config and the content of its inputs.
-fingerprint() {  # TOOL CONFIG "INPUTS" [ARGS...]
-  local tool=$1 config=$2 inputs=$3 path
-  shift 3
-  {
-    "build/infalign-$tool" --config "$config" "$@" --dump-config
-    for path in $inputs; do
-      if [[ -d "$path" ]]; then
-        find "$path" -type f | LC_ALL=C sort | xargs -r sha256sum
-      elif [[ -e "$path" ]]; then
-        sha256sum "$path"
-      else
-        echo "missing $path"
-      fi
-    done
-  } | sha256sum | cut -d' ' -f1
-}
-
-stage() {  # NAME SLUG CONFIG OUTPUT "INPUTS" TOOL [ARGS...]
-  local name=$1 slug=$2 config=$3 output=$4 inputs=$5 tool=$6 key run_dir start
-  shift 6
-  key=$(fingerprint "$tool" "$config" "$inputs" "$@")
-  if [[ -e "$output" ]]; then
-    if [[ ! -e "$stamps/$slug.sha256" ]]; then
-      echo "$key" >"$stamps/$slug.sha256"
-      echo "[quickstart] $name: $output exists, skipping (its inputs are recorded from now on)"
-      return
-    elif [[ "$(cat "$stamps/$slug.sha256")" == "$key" ]]; then
-      echo "[quickstart] $name: $output is up to date, skipping (--fresh redoes it)"
-      return
-    fi
-    run_dir=$("build/infalign-$tool" --config "$config" "$@" --dump-config |
-      awk '$1 == "run_dir:" {gsub(/"/, "", $2); print $2; exit}')
-    echo "[quickstart] $name: its config or inputs changed since $output was made;" \
-      "moving $run_dir to $run_dir.previous and running it again"
-    rm -rf "$run_dir.previous"
-    if [[ -e "$run_dir" ]]; then mv "$run_dir" "$run_dir.previous"; fi
-  fi
-  echo "[quickstart] $name: infalign-$tool --config $config $*"
-  start=$(date +%s)
-  "build/infalign-$tool" --config "$config" "$@"
-  echo "$key" >"$stamps/$slug.sha256"
-  echo "[quickstart] $name took $(($(date +%s) - start)) s"
-}
+source scripts/lib/stages.sh
 
 d=data/default
 stage tokenizer tokenizer configs/default/tokenizer.yaml $d/tokenizer.model \
