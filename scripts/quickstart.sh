@@ -46,7 +46,8 @@ stage "CTRL best-of-4 (PPO)" ctrl_bon4 configs/default/ctrl_bon4.yaml \
 stage "evaluation of CTRL best-of-4" eval_ctrl_bon4 configs/default/eval_runs.yaml \
   runs/default/ctrl_bon4/eval/results.json \
   "runs/default/ctrl_bon4/final runs/default/base_model runs/default/reward_model $d/prompts_eval.txt $d/vader_lexicon.txt" \
-  eval --set "eval.policies=[runs/default/ctrl_bon4]" --set eval.output_dir=runs/default/ctrl_bon4/eval
+  eval --set "eval.policies=[runs/default/ctrl_bon4]" --set eval.output_dir=runs/default/ctrl_bon4/eval \
+  --set run.run_dir=runs/default/ctrl_bon4/eval
 echo "[quickstart] win rates of runs/default/ctrl_bon4 against the base (95% intervals):"
 build/infalign-eval compare runs/default/ctrl_bon4/eval/results.json
 echo "[quickstart] reports: runs/default/base_lm/lm_report.json, runs/default/reward_lm/reward_report.json," \

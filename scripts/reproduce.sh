@@ -12,12 +12,17 @@
 # machine after the quickstart.
 #   scripts/reproduce.sh            the sweep, then docs/results.md
 #   scripts/reproduce.sh --smoke    2 PPO iterations a run, 8 eval prompts: checks the mechanics
-#                                   in a few minutes (runs/reproduce_smoke/results.md)
+#                                   in about a minute once the quickstart's stages exist
+#                                   (runs/reproduce_smoke/results.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 smoke=0
-[[ "${1:-}" == "--smoke" ]] && smoke=1
+case "${1:-}" in
+  "") ;;
+  --smoke) smoke=1 ;;
+  *) echo "usage: scripts/reproduce.sh [--smoke]" >&2; exit 2 ;;
+esac
 
 scripts/quickstart.sh
 
@@ -63,7 +68,7 @@ for kl in 0.25 0.5 1.0; do
     stage "$method at KL $kl (eval)" "eval_${method}_kl$kl" configs/default/eval_runs.yaml \
       "$run/eval/results.json" "$run/final $evaluated" eval \
       --set "eval.policies=[$run]" --set eval.output_dir="$run/eval" \
-      --set run.run_dir="$out/eval_runs" "${extra_eval[@]}"
+      --set run.run_dir="$run/eval" "${extra_eval[@]}"
     results+=("$run/eval/results.json")
   done
 done

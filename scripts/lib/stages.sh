@@ -9,10 +9,14 @@ mkdir -p "$stamps"
 
 # The fingerprint of a stage: its resolved config and the content of its inputs.
 fingerprint() {  # TOOL CONFIG "INPUTS" [ARGS...]
-  local tool=$1 config=$2 inputs=$3 path
+  local tool=$1 config=$2 inputs=$3 path dump
   shift 3
+  dump=$("build/infalign-$tool" --config "$config" "$@" --dump-config) || {
+    echo "stages.sh: infalign-$tool --config $config $* --dump-config failed" >&2
+    return 1
+  }
   {
-    "build/infalign-$tool" --config "$config" "$@" --dump-config
+    echo "$dump"
     for path in $inputs; do
       if [[ -d "$path" ]]; then
         find "$path" -type f | LC_ALL=C sort | xargs -r sha256sum
@@ -28,7 +32,7 @@ fingerprint() {  # TOOL CONFIG "INPUTS" [ARGS...]
 stage() {  # NAME SLUG CONFIG OUTPUT "INPUTS" TOOL [ARGS...]
   local name=$1 slug=$2 config=$3 output=$4 inputs=$5 tool=$6 key run_dir start
   shift 6
-  key=$(fingerprint "$tool" "$config" "$inputs" "$@")
+  key=$(fingerprint "$tool" "$config" "$inputs" "$@") || exit 1
   if [[ -e "$output" ]]; then
     if [[ ! -e "$stamps/$slug.sha256" ]]; then
       echo "$key" >"$stamps/$slug.sha256"
@@ -42,6 +46,10 @@ stage() {  # NAME SLUG CONFIG OUTPUT "INPUTS" TOOL [ARGS...]
       awk '$1 == "run_dir:" {gsub(/"/, "", $2); print $2; exit}')
     echo "[${stage_tag:-quickstart}] $name: its config or inputs changed since $output was made;" \
       "moving $run_dir to $run_dir.previous and running it again"
+    if [[ -z "$run_dir" ]]; then
+      echo "stages.sh: no run.run_dir in the resolved config of $config" >&2
+      exit 1
+    fi
     rm -rf "$run_dir.previous"
     if [[ -e "$run_dir" ]]; then mv "$run_dir" "$run_dir.previous"; fi
   fi

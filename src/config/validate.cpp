@@ -158,6 +158,11 @@ void check_ppo(const ExperimentConfig& c, Issues& issues) {
   if (p.adaptive_kl && !p.target_kl) {
     issues.add("ppo.target_kl", "missing; required when ppo.adaptive_kl is true");
   }
+  if (p.kl_estimator == KlEstimator::Full && p.whiten_rewards) {
+    issues.add("ppo.whiten_rewards",
+               "got true with ppo.kl_estimator full; expected false: whitening the rewards "
+               "rescales the KL penalty inside them but not the full estimator's loss term");
+  }
   if (p.critic_warmup_steps >= p.total_steps) {
     issues.add("ppo.critic_warmup_steps",
                fmt::format("got {}, expected fewer than ppo.total_steps ({}) so the policy trains",

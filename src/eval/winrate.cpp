@@ -14,6 +14,17 @@ namespace infalign::eval {
 
 namespace {
 
+void check_finite(const std::vector<double>& v) {
+  for (const double x : v) {
+    if (!std::isfinite(x)) {
+      throw DataError(fmt::format(
+          "win rate: a judge score is {}; expected finite scores (a diverged reward model or "
+          "policy?)",
+          x));
+    }
+  }
+}
+
 void check_n(std::size_t a, std::size_t b, std::int64_t n) {
   if (n < 1 || static_cast<std::size_t>(n) > std::min(a, b)) {
     throw Error(fmt::format(
@@ -41,6 +52,8 @@ std::vector<double> max_cdf(std::size_t m, std::int64_t n) {
 
 double best_of_n_win_rate(std::vector<double> a, std::vector<double> b, std::int64_t n) {
   check_n(a.size(), b.size(), n);
+  check_finite(a);
+  check_finite(b);
   std::sort(a.begin(), a.end());
   std::sort(b.begin(), b.end());
   const std::vector<double> fa = max_cdf(a.size(), n), fb = max_cdf(b.size(), n);

@@ -55,6 +55,16 @@ TEST(ValidateTest, CriticWarmupMustLeaveStepsForThePolicy) {
   EXPECT_EQ(issue_keys(c), std::vector<std::string>{"ppo.critic_warmup_steps"});
 }
 
+TEST(ValidateTest, TheFullKlEstimatorRefusesRewardWhitening) {
+  ExperimentConfig c;
+  c.ppo.kl_estimator = KlEstimator::Full;
+  EXPECT_TRUE(issue_keys(c).empty());
+  c.ppo.whiten_rewards = true;
+  EXPECT_EQ(issue_keys(c), std::vector<std::string>{"ppo.whiten_rewards"});
+  c.ppo.kl_estimator = KlEstimator::K1;
+  EXPECT_TRUE(issue_keys(c).empty());
+}
+
 TEST(ValidateTest, TruncatedSamplingIsAllowedOutsidePpo) {
   ExperimentConfig c;
   c.generation.top_p = 0.9;

@@ -70,6 +70,11 @@ TEST(WinRate, NLargerThanTheSamplesIsAnError) {
   EXPECT_THROW(worst_of_n_win_rate({1, 2}, {1, 2}, 0), Error);
 }
 
+TEST(WinRate, ANonFiniteScoreIsAnErrorNotAHang) {
+  EXPECT_THROW(best_of_n_win_rate({1, std::nan(""), 3}, {1, 2}, 1), DataError);
+  EXPECT_THROW(worst_of_n_win_rate({1, 2}, {INFINITY, 2}, 2), DataError);
+}
+
 // Rewards of a policy whose calibrated reward has the density of an RLHF policy (exp transform,
 // theory module) against Uniform base rewards: the estimators, averaged over prompts, recover
 // the analytic win rates within sampling error.
