@@ -36,17 +36,6 @@ at::Tensor token_entropy(const at::Tensor& logits, double temperature) {
   return -(logp.exp() * logp).sum(-1);
 }
 
-at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask,
-                       config::KlEstimator estimator) {
-  const at::Tensor m = mask.to(logp.scalar_type());
-  const at::Tensor log_ratio = ref_logp - logp;  // log(pi_ref / pi)
-  INFALIGN_CHECK(estimator != config::KlEstimator::Full,
-                 "kl_estimate: the full estimator needs the logits (exact_kl)");
-  if (estimator == config::KlEstimator::K1) return -log_ratio * m;
-  const at::Tensor l = log_ratio.clamp(-20.0, 20.0);
-  return (at::expm1(l) - l) * m;
-}
-
 at::Tensor exact_kl(const at::Tensor& logits, const at::Tensor& ref_logsoftmax,
                     double temperature) {
   const at::Tensor logp = at::log_softmax(logits.to(at::kFloat) / temperature, -1);

@@ -7,6 +7,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include "infalign/config/ppo_config.h"
 #include "infalign/config/run_config.h"
 #include "infalign/generation/sampler.h"
 #include "infalign/model/llama.h"
@@ -54,6 +55,12 @@ GenerationResult generate(model::CausalLm& model,
 // log_softmax(logits / T) at `ids`: logits [B, R, V], ids [B, R] -> [B, R] float32: the
 // log-probability of each token under the distribution sampling draws from at temperature T.
 at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, double temperature);
+
+// Per-token KL estimate from the sampling policy's and the reference's log-probs of the
+// sampled tokens: k1 = logp - ref_logp, k3 = (exp(l) - 1) - l with l = ref_logp - logp
+// (clamped to [-20, 20]). Zero off the mask.
+at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask,
+                       config::KlEstimator estimator);
 
 // The logits [B, R, V] (float32) that predict each of the R response tokens, by one full
 // forward of `input_ids` = prompt (left-padded to `prompt_length`) + response, with `mask` and

@@ -9,6 +9,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "infalign/config/ppo_config.h"
+#include "infalign/generation/generate.h"
 
 namespace infalign::ppo {
 
@@ -23,11 +24,9 @@ at::Tensor masked_whiten(const at::Tensor& x, const at::Tensor& mask, bool shift
 // Entropy of softmax(logits / T) per position: [B, R, V] -> [B, R] float32.
 at::Tensor token_entropy(const at::Tensor& logits, double temperature);
 
-// Per-token KL estimate from the sampling policy's and the reference's log-probs of the
-// sampled tokens: k1 = logp - ref_logp, k3 = (exp(l) - 1) - l with l = ref_logp - logp
-// (clamped to [-20, 20]). Zero off the mask.
-at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask,
-                       config::KlEstimator estimator);
+// The per-token KL estimators k1 / k3 live with the log-probs in generation (evaluation uses
+// them too).
+using generation::kl_estimate;
 
 // The exact KL(pi(.|s_t) || pi_ref(.|s_t)) of each position's next-token distributions at
 // temperature T, summed over the vocabulary: logits [.., V] of the policy and the reference's
