@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Configures and builds infalign into build/ (Release, Ninja, ccache when present).
 #   scripts/build.sh [extra cmake -D options...]
-# Environment: BUILD_DIR (default: build), JOBS (default: number of cores).
+# Environment: BUILD_DIR (default: build), JOBS (default: number of cores), BUILD_TARGETS (default:
+# everything, tests and benchmarks included; scripts/quickstart.sh builds the product only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +15,5 @@ cxx_arg=()
 if [[ -n "$cxx" && ! -f "$build_dir/CMakeCache.txt" ]]; then cxx_arg=(-DCMAKE_CXX_COMPILER="$cxx"); fi
 
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cxx_arg[@]}" "$@" >/dev/null
-ninja -C "$build_dir" -j "$jobs"
+read -r -a targets <<<"${BUILD_TARGETS:-}"
+ninja -C "$build_dir" -j "$jobs" "${targets[@]}"

@@ -21,7 +21,7 @@ while (($#)); do
 done
 
 scripts/install_deps.sh --data
-scripts/build.sh >/dev/null
+BUILD_TARGETS=infalign-data scripts/build.sh >/dev/null
 
 cache=.cache/npm
 mkdir -p "$cache"

@@ -38,13 +38,10 @@ class BaseSampler {
       : cfg_(loaded.config),
         tok_(tok),
         scorer_(scorer),
-        policy_(model::load_causal_lm(cfg_.model.init_from, {device, at::kFloat})) {
-    policy_->eval();
-    g_.max_new_tokens = cfg_.generation.max_new_tokens;
-    g_.sampling = {cfg_.generation.temperature, cfg_.generation.top_k, cfg_.generation.top_p};
-    g_.use_kv_cache = cfg_.generation.use_kv_cache;
-    g_.eos_id = tok.eos_id();
-    g_.pad_id = tok.pad_id();
+        policy_(model::load_causal_lm(cfg_.model.init_from, {device, at::kFloat}),
+                cfg_.generation.dtype),
+        g_(generation::options_from_config(cfg_.generation, tok.eos_id(), tok.pad_id())) {
+    policy_.get()->eval();
   }
 
   // rewards[i][k] for prompt indices[i], sample k (unsorted).
@@ -75,7 +72,7 @@ class BaseSampler {
         chunk.push_back(prompts.ids[indices[rows[r].slot]]);
         g_.row_seeds.push_back(rows[r].seed);
       }
-      const auto out = generation::generate(policy_, chunk, g_, at::Generator());
+      const auto out = generation::generate(policy_.get(), chunk, g_, at::Generator());
       std::vector<const std::vector<std::int64_t>*> prompt_ptrs;
       for (std::size_t r = start; r < end; ++r)
         prompt_ptrs.push_back(&prompts.ids[indices[rows[r].slot]]);
@@ -97,7 +94,7 @@ class BaseSampler {
   const config::ExperimentConfig& cfg_;
   const tokenizer::Tokenizer& tok_;
   reward::RewardScorer& scorer_;
-  model::CausalLm policy_;
+  generation::SamplingModel policy_;
   generation::GenerationOptions g_;
 };
 

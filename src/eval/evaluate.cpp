@@ -43,6 +43,7 @@ ModelSamples sample_and_score(model::CausalLm& model, model::CausalLm* base,
   const double temperature = plan.options.sampling.temperature;
   model->eval();
   if (base != nullptr) (*base)->eval();
+  generation::SamplingModel sampler(model, plan.sampler_dtype);
   for (std::size_t start = 0; start < rows; start += batch) {
     signals::throw_if_stop_requested();
     const std::size_t end = std::min(rows, start + batch);
@@ -58,7 +59,7 @@ ModelSamples sample_and_score(model::CausalLm& model, model::CausalLm* base,
           plan.seed, fmt::format("eval:{}:{:016x}:{}", plan.stream, prompts.keys[p], k)));
     }
     const generation::GenerationResult gen =
-        generation::generate(model, chunk, plan.options, at::Generator());
+        generation::generate(sampler.get(), chunk, plan.options, at::Generator());
     for (std::size_t j = 0; j < judges.size(); ++j) {
       INFALIGN_CHECK(tok != nullptr, "sample_and_score: judges need the tokenizer");
       const auto items = reward::scored_texts(prompt_ptrs, gen, *tok, *judges[j]);
@@ -256,11 +257,8 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   }
 
   SamplingPlan plan;
-  plan.options.max_new_tokens = cfg.generation.max_new_tokens;
-  plan.options.sampling = {cfg.generation.temperature, cfg.generation.top_k, cfg.generation.top_p};
-  plan.options.use_kv_cache = cfg.generation.use_kv_cache;
-  plan.options.eos_id = tok->eos_id();
-  plan.options.pad_id = tok->pad_id();
+  plan.options = generation::options_from_config(cfg.generation, tok->eos_id(), tok->pad_id());
+  plan.sampler_dtype = cfg.generation.dtype;
   plan.batch_size = cfg.generation.batch_size;
   plan.seed = cfg.run.seed;
   plan.dtype = cfg.run.dtype;

@@ -151,6 +151,41 @@ GenerationResult generate(model::CausalLm& model,
   return r;
 }
 
+GenerationOptions options_from_config(const config::GenerationConfig& g, std::int64_t eos_id,
+                                      std::int64_t pad_id) {
+  GenerationOptions o;
+  o.max_new_tokens = g.max_new_tokens;
+  o.sampling = {g.temperature, g.top_k, g.top_p};
+  o.use_kv_cache = g.use_kv_cache;
+  o.eos_id = eos_id;
+  o.pad_id = pad_id;
+  return o;
+}
+
+SamplingModel::SamplingModel(model::CausalLm model, config::DType dtype)
+    : model_(std::move(model)) {
+  if (dtype == config::DType::Float32) return;
+  const at::Tensor first = model_->parameters().front();
+  copy_ = model::CausalLm(model_->config());
+  copy_->to(first.device(), runtime::to_scalar_type(dtype));
+  copy_->eval();
+  sync();
+}
+
+void SamplingModel::sync() {
+  if (!copy_) return;
+  c10::NoGradGuard no_grad;
+  const auto src = model_->named_parameters(true);
+  auto dst = copy_->named_parameters(true);
+  INFALIGN_CHECK(src.size() == dst.size(), "sampling copy: {} parameters, model has {}", dst.size(),
+                 src.size());
+  for (const auto& p : src) {
+    at::Tensor* d = dst.find(p.key());
+    INFALIGN_CHECK(d != nullptr, "sampling copy lacks parameter '{}'", p.key());
+    d->copy_(p.value());
+  }
+}
+
 at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, double temperature) {
   const at::Tensor z = logits.to(at::kFloat);
   const at::Tensor logp = at::log_softmax(temperature == 1.0 ? z : z / temperature, -1);

@@ -178,12 +178,10 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
     train::save(loaded, manager, resumable);
   };
 
-  generation::GenerationOptions g;
-  g.max_new_tokens = cfg.generation.max_new_tokens;
-  g.sampling = {cfg.generation.temperature, 0, 1.0};
-  g.use_kv_cache = cfg.generation.use_kv_cache;
-  g.eos_id = tok->eos_id();
-  g.pad_id = tok->pad_id();
+  // Validation keeps top-k and top-p off for PPO: the rollouts must come from the policy itself.
+  generation::GenerationOptions g =
+      generation::options_from_config(cfg.generation, tok->eos_id(), tok->pad_id());
+  generation::SamplingModel sampler(policy, cfg.generation.dtype);
   const double temperature = cfg.generation.temperature;
   const bool full_kl = p.kl_estimator == config::KlEstimator::Full;
   const std::int64_t B = p.rollout_batch_size;
@@ -215,8 +213,9 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
           runtime::RngSet::derive_seed(cfg.run.seed, fmt::format("rollout:{}:{}", state.step, b)));
     }
     policy->eval();
+    sampler.sync();  // the sampler's copy (generation.dtype bfloat16) follows the updated policy
     const generation::GenerationResult gen =
-        generation::generate(policy, batch_prompts, g, at::Generator());
+        generation::generate(sampler.get(), batch_prompts, g, at::Generator());
     policy->train();
     const double t_generate = phase.seconds();
     Rollout r;

@@ -60,11 +60,9 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
       samples.push_back({{}, p, "", 0});
     }
   }
-  generation::GenerationOptions g;
-  g.max_new_tokens = cfg.generation.max_new_tokens;
-  g.sampling = {cfg.generation.temperature, cfg.generation.top_k, cfg.generation.top_p};
-  g.eos_id = tok.eos_id();
-  g.pad_id = tok.pad_id();
+  const generation::GenerationOptions g =
+      generation::options_from_config(cfg.generation, tok.eos_id(), tok.pad_id());
+  generation::SamplingModel sampler(policy, cfg.generation.dtype);
   const auto batch = static_cast<std::size_t>(cfg.generation.batch_size);
   Progress progress(static_cast<std::int64_t>(encoded.size()),
                     {"reward", "sample", cfg.logging.progress_interval_seconds, std::nullopt});
@@ -73,7 +71,7 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
     const std::vector<std::vector<std::int64_t>> chunk(
         encoded.begin() + static_cast<std::ptrdiff_t>(start),
         encoded.begin() + static_cast<std::ptrdiff_t>(end));
-    const auto r = generation::generate(policy, chunk, g, gen);
+    const auto r = generation::generate(sampler.get(), chunk, g, gen);
     const auto responses = generation::response_tokens(r, tok.eos_id());
     for (std::size_t b = 0; b < chunk.size(); ++b) {
       Sample& s = samples[start + b];

@@ -36,6 +36,7 @@ struct SamplingPlan {
   std::uint64_t seed = 0;
   std::string stream;                            // separates the base's draws from the policies'
   config::DType dtype = config::DType::Float32;  // the KL forwards' autocast
+  config::DType sampler_dtype = config::DType::Float32;  // generation.dtype
 };
 
 // Samples `per_prompt` responses of every prompt from `model`, scores them with `judges`, and,

@@ -7,6 +7,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include "infalign/config/generation_config.h"
 #include "infalign/config/ppo_config.h"
 #include "infalign/config/run_config.h"
 #include "infalign/generation/sampler.h"
@@ -25,6 +26,11 @@ struct GenerationOptions {
   // other rows share its batch (resumable builds seed per prompt, not per batch). Empty = off.
   std::vector<std::uint64_t> row_seeds;
 };
+
+// The sampler settings of the `generation` section (length, temperature, top-k/p, KV cache), with
+// the tokenizer's EOS and padding ids.
+GenerationOptions options_from_config(const config::GenerationConfig& g, std::int64_t eos_id,
+                                      std::int64_t pad_id);
 
 // Shapes: B rows, P longest prompt, R steps run (<= max_new_tokens; fewer when all rows ended).
 struct GenerationResult {
@@ -45,6 +51,21 @@ std::vector<std::vector<std::int64_t>> response_tokens(const GenerationResult& r
 // Left-pads `prompts` (token ids without padding) into [B, P] ids and mask on `device`.
 std::pair<at::Tensor, at::Tensor> left_pad(const std::vector<std::vector<std::int64_t>>& prompts,
                                            std::int64_t pad_id, c10::Device device);
+
+// The weights the sampler decodes with (generation.dtype): the model itself for float32, else
+// its own copy in that dtype on the model's device. sync() copies the model's current parameters
+// into the copy (the constructor does it once; PPO calls it before every rollout, after the
+// policy changed). The copy is always in eval mode.
+class SamplingModel {
+ public:
+  SamplingModel(model::CausalLm model, config::DType dtype);
+  void sync();
+  model::CausalLm& get() { return copy_ ? copy_ : model_; }
+
+ private:
+  model::CausalLm model_;
+  model::CausalLm copy_{nullptr};
+};
 
 // Samples one response per prompt under inference mode. Prompts must be non-empty. The same
 // generator state gives the same samples for the same batch.
