@@ -14,6 +14,9 @@ if [[ -z "$cxx" ]] && command -v clang++ >/dev/null 2>&1; then cxx=clang++; fi
 cxx_arg=()
 if [[ -n "$cxx" && ! -f "$build_dir/CMakeCache.txt" ]]; then cxx_arg=(-DCMAKE_CXX_COMPILER="$cxx"); fi
 
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cxx_arg[@]}" "$@" >/dev/null
+# Configure once (ninja re-runs CMake itself when a CMakeLists.txt changes), or when options are given.
+if [[ $# -gt 0 || ! -f "$build_dir/build.ninja" ]]; then
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cxx_arg[@]}" "$@" >/dev/null
+fi
 read -r -a targets <<<"${BUILD_TARGETS:-}"
 ninja -C "$build_dir" -j "$jobs" "${targets[@]}"

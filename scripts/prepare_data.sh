@@ -4,12 +4,13 @@
 #   npm cuss (profanity filter), npm sentiment (3,000 UCI human-labelled sentences, an external
 #   check of the reward model). Archives are pinned by version and sha256 and cached in .cache/.
 # Idempotent: when data/default/manifest.json exists and its inputs are unchanged it only prints
-# what is there. Options: --out DIR (default data/default), --max-records N (tiny runs), --force.
+# what is there. Options: --out DIR (default data/default), --max-records N (tiny runs; default
+# $INFALIGN_DATA_MAX_RECORDS, else all), --force.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=data/default
-max_records=0
+max_records=${INFALIGN_DATA_MAX_RECORDS:-0}
 force=0
 while (($#)); do
   case "$1" in

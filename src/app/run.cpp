@@ -78,6 +78,9 @@ void set_up(const config::LoadedConfig& loaded, const std::string& dir, const st
             log_path.empty() ? std::string("no log file") : "log " + log_path);
   log::info("[cfg] config {} (sha256 {}), resolved copy {}", loaded.sources.main_file,
             config::config_hash(cfg).substr(0, 12), resolved_path);
+  if (!loaded.overlays.empty()) {
+    log::info("[cfg] overlays merged over it: {}", fmt::join(loaded.overlays, ", "));
+  }
   std::vector<std::string> changed;
   for (const auto& change : config::diff_configs(config::ExperimentConfig{}, cfg)) {
     changed.push_back(change.key + "=" + change.new_value);

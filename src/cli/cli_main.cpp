@@ -1,7 +1,9 @@
 #include "cli_main.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -73,6 +75,12 @@ int run_main(Tool tool, int argc, char** argv) {
   auto* config_option = app.add_option("-c,--config", config_path, "Experiment YAML file");
   TheoryCommand* theory = train ? nullptr : add_theory_command(app);
   CompareCommand* compare = train ? nullptr : add_compare_command(app);
+  std::vector<std::string> overlays;
+  app.add_option("--overlay", overlays,
+                 "A config file merged over the experiment file, before --set (repeatable), e.g. "
+                 "--overlay configs/profiles/tiny.yaml; INFALIGN_CONFIG_OVERLAY (paths separated "
+                 "by ':') adds overlays before these")
+      ->allow_extra_args(false);
   app.add_option("--set", overrides,
                  "Override one value, key.path=value (repeatable), e.g. --set ppo.kl_coef=0.1")
       ->allow_extra_args(false);
@@ -111,8 +119,28 @@ int run_main(Tool tool, int argc, char** argv) {
   }
   if (!log_level.empty()) overrides.push_back("logging.level=" + log_level);
 
+  if (const char* env = std::getenv("INFALIGN_CONFIG_OVERLAY"); env != nullptr && *env != 0) {
+    std::vector<std::string> from_env;
+    std::string rest = env;
+    for (std::size_t colon; (colon = rest.find(':')) != std::string::npos;) {
+      if (colon > 0) from_env.push_back(rest.substr(0, colon));
+      rest.erase(0, colon + 1);
+    }
+    if (!rest.empty()) from_env.push_back(rest);
+    overlays.insert(overlays.begin(), from_env.begin(), from_env.end());
+  }
+  for (const auto& overlay : overlays) {
+    if (!std::filesystem::is_regular_file(overlay)) {
+      std::cerr << "[error] overlay config " << overlay
+                << " (from --overlay or INFALIGN_CONFIG_OVERLAY) does not exist or is not a "
+                   "file\n";
+      return kExitBadConfig;
+    }
+  }
+
   try {
-    app::RunRequest request{config::load_experiment_config(config_path, overrides), check};
+    app::RunRequest request{config::load_experiment_config(config_path, overrides, overlays),
+                            check};
     if (dump) {
       std::cout << config::dump_config(request.loaded.config) << std::flush;
       return kExitOk;

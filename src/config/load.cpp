@@ -292,11 +292,18 @@ LoadedConfig finish(Loader& loader, Node tree, const std::string& main_file,
 }  // namespace
 
 LoadedConfig load_experiment_config(const std::string& path,
-                                    const std::vector<std::string>& overrides) {
+                                    const std::vector<std::string>& overrides,
+                                    const std::vector<std::string>& overlays) {
   Loader loader;
   std::vector<std::string> chain;
   Node tree = loader.load_file(path, chain);
-  return finish(loader, std::move(tree), path, overrides);
+  for (const std::string& overlay : overlays) {
+    std::vector<std::string> overlay_chain;
+    detail::merge(tree, loader.load_file(overlay, overlay_chain));
+  }
+  LoadedConfig loaded = finish(loader, std::move(tree), path, overrides);
+  loaded.overlays = overlays;
+  return loaded;
 }
 
 LoadedConfig parse_experiment_config(std::string_view yaml, const std::string& name,

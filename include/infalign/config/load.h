@@ -1,8 +1,9 @@
 // Loading experiment configs from YAML, with every problem reported at once.
 //
 // Precedence, later wins: struct defaults < each `base:` fragment, in list order (each after its
-// own bases; paths relative to the including file) < the experiment file itself < `--set
-// key.path=value` overrides, in command-line order. Maps merge key by key; any other value
+// own bases; paths relative to the including file) < the experiment file itself < overlay files
+// (`--overlay`, INFALIGN_CONFIG_OVERLAY), in order < `--set key.path=value` overrides, in
+// command-line order. Maps merge key by key; any other value
 // (scalar or list) replaces the earlier one whole.
 #pragma once
 
@@ -41,14 +42,19 @@ class ConfigSources {
 struct LoadedConfig {
   ExperimentConfig config;
   ConfigSources sources;
-  // Every file read, the main file last.
+  // Every file read: the main file after its bases, then the overlays.
   std::vector<std::string> files;
+  // The overlay files merged over the main file, in order.
+  std::vector<std::string> overlays;
 };
 
 // Reads, merges, decodes and validates. Throws ConfigError with all problems found, each as
 // `file:line:col: key.path: what was found, what was expected`, sorted by key path.
+// `overlays` are whole config files (with their own `base:`) merged over the experiment file, in
+// order, before the overrides: a profile such as configs/profiles/tiny.yaml.
 LoadedConfig load_experiment_config(const std::string& path,
-                                    const std::vector<std::string>& overrides = {});
+                                    const std::vector<std::string>& overrides = {},
+                                    const std::vector<std::string>& overlays = {});
 // The same for YAML text; `name` is used in messages and its directory resolves `base:` paths.
 LoadedConfig parse_experiment_config(std::string_view yaml, const std::string& name,
                                      const std::vector<std::string>& overrides = {});

@@ -86,6 +86,25 @@ TEST(LoadTest, OverridesComeLastAndAcceptAnyYamlValue) {
   EXPECT_EQ(loaded.sources.locate("ppo.clip_range").str(), "--set ppo.clip_range=0.1");
 }
 
+TEST(LoadTest, OverlaysMergeOverTheFileAndBeforeTheOverrides) {
+  const LoadedConfig loaded =
+      load_experiment_config(test_data_path("configs/valid/child.yaml"), {"run.seed=5"},
+                             {test_data_path("configs/valid/overlay.yaml")});
+  const ExperimentConfig& c = loaded.config;
+  EXPECT_DOUBLE_EQ(c.ppo.clip_range, 0.3);  // the overlay beats child.yaml's 0.25
+  EXPECT_EQ(c.run.seed, 5u);                // --set beats the overlay's 99
+  EXPECT_EQ(c.run.name, "child");           // what the overlay leaves alone stays
+  EXPECT_EQ(c.model.hidden_size, 64);
+  EXPECT_DOUBLE_EQ(c.ppo.kl_coef, 0.2);  // via the overlay's own base
+  ASSERT_EQ(loaded.overlays.size(), 1u);
+  EXPECT_NE(loaded.files.back().find("overlay.yaml"), std::string::npos);
+  EXPECT_NE(loaded.sources.locate("ppo.clip_range").file.find("overlay.yaml"), std::string::npos);
+  // Without the overlay, child.yaml's value.
+  EXPECT_DOUBLE_EQ(
+      load_experiment_config(test_data_path("configs/valid/child.yaml")).config.ppo.clip_range,
+      0.25);
+}
+
 TEST(LoadTest, OverridesAreValidatedLikeFileValues) {
   const auto errors =
       errors_of("", {"ppo.clip_range=2", "ppo.clip_rnage=0.1", "noequals", "ppo.kl_coef=[1"});
