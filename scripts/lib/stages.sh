@@ -3,7 +3,9 @@
 # A stage is skipped when its output exists and its fingerprint is unchanged: the resolved config
 # (--dump-config) and the sha256 of every input file, recorded in $stamps/<slug>.sha256 when the
 # stage finishes. When they changed, the stage's run directory is moved to <run_dir>.previous and
-# the stage runs again from scratch.
+# the stage runs again from scratch. A stage that was interrupted resumes from its checkpoints
+# when rerun with the same fingerprint (recorded in $stamps/<slug>.started when it starts), and
+# starts over (the same move) when the fingerprint changed meanwhile.
 stamps=${stamps:-runs/default/.quickstart}
 mkdir -p "$stamps"
 
@@ -30,7 +32,7 @@ fingerprint() {  # TOOL CONFIG "INPUTS" [ARGS...]
 }
 
 stage() {  # NAME SLUG CONFIG OUTPUT "INPUTS" TOOL [ARGS...]
-  local name=$1 slug=$2 config=$3 output=$4 inputs=$5 tool=$6 key run_dir start
+  local name=$1 slug=$2 config=$3 output=$4 inputs=$5 tool=$6 key start stale=""
   shift 6
   key=$(fingerprint "$tool" "$config" "$inputs" "$@") || exit 1
   if [[ -e "$output" ]]; then
@@ -42,21 +44,29 @@ stage() {  # NAME SLUG CONFIG OUTPUT "INPUTS" TOOL [ARGS...]
       echo "[${stage_tag:-quickstart}] $name: $output is up to date, skipping (--fresh redoes it)"
       return
     fi
+    stale="its config or inputs changed since $output was made"
+  elif [[ -e "$stamps/$slug.started" && "$(cat "$stamps/$slug.started")" != "$key" ]]; then
+    # An interrupted run of another config or other inputs: its checkpoints must not be resumed.
+    stale="it was interrupted while running with another config or other inputs"
+  fi
+  if [[ -n "$stale" ]]; then
+    local run_dir
     run_dir=$("build/infalign-$tool" --config "$config" "$@" --dump-config |
       awk '$1 == "run_dir:" {gsub(/"/, "", $2); print $2; exit}')
-    echo "[${stage_tag:-quickstart}] $name: its config or inputs changed since $output was made;" \
-      "moving $run_dir to $run_dir.previous and running it again"
     if [[ -z "$run_dir" ]]; then
       echo "stages.sh: no run.run_dir in the resolved config of $config" >&2
       exit 1
     fi
+    echo "[${stage_tag:-quickstart}] $name: $stale; moving $run_dir to $run_dir.previous and" \
+      "running it again"
     rm -rf "$run_dir.previous"
     if [[ -e "$run_dir" ]]; then mv "$run_dir" "$run_dir.previous"; fi
   fi
   echo "[${stage_tag:-quickstart}] $name: infalign-$tool --config $config $*"
+  echo "$key" >"$stamps/$slug.started"
   start=$(date +%s)
   "build/infalign-$tool" --config "$config" "$@"
   echo "$key" >"$stamps/$slug.sha256"
+  rm -f "$stamps/$slug.started"
   echo "[${stage_tag:-quickstart}] $name took $(($(date +%s) - start)) s"
 }
-
