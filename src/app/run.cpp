@@ -1,5 +1,7 @@
 #include "infalign/app/run.h"
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "infalign/ppo/trainer.h"
 #include "infalign/runtime/blas.h"
 #include "infalign/runtime/device.h"
+#include "infalign/runtime/distributed.h"
 #include "infalign/runtime/probe.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 #include "infalign/train/lm_trainer.h"
@@ -47,19 +50,26 @@ log::Level to_log_level(config::LogLevel level) {
 // Creates `dir`, starts logging to console (+ `dir/log_name`), writes config.resolved.yaml and
 // logs the start-up banner.
 void set_up(const config::LoadedConfig& loaded, const std::string& dir, const std::string& log_name,
-            std::string_view tag) {
+            std::string_view tag, const runtime::DistEnv& dist = {}) {
   const config::ExperimentConfig& cfg = loaded.config;
   signals::install_stop_handlers();
   fs::create_directories(dir);
-  const std::string log_path = cfg.logging.log_file ? dir + "/" + log_name : std::string();
-  log::init_logging({to_log_level(cfg.logging.level), log_path});
+  // Ranks other than 0 print warnings and errors only, and log to train.rank<k>.log.
+  std::string name = log_name;
+  log::Level level = to_log_level(cfg.logging.level);
+  if (dist.rank > 0) {
+    name = fmt::format("{}.rank{}.log", log_name.substr(0, log_name.rfind('.')), dist.rank);
+    level = std::max(level, log::Level::Warn);
+  }
+  const std::string log_path = cfg.logging.log_file ? dir + "/" + name : std::string();
+  log::init_logging({level, log_path});
 
   const std::string resolved_path = dir + "/config.resolved.yaml";
   const std::string dump = config::dump_config(cfg);
-  fs::write_file_atomic(resolved_path, dump);
+  if (dist.rank == 0) fs::write_file_atomic(resolved_path, dump);
 
   runtime::tune_allocator();
-  const int threads = runtime::configure_threads(cfg.run.threads);
+  const int threads = runtime::configure_threads(cfg.run.threads, dist.local_world_size);
   const c10::Device device = runtime::resolve_device(cfg.run.device);
   log::info("[{}] infalign {} (git {}), run '{}'", tag, build_version(), build_git_hash(),
             cfg.run.name);
@@ -153,12 +163,19 @@ void report_check(const config::LoadedConfig& loaded, bool for_eval, std::string
 
 void run_train(const RunRequest& request) {
   const config::ExperimentConfig& cfg = request.loaded.config;
-  set_up(request.loaded, cfg.run.run_dir, "train.log", "run");
+  const runtime::DistEnv env = runtime::dist_env_from_environment();
+  set_up(request.loaded, cfg.run.run_dir, "train.log", "run", env);
   if (request.check_only) {
     report_check(request.loaded, false, "run");
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, false);
+  if (env.world_size > 1 && cfg.run.stage != config::Stage::Ppo) {
+    throw ConfigError({fmt::format(
+        "run.stage: {} runs in one process only so far (WORLD_SIZE is {}); data parallel "
+        "training exists for stage ppo; start this stage without scripts/launch.sh",
+        config::enum_name(cfg.run.stage), env.world_size)});
+  }
   if (cfg.run.stage == config::Stage::Tokenizer) {
     train_tokenizer(request.loaded);
     return;
@@ -175,7 +192,16 @@ void run_train(const RunRequest& request) {
     calibration::run_calibrate_stage(request.loaded);
     return;
   }
-  ppo::train_ppo(request.loaded);
+  runtime::Distributed dist(
+      env, runtime::resolve_device(cfg.run.device),
+      std::chrono::milliseconds(static_cast<std::int64_t>(cfg.run.dist_timeout_seconds * 1000)));
+  if (dist.active()) {
+    log::info(
+        "[dist] {} processes (gloo over {}:{}), {} each: rank 0 logs, checkpoints and exports",
+        env.world_size, env.master_addr, env.master_port,
+        fmt::format("{} rollouts an iteration", cfg.ppo.rollout_batch_size / env.world_size));
+  }
+  ppo::train_ppo(request.loaded, &dist);
 }
 
 void run_eval(const RunRequest& request) {

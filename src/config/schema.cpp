@@ -337,7 +337,9 @@ struct Registry {
         .field("device", &RunConfig::device)
         .field("dtype", &RunConfig::dtype)
         .field("threads", &RunConfig::threads, in_range<I>(0, 1024))
-        .field("deterministic", &RunConfig::deterministic);
+        .field("deterministic", &RunConfig::deterministic)
+        .field("dist_timeout_seconds", &RunConfig::dist_timeout_seconds,
+               in_range(1.0, 86400.0, false, false));
 
     Section<ModelConfig>(fields, sections, "model", &ExperimentConfig::model)
         .field("init_from", &ModelConfig::init_from)

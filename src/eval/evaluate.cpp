@@ -263,6 +263,12 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   plan.seed = cfg.run.seed;
   plan.dtype = cfg.run.dtype;
 
+  if (cfg.generation.top_k != 0 || cfg.generation.top_p != 1.0) {
+    log::warn(
+        "[eval] generation.top_k = {} / top_p = {}: the samples come from the truncated "
+        "distributions, but the KL is computed between the untruncated ones (as PPO trains them)",
+        cfg.generation.top_k, cfg.generation.top_p);
+  }
   log::info("[eval] {} prompts of {} x M = {} samples per model; base {}; {} polic{}; judges {}",
             n_prompts, cfg.data.eval_prompts_file, m, e.base_model, e.policies.size(),
             e.policies.size() == 1 ? "y" : "ies", fmt::join(judge_names, ", "));

@@ -234,9 +234,10 @@ std::string results_csv(const EvalResults& r) {
 std::string results_table(const EvalResults& r) {
   std::ostringstream out;
   out << fmt::format(
-      "Win rates against the base {} ({} prompts x {} samples per model, {:.0f}% bootstrap "
-      "intervals over prompts)\n",
-      r.base_path, r.prompts, r.samples_per_prompt, 100 * r.confidence);
+      "Win rates against the base {} ({} prompts x {} samples per model, {:.0f}% {} intervals "
+      "over prompts)\n",
+      r.base_path, r.prompts, r.samples_per_prompt, 100 * r.confidence,
+      r.bootstrap_resamples > 0 ? "bootstrap" : "normal (mean +- z se)");
   out << fmt::format("base: mean length {:.2f}, EOS rate {:.3f}\n", r.base_stats.mean_length,
                      r.base_stats.eos_rate);
   for (const auto& p : r.policies) {

@@ -14,9 +14,10 @@
 namespace infalign::generation {
 
 std::pair<at::Tensor, at::Tensor> left_pad(const std::vector<std::vector<std::int64_t>>& prompts,
-                                           std::int64_t pad_id, c10::Device device) {
+                                           std::int64_t pad_id, c10::Device device,
+                                           std::int64_t min_length) {
   INFALIGN_CHECK(!prompts.empty(), "no prompts");
-  std::size_t longest = 0;
+  std::size_t longest = static_cast<std::size_t>(std::max<std::int64_t>(0, min_length));
   for (const auto& p : prompts) longest = std::max(longest, p.size());
   const auto B = static_cast<std::int64_t>(prompts.size());
   const auto P = static_cast<std::int64_t>(longest);
@@ -61,7 +62,8 @@ GenerationResult generate_inference(model::CausalLm& model,
                  options.max_new_tokens);
   const at::Tensor first_parameter = model->parameters().front();
   const c10::Device device = first_parameter.device();
-  auto [prompt_ids, prompt_mask] = left_pad(prompts, options.pad_id, device);
+  auto [prompt_ids, prompt_mask] =
+      left_pad(prompts, options.pad_id, device, options.min_prompt_length);
   const auto B = prompt_ids.size(0), P = prompt_ids.size(1);
   INFALIGN_CHECK(P + options.max_new_tokens <= model->config().max_position_embeddings,
                  "prompt length {} + max_new_tokens {} exceeds max_position_embeddings {}", P,

@@ -28,6 +28,7 @@
 #include "infalign/reward/scorer.h"
 #include "infalign/runtime/adamw.h"
 #include "infalign/runtime/device.h"
+#include "infalign/runtime/distributed.h"
 #include "infalign/runtime/rng.h"
 #include "infalign/runtime/schedule.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
@@ -88,10 +89,18 @@ double std_of(const at::Tensor& t) {
 
 }  // namespace
 
-PpoResult train_ppo(const config::LoadedConfig& loaded) {
+PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* dist) {
   const config::ExperimentConfig& cfg = loaded.config;
   const config::PpoConfig& p = cfg.ppo;
   const c10::Device device = runtime::resolve_device(cfg.run.device);
+  runtime::Distributed single({}, device, std::chrono::seconds(1));
+  runtime::Distributed& d = dist != nullptr ? *dist : single;
+  if (p.rollout_batch_size % d.world_size() != 0) {
+    throw ConfigError(
+        {fmt::format("ppo.rollout_batch_size: got {}, expected a multiple of the {} "
+                     "processes (WORLD_SIZE) that share each rollout batch",
+                     p.rollout_batch_size, d.world_size())});
+  }
   const std::string run_dir = cfg.run.run_dir;
   fs::create_directories(run_dir);
   auto tok = tokenizer::load_configured_tokenizer(loaded);
@@ -103,7 +112,10 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
   std::optional<theory::Transform> phi;
   std::string cache_hash = "none";
   if (!raw) {
-    cache = calibration::ensure_cache(loaded);
+    // Rank 0 builds a missing cache while the others wait, then they read it.
+    if (d.is_main()) cache = calibration::ensure_cache(loaded);
+    d.barrier();
+    if (!d.is_main()) cache = calibration::ensure_cache(loaded);
     phi = calibration::make_transform(cfg.transform, cfg.calibration.num_samples);
     cache_hash = fs::sha256_file(calibration::cache_path(cfg));
     log::info("[ppo] reward: calibrated against K = {} base samples, transformed by {}",
@@ -160,7 +172,8 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
   state.config_hash = config::config_hash(cfg);
   KlController kl_ctl(state.values.count("kl_coef") ? state.values.at("kl_coef") : p.kl_coef,
                       p.adaptive_kl, p.target_kl.value_or(1.0), p.kl_horizon);
-  MetricsWriter metrics(run_dir + "/metrics.jsonl", state.step);
+  std::optional<MetricsWriter> metrics;  // rank 0 writes metrics, checkpoints and the export
+  if (d.is_main()) metrics.emplace(run_dir + "/metrics.jsonl", state.step);
   const auto n_prompts = static_cast<std::int64_t>(prompts.ids.size());
   std::vector<std::int64_t> order =
       data::epoch_order(n_prompts, cfg.run.seed, state.epoch, cfg.data.shuffle);
@@ -175,7 +188,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
   auto save_now = [&](double wall_before, const Timer& wall) {
     state.wall_seconds = wall_before + wall.seconds();
     state.values["kl_coef"] = kl_ctl.beta();
-    train::save(loaded, manager, resumable);
+    if (d.is_main()) train::save(loaded, manager, resumable);
   };
 
   // Validation keeps top-k and top-p off for PPO: the rollouts must come from the policy itself.
@@ -194,29 +207,68 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
   Timer wall;
   Progress progress(p.total_steps, {"ppo", "step", cfg.logging.progress_interval_seconds,
                                     std::nullopt, state.step});
+  // This rank's rows of every rollout batch: [lo, lo + local_b).
+  const std::int64_t local_b = B / d.world_size();
+  const std::int64_t lo = d.rank() * local_b;
+  // Per-row tensors of this rank's rows -> the whole batch, in row order, on every rank.
+  auto gather = [&](const at::Tensor& local) {
+    return d.all_gather_cat(local.cpu()).to(local.device());
+  };
   while (state.step < p.total_steps) {
-    if (signals::stop_requested()) {
+    bool stop = signals::stop_requested();
+    if (d.active()) {  // every rank stops at the same iteration
+      at::Tensor flag = at::full({1}, stop ? 1.0 : 0.0, at::kDouble);
+      d.all_reduce_max(flag);
+      stop = flag.item<double>() > 0;
+    }
+    if (stop) {
       save_now(wall_before, wall);
       signals::throw_if_stop_requested();
+      throw Interrupted(SIGTERM);  // another rank was signalled
     }
     Timer phase;
     MetricValues m;
-    // --- Rollout: B prompts from the cursor, responses from the current policy.
+    // --- Rollout: B prompts from the cursor (every rank walks the same cursor), responses from
+    // the current policy for this rank's rows, each seeded by (iteration, row).
     std::vector<std::int64_t> rows_prompt;
-    std::vector<std::vector<std::int64_t>> batch_prompts;
+    std::vector<std::vector<std::int64_t>> batch_prompts, local_prompts;
     g.row_seeds.clear();
     for (std::int64_t b = 0; b < B; ++b) {
       const std::int64_t idx = next_prompt();
       rows_prompt.push_back(idx);
       batch_prompts.push_back(prompts.ids[static_cast<std::size_t>(idx)]);
-      g.row_seeds.push_back(
-          runtime::RngSet::derive_seed(cfg.run.seed, fmt::format("rollout:{}:{}", state.step, b)));
+      if (b >= lo && b < lo + local_b) {
+        local_prompts.push_back(batch_prompts.back());
+        g.row_seeds.push_back(runtime::RngSet::derive_seed(
+            cfg.run.seed, fmt::format("rollout:{}:{}", state.step, b)));
+      }
     }
+    auto [prompt_ids, prompt_mask] = generation::left_pad(batch_prompts, tok->pad_id(), device);
+    // Every rank pads its prompts to the whole batch's longest, as one process would.
+    g.min_prompt_length = prompt_ids.size(1);
     policy->eval();
     sampler.sync();  // the sampler's copy (generation.dtype bfloat16) follows the updated policy
-    const generation::GenerationResult gen =
-        generation::generate(sampler.get(), batch_prompts, g, at::Generator());
+    generation::GenerationResult gen =
+        generation::generate(sampler.get(), local_prompts, g, at::Generator());
     policy->train();
+    if (d.active()) {
+      // Responses of all rows, padded to the longest rank's response length.
+      at::Tensor steps = at::full({1}, static_cast<double>(gen.response_ids.size(1)), at::kDouble);
+      d.all_reduce_max(steps);
+      const auto R = static_cast<std::int64_t>(steps.item<double>());
+      const std::int64_t extra = R - gen.response_ids.size(1);
+      auto pad_right = [&](const at::Tensor& t, double value) {
+        return extra == 0 ? t : at::constant_pad_nd(t, {0, extra}, value);
+      };
+      gen.response_ids = gather(pad_right(gen.response_ids, static_cast<double>(tok->pad_id())));
+      gen.response_mask = gather(pad_right(gen.response_mask, 0));
+      gen.logprobs = gather(pad_right(gen.logprobs, 0));
+      gen.ended_with_eos = gather(gen.ended_with_eos.to(at::kLong)).to(at::kBool);
+      gen.response_lengths = gen.response_mask.sum(1);
+      gen.generated_tokens = gen.response_lengths.sum().item<std::int64_t>();
+    }
+    gen.prompt_ids = prompt_ids;
+    gen.prompt_mask = prompt_mask;
     const double t_generate = phase.seconds();
     Rollout r;
     r.prompt_length = gen.prompt_ids.size(1);
@@ -225,10 +277,10 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
     r.input_ids = at::cat({gen.prompt_ids, gen.response_ids}, 1);
     r.attention_mask = at::cat({gen.prompt_mask, gen.response_mask}, 1);
     r.position_ids = model::position_ids_from_mask(r.attention_mask);
-    const at::Tensor all_rows = at::arange(B, at::TensorOptions(at::kLong).device(device));
     const at::Tensor maskf = r.mask.to(at::kFloat);
 
-    // --- Score: reward model (or gold) on the truncated text, then u and Phi(u).
+    // --- Score: reward model (or gold) on the truncated text of this rank's rows, then u and
+    // Phi(u) for the whole batch.
     phase = Timer();
     std::vector<const std::vector<std::int64_t>*> prompt_ptrs;
     std::vector<std::uint64_t> keys;
@@ -239,9 +291,11 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
       keys.push_back(prompts.keys[i]);
       texts.push_back(prompts.texts[i]);
     }
-    const std::vector<reward::ScoredText> items =
+    const std::vector<reward::ScoredText> all_items =
         reward::scored_texts(prompt_ptrs, gen, *tok, *scorer);
-    const at::Tensor raw_reward = at::tensor(scorer->score(items), at::kDouble);
+    const std::vector<reward::ScoredText> items(all_items.begin() + lo,
+                                                all_items.begin() + lo + local_b);
+    const at::Tensor raw_reward = gather(at::tensor(scorer->score(items), at::kDouble));
     at::Tensor u, score;
     if (raw) {
       score = raw_reward.clone();
@@ -254,13 +308,15 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
     if (p.missing_eos_penalty != 0) score = score - p.missing_eos_penalty * no_eos.to(at::kDouble);
     const double t_score = phase.seconds();
 
-    // --- Old log-probs, reference log-probs and values: the training forward, no gradients.
+    // --- Old log-probs, reference log-probs and values of this rank's rows: the training
+    // forward, no gradients; then gathered (the reference's log-softmax stays local).
     phase = Timer();
     {
       at::NoGradGuard no_grad;
       std::vector<at::Tensor> old_lp, ref_lp, vals, ref_lsm, kl_full;
-      for (std::int64_t s = 0; s < B; s += micro) {
-        const at::Tensor rows = all_rows.narrow(0, s, std::min(micro, B - s));
+      for (std::int64_t s = 0; s < local_b; s += micro) {
+        const at::Tensor rows = at::arange(lo + s, lo + std::min(local_b, s + micro),
+                                           at::TensorOptions(at::kLong).device(device));
         at::Tensor policy_logits, ref_logits;
         old_lp.push_back(policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, nullptr,
                                          false, full_kl ? &policy_logits : nullptr));
@@ -272,12 +328,12 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
         }
         vals.push_back(state_values(value, r, rows, cfg.run.dtype));
       }
-      r.old_logp = at::cat(old_lp) * maskf;
-      r.ref_logp = at::cat(ref_lp) * maskf;
-      r.old_values = at::cat(vals) * maskf;
+      r.old_logp = gather(at::cat(old_lp)) * maskf;
+      r.ref_logp = gather(at::cat(ref_lp)) * maskf;
+      r.old_values = gather(at::cat(vals)) * maskf;
       if (full_kl) {
-        r.ref_logsoftmax = at::cat(ref_lsm);
-        r.kl_full = at::cat(kl_full) * maskf;
+        r.ref_logsoftmax = at::cat(ref_lsm);  // this rank's rows only: row b is at b - lo
+        r.kl_full = gather(at::cat(kl_full)) * maskf;
       }
     }
     const double t_reference = phase.seconds();
@@ -326,8 +382,12 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
                 at::kLong)
                 .to(device);
         const double mb_tokens = maskf.index_select(0, mb_rows).sum().item<double>();
-        for (std::int64_t s = 0; s < mini; s += micro) {
-          const at::Tensor rows = mb_rows.narrow(0, s, std::min(micro, mini - s));
+        // This rank's rows of the minibatch (any number, also none); the token weights are
+        // shares of the whole minibatch, so the gradients summed over ranks are its gradient.
+        const at::Tensor mine = mb_rows.masked_select((mb_rows >= lo) & (mb_rows < lo + local_b));
+        const std::int64_t n_mine = mine.size(0);
+        for (std::int64_t s = 0; s < n_mine; s += micro) {
+          const at::Tensor rows = mine.narrow(0, s, std::min(micro, n_mine - s));
           const at::Tensor mask = r.mask.index_select(0, rows);
           const double weight = maskf.index_select(0, rows).sum().item<double>() / mb_tokens;
           if (train_policy) {
@@ -344,7 +404,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
               // The direct gradient of beta * KL at each visited state (the advantages carry
               // only its effect on later states): token mean, like the surrogate.
               const at::Tensor kl_now =
-                  exact_kl(logits, r.ref_logsoftmax.index_select(0, rows), temperature);
+                  exact_kl(logits, r.ref_logsoftmax.index_select(0, rows - lo), temperature);
               loss = loss + kl_loss_coef * masked_mean(kl_now, mask);
             }
             (loss * weight).backward();
@@ -370,6 +430,8 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
           vf_sum += vl.loss.item<double>() * weight;
           vclip_sum += vl.clipfrac * weight;
         }
+        if (train_policy) d.sum_gradients(policy->parameters());
+        d.sum_gradients(value->parameters());
         if (p.joint_optimizer) {
           // One optimizer over both models: one gradient-norm clip and one learning rate.
           std::vector<at::Tensor> all = policy->parameters();
@@ -396,6 +458,21 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
         value_opt.zero_grad();
         ++updates;
       }
+    }
+    if (d.active()) {
+      // The loss statistics are token-weighted shares of each minibatch: their sums over ranks
+      // are the single-process values.
+      std::vector<at::Tensor> sums{
+          at::tensor(std::vector<double>{pg_sum, vf_sum, clip_sum, vclip_sum, akl_sum, ratio_sum,
+                                         ratio_var_sum, ent_sum},
+                     at::kDouble)};
+      d.all_reduce_sum(sums);
+      const auto* v = sums[0].data_ptr<double>();
+      pg_sum = v[0], vf_sum = v[1], clip_sum = v[2], vclip_sum = v[3], akl_sum = v[4];
+      ratio_sum = v[5], ratio_var_sum = v[6], ent_sum = v[7];
+      at::Tensor dev = at::full({1}, first_ratio_dev, at::kDouble);
+      d.all_reduce_max(dev);
+      first_ratio_dev = dev.item<double>();
     }
     const double t_update = phase.seconds();
 #ifndef NDEBUG
@@ -458,7 +535,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
       m.insert(m.begin() + 3, {"objective/calibrated_u_std", std_of(u)});
     }
     if (state.step % p.log_every_steps == 0 || state.step == p.total_steps) {
-      metrics.write(state.step, state.wall_seconds, m);
+      if (metrics) metrics->write(state.step, state.wall_seconds, m);
     }
     progress.update(state.step, {{raw ? "reward" : "u",
                                   fmt::format("{:.3f}", raw ? mean_of(raw_reward) : mean_of(u))},
@@ -476,7 +553,8 @@ PpoResult train_ppo(const config::LoadedConfig& loaded) {
   PpoResult result;
   result.steps = state.step;
   result.policy_dir = run_dir + "/final";
-  model::save_causal_lm(policy, result.policy_dir, cfg.tokenizer.path);
+  if (d.is_main()) model::save_causal_lm(policy, result.policy_dir, cfg.tokenizer.path);
+  d.barrier();  // the export exists when any rank returns
   log::info("[ppo] done: {} iterations; policy exported to {} (Hugging Face layout)", state.step,
             result.policy_dir);
   return result;

@@ -49,9 +49,12 @@ c10::ScalarType to_scalar_type(config::DType dtype) {
   return dtype == config::DType::BFloat16 ? c10::ScalarType::BFloat16 : c10::ScalarType::Float;
 }
 
-int configure_threads(std::int64_t num_threads) {
+int configure_threads(std::int64_t num_threads, int processes_per_machine) {
   int n = static_cast<int>(num_threads);
-  if (n == 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n == 0) {
+    n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
+                        std::max(1, processes_per_machine));
+  }
   at::set_num_threads(n);
   return at::get_num_threads();
 }

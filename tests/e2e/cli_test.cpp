@@ -1,5 +1,9 @@
 // The binaries as a user runs them: help, usage errors, config errors, --dump-config, --check.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -181,9 +185,12 @@ class TinyLmRun {
   // Runs stage lm in <dir>/<name> with `extra` arguments; `env` prefixes the command.
   testing::ProcessResult lm(const std::string& name, const std::string& extra = "",
                             const std::string& env = "") const {
-    return run_process(env + kTrain + common_ + " --set run.stage=lm --set " +
-                       shell_quote("model.init_from=\"\"") + " " +
-                       "--set run.run_dir=" + shell_quote(dir_ + "/" + name) + " " + extra);
+    return run_process(env + command(name, extra));
+  }
+  // The command line lm() runs.
+  std::string command(const std::string& name, const std::string& extra = "") const {
+    return kTrain + common_ + " --set run.stage=lm --set " + shell_quote("model.init_from=\"\"") +
+           " " + "--set run.run_dir=" + shell_quote(dir_ + "/" + name) + " " + extra;
   }
   // Runs infalign-eval with the same tiny config and `extra` arguments.
   testing::ProcessResult eval(const std::string& extra) const {
@@ -260,12 +267,10 @@ TEST(LmStageTest, ALeftoverTmpCheckpointIsIgnoredAndShapeChangesAreRefused) {
   EXPECT_NE(changed.err.find("model.intermediate_size was 32"), std::string::npos) << changed.err;
 }
 
-TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
-  fs::TempDir dir;
-  TinyLmRun run(dir.path());
-  ASSERT_EQ(run.lm("lm").exit_code, 0);
-  // A made-up lexicon over the corpus' syllable words (1-3 syllables): the first syllable sets
-  // the valence, so gold scores of samples differ.
+// A made-up lexicon over the tiny corpus' syllable words (1-3 syllables; the first syllable
+// sets the valence, so gold scores of samples differ) in <dir>/lexicon.txt, and four prompts in
+// <dir>/prompts.txt.
+void write_syllable_lexicon_and_prompts(const std::string& dir) {
   const char* syllables[] = {"ba", "ce", "di", "fo", "gu", "ka", "lo", "mi"};
   const double valence[] = {2.0, -2.0, 1.0, -1.0, 0.5, -0.5, 1.5, -1.5};
   std::string lexicon;
@@ -280,9 +285,43 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
       }
     }
   }
-  fs::write_file_atomic(dir.path() + "/lexicon.txt", lexicon);
-  fs::write_file_atomic(dir.path() + "/prompts.txt",
+  fs::write_file_atomic(dir + "/lexicon.txt", lexicon);
+  fs::write_file_atomic(dir + "/prompts.txt",
                         "bababa cebaka\ndibadi ceceka baceba\ncebaka\nbaceba dibadi\n");
+}
+
+// The largest absolute difference between the float32 tensors of two safetensors files with the
+// same tensors (read here without LibTorch).
+double max_abs_difference(const std::string& path_a, const std::string& path_b) {
+  const std::string a = fs::read_file(path_a), b = fs::read_file(path_b);
+  auto header = [](const std::string& bytes, std::uint64_t* size) {
+    std::memcpy(size, bytes.data(), 8);
+    return nlohmann::json::parse(bytes.substr(8, *size));
+  };
+  std::uint64_t na = 0, nb = 0;
+  const auto ha = header(a, &na), hb = header(b, &nb);
+  double worst = 0;
+  for (auto it = ha.begin(); it != ha.end(); ++it) {
+    if (it.key() == "__metadata__") continue;
+    EXPECT_EQ(it.value().at("dtype"), "F32") << it.key();
+    const auto ra = it.value().at("data_offsets"), rb = hb.at(it.key()).at("data_offsets");
+    const std::size_t n = (ra[1].get<std::size_t>() - ra[0].get<std::size_t>()) / 4;
+    EXPECT_EQ(n * 4, rb[1].get<std::size_t>() - rb[0].get<std::size_t>()) << it.key();
+    for (std::size_t i = 0; i < n; ++i) {
+      float x = 0, y = 0;
+      std::memcpy(&x, a.data() + 8 + na + ra[0].get<std::size_t>() + 4 * i, 4);
+      std::memcpy(&y, b.data() + 8 + nb + rb[0].get<std::size_t>() + 4 * i, 4);
+      worst = std::max(worst, static_cast<double>(std::abs(x - y)));
+    }
+  }
+  return worst;
+}
+
+TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
+  fs::TempDir dir;
+  TinyLmRun run(dir.path());
+  ASSERT_EQ(run.lm("lm").exit_code, 0);
+  write_syllable_lexicon_and_prompts(dir.path());
   const std::string reward_args =
       "--set run.stage=reward --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
       " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
@@ -553,6 +592,83 @@ TEST(TheoryCliTest, SweepWritesCsvAndBadUsageExitsTwo) {
   }
   // infalign-eval without a subcommand still needs --config.
   EXPECT_EQ(run_process(kEval).exit_code, 2);
+}
+
+// Two processes (scripts/launch.sh, Gloo on loopback) sharing each rollout batch train the same
+// policy as one process with that batch; a stopped two-process run resumes exactly with two; a
+// rank that dies makes the other exit with an error instead of hanging.
+TEST(DataParallelTest, TwoProcessPpoMatchesOneProcessResumesAndFailsCleanly) {
+  fs::TempDir dir;
+  TinyLmRun run(dir.path());
+  ASSERT_EQ(run.lm("lm").exit_code, 0);
+  write_syllable_lexicon_and_prompts(dir.path());
+  const std::string ppo_args =
+      "--set run.stage=ppo --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
+      " --set reward.kind=gold --set reward.lexicon_path=" +
+      shell_quote(dir.path() + "/lexicon.txt") +
+      " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
+      " --set calibration.cache_path=" + shell_quote(dir.path() + "/cal.cache") +
+      " --set calibration.report_prompts=0 --set ppo.rollout_batch_size=4"
+      " --set ppo.num_mini_batches=2 --set ppo.policy_lr=1e-2 --set ppo.total_steps=4"
+      " --set checkpoint.every_steps=2";
+  const std::string launch2 = "bash " + shell_quote(source_path("scripts/launch.sh")) + " -n 2 -- ";
+  const auto one = run.lm("one", ppo_args);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const auto two = run.lm("two", ppo_args, launch2);
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_NE(two.err.find("[dist] 2 processes"), std::string::npos) << two.err;
+  const std::string final_one = dir.path() + "/one/final/model.safetensors";
+  const std::string final_two = dir.path() + "/two/final/model.safetensors";
+  // The same parameters up to float summation order; training moved them far more than that.
+  EXPECT_LT(max_abs_difference(final_one, final_two), 1e-5);
+  EXPECT_GT(max_abs_difference(final_one, dir.path() + "/lm/model/model.safetensors"), 1e-3);
+  {
+    std::istringstream a(run.file("one", "metrics.jsonl")), b(run.file("two", "metrics.jsonl"));
+    int lines = 0;
+    for (std::string la, lb; std::getline(a, la) && std::getline(b, lb); ++lines) {
+      const auto ja = nlohmann::json::parse(la), jb = nlohmann::json::parse(lb);
+      EXPECT_EQ(ja.at("objective/calibrated_u"), jb.at("objective/calibrated_u")) << lines;
+      EXPECT_NEAR(ja.at("objective/kl").get<double>(), jb.at("objective/kl").get<double>(), 1e-5);
+      EXPECT_NEAR(ja.at("loss/policy_avg").get<double>(), jb.at("loss/policy_avg").get<double>(),
+                  1e-5);
+    }
+    EXPECT_EQ(lines, 4);
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/two/train.rank1.log"));
+
+  // Stopped after iteration 3 (every rank), restarted with two processes: the same policy.
+  ASSERT_EQ(run.lm("two_resumed", ppo_args, "INFALIGN_TEST_STOP_AFTER_STEP=3 " + launch2).exit_code,
+            143);
+  const auto resumed = run.lm("two_resumed", ppo_args, launch2);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(run.file("two_resumed", "final/model.safetensors"),
+            run.file("two", "final/model.safetensors"));
+
+  // Rank 1 killed (SIGKILL) mid-run: rank 0 exits non-zero at its next collective, naming the
+  // cause.
+  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  const std::string script =
+      "cd " + shell_quote(dir.path()) +
+      " && export WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 "
+      "MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+      std::to_string(port) + " && " + "{ RANK=1 LOCAL_RANK=1 " +
+      run.command("killed", ppo_args +
+                                " --set ppo.total_steps=100000"
+                                " --set run.dist_timeout_seconds=60") +
+      " >/dev/null 2>&1 & p1=$!; } && " + "{ RANK=0 LOCAL_RANK=0 " +
+      run.command("killed", ppo_args +
+                                " --set ppo.total_steps=100000"
+                                " --set run.dist_timeout_seconds=60") +
+      " & p0=$!; } && " +
+      "for i in $(seq 600); do [ -s killed/metrics.jsonl ] && break; sleep 0.1; done; "
+      "kill -9 $p1; start=$(date +%s); wait $p0; rc=$?; "
+      "echo \"rc=$rc seconds=$(( $(date +%s) - start ))\"";
+  const auto killed = run_process("bash -c " + shell_quote(script));
+  EXPECT_NE(killed.out.find("rc=1 "), std::string::npos) << killed.out << killed.err;
+  const auto at = killed.out.find("seconds=");
+  ASSERT_NE(at, std::string::npos) << killed.out;
+  EXPECT_LT(std::stoi(killed.out.substr(at + 8)), 30) << killed.out;
+  EXPECT_NE(killed.err.find("another rank exited"), std::string::npos) << killed.err;
 }
 
 }  // namespace

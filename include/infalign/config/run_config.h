@@ -38,6 +38,9 @@ struct RunConfig {
   std::int64_t threads = 0;
   // Ask LibTorch for deterministic algorithms (slower on CUDA; CPU is deterministic anyway).
   bool deterministic = true;
+  // Multi-process runs (scripts/launch.sh): seconds a collective waits for the other ranks before
+  // every rank exits with an error (a rank that died is noticed at once).
+  double dist_timeout_seconds = 300;
 };
 
 }  // namespace infalign::config

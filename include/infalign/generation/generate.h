@@ -25,6 +25,9 @@ struct GenerationOptions {
   // row_seeds[b] instead of the shared generator, so a row's sample does not depend on which
   // other rows share its batch (resumable builds seed per prompt, not per batch). Empty = off.
   std::vector<std::uint64_t> row_seeds;
+  // Left-pad the prompts to at least this length (0: the longest prompt): a data-parallel rank
+  // pads its rows as the whole batch is padded, so its numerics match one process's.
+  std::int64_t min_prompt_length = 0;
 };
 
 // The sampler settings of the `generation` section (length, temperature, top-k/p, KV cache), with
@@ -48,9 +51,11 @@ struct GenerationResult {
 std::vector<std::vector<std::int64_t>> response_tokens(const GenerationResult& result,
                                                        std::int64_t eos_id);
 
-// Left-pads `prompts` (token ids without padding) into [B, P] ids and mask on `device`.
+// Left-pads `prompts` (token ids without padding) into [B, P] ids and mask on `device`, P the
+// longest prompt or `min_length` if that is longer.
 std::pair<at::Tensor, at::Tensor> left_pad(const std::vector<std::vector<std::int64_t>>& prompts,
-                                           std::int64_t pad_id, c10::Device device);
+                                           std::int64_t pad_id, c10::Device device,
+                                           std::int64_t min_length = 0);
 
 // The weights the sampler decodes with (generation.dtype): the model itself for float32, else
 // its own copy in that dtype on the model's device. sync() copies the model's current parameters

@@ -16,9 +16,10 @@ c10::Device resolve_device(const config::DeviceSpec& spec);
 
 c10::ScalarType to_scalar_type(config::DType dtype);
 
-// Sets LibTorch's intra-op threads (0 = one per core) and determinism; returns the thread count
-// in effect.
-int configure_threads(std::int64_t num_threads);
+// Sets LibTorch's intra-op threads (0 = the cores shared among `processes_per_machine`, at least
+// one each: several LibTorch processes with a thread per core each run 10-70x slower here) and
+// determinism; returns the thread count in effect.
+int configure_threads(std::int64_t num_threads, int processes_per_machine = 1);
 
 // Keeps freed tensor memory in the process instead of returning it to the kernel after every
 // step (glibc otherwise mmaps/munmaps each buffer over 128 KiB, and the page faults of re-mapping

@@ -1,0 +1,69 @@
+// Multi-process data parallel on LibTorch's c10d: rendezvous through a TCPStore, collectives
+// through ProcessGroupGloo (CPU tensors) or ProcessGroupNCCL (CUDA builds). Launched like
+// torchrun: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT (scripts/launch.sh sets them).
+// Without WORLD_SIZE (or with 1) every collective is a no-op and nothing is opened.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+namespace infalign::runtime {
+
+struct DistEnv {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  int local_world_size = 1;  // processes on this machine (LOCAL_WORLD_SIZE, else WORLD_SIZE)
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+};
+
+// The launch variables of this process; throws ConfigError naming the variable when one is
+// malformed, missing while WORLD_SIZE > 1, or out of range.
+DistEnv dist_env_from_environment();
+
+class Distributed {
+ public:
+  // world_size 1: a no-op group. Otherwise connects to MASTER_ADDR:MASTER_PORT (rank 0 serves
+  // the store) and builds the process group; every collective fails with an error after
+  // `timeout` when a rank does not take part (it exited, or hangs).
+  Distributed(const DistEnv& env, c10::Device device, std::chrono::milliseconds timeout);
+  ~Distributed();
+  Distributed(const Distributed&) = delete;
+  Distributed& operator=(const Distributed&) = delete;
+
+  int rank() const { return env_.rank; }
+  int world_size() const { return env_.world_size; }
+  bool active() const { return env_.world_size > 1; }
+  bool is_main() const { return env_.rank == 0; }
+  // "rank 1 of 2" (for messages).
+  std::string describe() const;
+
+  // Sums each tensor across ranks, in place (flattened into one buffer per dtype and device).
+  void all_reduce_sum(std::vector<at::Tensor>& tensors);
+  // Element-wise maximum across ranks, in place.
+  void all_reduce_max(at::Tensor& tensor);
+  // Every rank's `local` (same shape and dtype on every rank), concatenated along dim 0 in rank
+  // order.
+  at::Tensor all_gather_cat(const at::Tensor& local);
+  // Sums the gradients of `parameters` across ranks in buckets of about `bucket_bytes`;
+  // a missing gradient counts as zeros (a rank with no rows in a minibatch).
+  void sum_gradients(const std::vector<at::Tensor>& parameters,
+                     std::int64_t bucket_bytes = 16 << 20);
+  // Copies rank 0's values of `tensors` to every rank.
+  void broadcast(std::vector<at::Tensor>& tensors);
+  void barrier();
+
+ private:
+  struct Impl;
+  DistEnv env_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace infalign::runtime

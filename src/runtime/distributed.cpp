@@ -1,0 +1,203 @@
+#include "infalign/runtime/distributed.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <exception>
+#include <map>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "infalign/core/error.h"
+
+namespace infalign::runtime {
+
+namespace {
+
+// An integer environment variable: `fallback` when unset; a ConfigError naming it when malformed
+// or outside [lo, hi].
+int env_int(const char* name, int fallback, int lo, int hi) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == 0) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long x = std::strtol(v, &end, 10);
+  if (errno != 0 || end == v || *end != 0 || x < lo || x > hi) {
+    throw ConfigError(
+        {fmt::format("environment variable {}: got '{}', expected an integer in "
+                     "[{}, {}] (set by scripts/launch.sh or torchrun)",
+                     name, v, lo, hi)});
+  }
+  return static_cast<int>(x);
+}
+
+}  // namespace
+
+DistEnv dist_env_from_environment() {
+  DistEnv e;
+  e.world_size = env_int("WORLD_SIZE", 1, 1, 1 << 16);
+  if (e.world_size == 1) return e;
+  if (std::getenv("RANK") == nullptr || std::getenv("MASTER_PORT") == nullptr) {
+    throw ConfigError({fmt::format(
+        "WORLD_SIZE is {} but RANK or MASTER_PORT is not set; start the processes with "
+        "scripts/launch.sh -n {} -- <command> (or torchrun), which sets RANK, WORLD_SIZE, "
+        "LOCAL_RANK, MASTER_ADDR and MASTER_PORT",
+        e.world_size, e.world_size)});
+  }
+  e.rank = env_int("RANK", 0, 0, e.world_size - 1);
+  e.local_rank = env_int("LOCAL_RANK", e.rank, 0, e.world_size - 1);
+  e.local_world_size = env_int("LOCAL_WORLD_SIZE", e.world_size, 1, e.world_size);
+  e.master_port = env_int("MASTER_PORT", 29500, 1, 65535);
+  if (const char* a = std::getenv("MASTER_ADDR"); a != nullptr && *a != 0) e.master_addr = a;
+  return e;
+}
+
+struct Distributed::Impl {
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  std::chrono::milliseconds timeout{0};
+};
+
+Distributed::Distributed(const DistEnv& env, c10::Device device, std::chrono::milliseconds timeout)
+    : env_(env) {
+  if (!active()) return;
+  if (device.is_cuda()) {
+    throw ConfigError({fmt::format(
+        "run.device {}: multi-process runs on CUDA need ProcessGroupNCCL, which this build does "
+        "not include yet; run on the CPU (run.device: cpu) or with one process",
+        device.str())});
+  }
+  impl_ = std::make_unique<Impl>();
+  impl_->timeout = timeout;
+  try {
+    c10d::TCPStoreOptions o;
+    o.port = static_cast<std::uint16_t>(env_.master_port);
+    o.isServer = env_.rank == 0;
+    o.numWorkers = env_.world_size;
+    o.waitWorkers = true;
+    o.timeout = timeout;
+    auto store = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, o);
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("infalign", store);
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
+        env_.master_addr == "localhost" ? std::string("127.0.0.1") : env_.master_addr));
+    impl_->group =
+        c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, env_.rank, env_.world_size, options);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("{}: could not join the process group at {}:{} within {} s: {}",
+                            describe(), env_.master_addr, env_.master_port,
+                            timeout.count() / 1000.0, e.what()));
+  }
+}
+
+Distributed::~Distributed() = default;
+
+std::string Distributed::describe() const {
+  return fmt::format("rank {} of {}", env_.rank, env_.world_size);
+}
+
+namespace {
+
+// Runs one collective and waits; any failure (a rank exited, a timeout) becomes an Error that
+// says which rank saw it and what to look at.
+template <typename F>
+void collective(const std::string& who, const char* what, std::chrono::milliseconds timeout,
+                F&& start) {
+  try {
+    c10::intrusive_ptr<c10d::Work> work = start();
+    work->wait(timeout);
+  } catch (const std::exception& e) {
+    throw Error(
+        fmt::format("{}: {} failed: another rank exited or did not answer within {} s "
+                    "(run.dist_timeout_seconds); see the other ranks' output. ({})",
+                    who, what, timeout.count() / 1000.0, e.what()));
+  }
+}
+
+}  // namespace
+
+void Distributed::all_reduce_sum(std::vector<at::Tensor>& tensors) {
+  if (!active() || tensors.empty()) return;
+  // One flat buffer per dtype: one collective instead of one per tensor.
+  std::map<c10::ScalarType, std::vector<std::size_t>> by_dtype;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    by_dtype[tensors[i].scalar_type()].push_back(i);
+  }
+  for (const auto& [dtype, indices] : by_dtype) {
+    std::vector<at::Tensor> parts;
+    for (const std::size_t i : indices) parts.push_back(tensors[i].detach().reshape(-1));
+    std::vector<at::Tensor> flat{at::cat(parts)};
+    collective(describe(), "all-reduce", impl_->timeout,
+               [&] { return impl_->group->allreduce(flat); });
+    std::int64_t offset = 0;
+    for (const std::size_t i : indices) {
+      const std::int64_t n = tensors[i].numel();
+      tensors[i].detach().copy_(flat[0].narrow(0, offset, n).view(tensors[i].sizes()));
+      offset += n;
+    }
+  }
+}
+
+void Distributed::all_reduce_max(at::Tensor& tensor) {
+  if (!active()) return;
+  std::vector<at::Tensor> t{tensor.detach().contiguous()};
+  c10d::AllreduceOptions o;
+  o.reduceOp = c10d::ReduceOp::MAX;
+  collective(describe(), "all-reduce (max)", impl_->timeout,
+             [&] { return impl_->group->allreduce(t, o); });
+  tensor.detach().copy_(t[0]);
+}
+
+at::Tensor Distributed::all_gather_cat(const at::Tensor& local) {
+  if (!active()) return local;
+  std::vector<at::Tensor> input{local.detach().contiguous()};
+  std::vector<std::vector<at::Tensor>> output(1);
+  for (int r = 0; r < env_.world_size; ++r) output[0].push_back(at::empty_like(input[0]));
+  collective(describe(), "all-gather", impl_->timeout,
+             [&] { return impl_->group->allgather(output, input); });
+  return at::cat(output[0], 0);
+}
+
+void Distributed::sum_gradients(const std::vector<at::Tensor>& parameters,
+                                std::int64_t bucket_bytes) {
+  if (!active()) return;
+  std::vector<at::Tensor> bucket;
+  std::int64_t bytes = 0;
+  auto flush = [&] {
+    if (bucket.empty()) return;
+    all_reduce_sum(bucket);
+    bucket.clear();
+    bytes = 0;
+  };
+  for (const at::Tensor& p : parameters) {
+    if (!p.requires_grad()) continue;
+    if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+    bucket.push_back(p.grad());
+    bytes += p.numel() * static_cast<std::int64_t>(p.element_size());
+    if (bytes >= bucket_bytes) flush();
+  }
+  flush();
+}
+
+void Distributed::broadcast(std::vector<at::Tensor>& tensors) {
+  if (!active() || tensors.empty()) return;
+  std::vector<at::Tensor> parts;
+  for (const auto& t : tensors) parts.push_back(t.detach().reshape(-1).to(at::kDouble));
+  std::vector<at::Tensor> flat{at::cat(parts)};
+  collective(describe(), "broadcast", impl_->timeout,
+             [&] { return impl_->group->broadcast(flat); });
+  std::int64_t offset = 0;
+  for (auto& t : tensors) {
+    const std::int64_t n = t.numel();
+    t.detach().copy_(flat[0].narrow(0, offset, n).view(t.sizes()));
+    offset += n;
+  }
+}
+
+void Distributed::barrier() {
+  if (!active()) return;
+  collective(describe(), "barrier", impl_->timeout, [&] { return impl_->group->barrier(); });
+}
+
+}  // namespace infalign::runtime
