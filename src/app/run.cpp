@@ -170,36 +170,36 @@ void run_train(const RunRequest& request) {
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, false);
-  if (env.world_size > 1 && cfg.run.stage != config::Stage::Ppo) {
+  if (env.world_size > 1 &&
+      (cfg.run.stage == config::Stage::Tokenizer || cfg.run.stage == config::Stage::Calibrate)) {
     throw ConfigError({fmt::format(
         "run.stage: {} runs in one process only so far (WORLD_SIZE is {}); data parallel "
-        "training exists for stage ppo; start this stage without scripts/launch.sh",
+        "training exists for stages lm, reward and ppo; start this stage without "
+        "scripts/launch.sh",
         config::enum_name(cfg.run.stage), env.world_size)});
+  }
+  runtime::Distributed dist(
+      env, runtime::resolve_device(cfg.run.device),
+      std::chrono::milliseconds(static_cast<std::int64_t>(cfg.run.dist_timeout_seconds * 1000)));
+  if (dist.active()) {
+    log::info("[dist] {} processes (gloo over {}:{}); rank 0 logs, checkpoints and exports",
+              env.world_size, env.master_addr, env.master_port);
   }
   if (cfg.run.stage == config::Stage::Tokenizer) {
     train_tokenizer(request.loaded);
     return;
   }
   if (cfg.run.stage == config::Stage::Lm) {
-    train::train_lm(request.loaded);
+    train::train_lm(request.loaded, &dist);
     return;
   }
   if (cfg.run.stage == config::Stage::Reward) {
-    train::train_reward_model(request.loaded);
+    train::train_reward_model(request.loaded, &dist);
     return;
   }
   if (cfg.run.stage == config::Stage::Calibrate) {
     calibration::run_calibrate_stage(request.loaded);
     return;
-  }
-  runtime::Distributed dist(
-      env, runtime::resolve_device(cfg.run.device),
-      std::chrono::milliseconds(static_cast<std::int64_t>(cfg.run.dist_timeout_seconds * 1000)));
-  if (dist.active()) {
-    log::info(
-        "[dist] {} processes (gloo over {}:{}), {} each: rank 0 logs, checkpoints and exports",
-        env.world_size, env.master_addr, env.master_port,
-        fmt::format("{} rollouts an iteration", cfg.ppo.rollout_batch_size / env.world_size));
   }
   ppo::train_ppo(request.loaded, &dist);
 }
@@ -208,6 +208,12 @@ void run_eval(const RunRequest& request) {
   const config::ExperimentConfig& cfg = request.loaded.config;
   const std::string out_dir =
       cfg.eval.output_dir.empty() ? cfg.run.run_dir + "/eval" : cfg.eval.output_dir;
+  const runtime::DistEnv env = runtime::dist_env_from_environment();
+  if (env.world_size > 1) {
+    throw ConfigError({fmt::format("infalign-eval runs in one process only so far (WORLD_SIZE is "
+                                   "{}); start it without scripts/launch.sh",
+                                   env.world_size)});
+  }
   set_up(request.loaded, out_dir, "eval.log", "eval");
   if (request.check_only) {
     report_check(request.loaded, true, "eval");

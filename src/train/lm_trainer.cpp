@@ -19,6 +19,7 @@
 #include "infalign/generation/generate.h"
 #include "infalign/model/hf_io.h"
 #include "infalign/runtime/device.h"
+#include "infalign/runtime/distributed.h"
 #include "infalign/runtime/rng.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 #include "infalign/train/loop.h"
@@ -80,7 +81,11 @@ at::Tensor lm_loss(model::CausalLm& lm, const at::Tensor& chunk_batch, c10::Devi
 
 }  // namespace
 
-LmResult train_lm(const config::LoadedConfig& loaded) {
+LmResult train_lm(const config::LoadedConfig& loaded, runtime::Distributed* dist) {
+  const bool parallel = dist != nullptr && dist->active();
+  const int world = parallel ? dist->world_size() : 1;
+  const int rank = parallel ? dist->rank() : 0;
+  const bool main_rank = rank == 0;
   const config::ExperimentConfig& cfg = loaded.config;
   const config::TrainConfig& t = cfg.train;
   const c10::Device device = runtime::resolve_device(cfg.run.device);
@@ -125,7 +130,13 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
   log::info("[run] causal LM: {} parameters ({} layers, hidden {}, vocab {})", n_params,
             lm->config().num_hidden_layers, lm->config().hidden_size, lm->config().vocab_size);
 
-  TrainingLoop loop(loaded, *lm, rngs, train_chunks.count());
+  if (t.batch_size % world != 0) {
+    throw ConfigError(
+        {fmt::format("train.batch_size: got {}, expected a multiple of the {} "
+                     "processes (WORLD_SIZE) that share each batch",
+                     t.batch_size, world)});
+  }
+  TrainingLoop loop(loaded, *lm, rngs, train_chunks.count(), dist);
 
   // Fixed validation batches (in order), and the unigram baseline on the same targets.
   const std::int64_t valid_batches = std::min<std::int64_t>(
@@ -219,12 +230,20 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
       std::vector<std::int64_t> idx;
       while (static_cast<std::int64_t>(idx.size()) < t.batch_size)
         idx.push_back(loop.next_example());
+      // This rank's equal share of the batch: the mean of the ranks' losses is the batch's.
+      const std::int64_t share = t.batch_size / world;
+      idx = std::vector<std::int64_t>(idx.begin() + rank * share, idx.begin() + (rank + 1) * share);
       const at::Tensor loss = lm_loss(lm, train_chunks.batch(idx), device, cfg.run.dtype);
-      (loss / static_cast<double>(t.grad_accum_steps)).backward();
-      loss_sum += loss.item<double>();
+      (loss / static_cast<double>(t.grad_accum_steps * world)).backward();
+      loss_sum += loss.item<double>() / world;
       loop.state().tokens_seen += t.batch_size * cfg.data.seq_len;
     }
     const double grad_norm = loop.finish_step(lr);
+    if (parallel) {
+      std::vector<at::Tensor> sum{at::full({1}, loss_sum, at::kDouble)};
+      dist->all_reduce_sum(sum);
+      loss_sum = sum[0].item<double>();
+    }
     const double loss = loss_sum / static_cast<double>(t.grad_accum_steps);
     if (!std::isfinite(loss)) {
       throw Error(fmt::format("[lm] loss is {} at step {}; lower train.lr", loss, loop.step()));
@@ -237,7 +256,7 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
                            {"train/grad_norm", grad_norm},
                            {"perf/tokens_per_s", tokens_per_s}};
     const bool evaluate = loop.eval_due();
-    if (evaluate) {
+    if (evaluate && main_rank) {
       lm->eval();
       last_valid = validation_loss();
       lm->train();
@@ -246,7 +265,8 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
       log::info("[lm] step {}: validation loss {:.4f}, perplexity {:.2f} (unigram baseline {:.2f})",
                 loop.step(), last_valid, std::exp(last_valid), unigram_ppl);
     }
-    if (t.sample_every_steps > 0 && loop.step() % t.sample_every_steps == 0 && !loop.last_step()) {
+    if (main_rank && t.sample_every_steps > 0 && loop.step() % t.sample_every_steps == 0 &&
+        !loop.last_step()) {
       for (const auto& s : samples()) log::info("[lm] sample: {}", s);
     }
     progress.update(loop.step(),
@@ -258,6 +278,10 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
   LmResult result;
   result.model_dir = output_dir;
   result.steps = loop.step();
+  if (!main_rank) {  // rank 0 validates, samples and writes; the others wait for the export
+    dist->barrier();
+    return result;
+  }
   if (std::isnan(last_valid)) last_valid = validation_loss();
   result.valid_loss = last_valid;
   result.valid_perplexity = std::exp(last_valid);
@@ -283,6 +307,7 @@ LmResult train_lm(const config::LoadedConfig& loaded) {
   log::info("[lm] done: {} steps, validation perplexity {:.2f} vs unigram {:.2f}; model in {}",
             result.steps, result.valid_perplexity, unigram_ppl, output_dir);
   for (const auto& s : result.samples) log::info("[lm] sample: {}", s);
+  if (parallel) dist->barrier();
   return result;
 }
 

@@ -5,9 +5,12 @@
 
 #include <fmt/format.h>
 
+#include <ATen/ATen.h>
+
 #include "infalign/core/error.h"
 #include "infalign/core/signals.h"
 #include "infalign/data/cursor.h"
+#include "infalign/runtime/distributed.h"
 #include "infalign/runtime/schedule.h"
 #include "infalign/train/checkpointing.h"
 
@@ -24,18 +27,21 @@ std::string model_output_dir(const config::ExperimentConfig& config) {
 }
 
 TrainingLoop::TrainingLoop(const config::LoadedConfig& loaded, torch::nn::Module& model,
-                           runtime::RngSet& rngs, std::int64_t examples)
+                           runtime::RngSet& rngs, std::int64_t examples, runtime::Distributed* dist)
     : loaded_(loaded),
       model_(model),
       rngs_(rngs),
       optimizer_(named_parameters(model), adamw_options(loaded.config.train)),
       manager_(loaded.config.run.run_dir, loaded.config.checkpoint.keep_last,
                loaded.config.checkpoint.keep_every),
-      examples_(examples) {
+      examples_(examples),
+      dist_(dist != nullptr && dist->active() ? dist : nullptr) {
   INFALIGN_CHECK(examples > 0, "no training examples");
   resume(loaded_, manager_, {{{"model", model_, optimizer_}}, rngs_, state_});
   state_.config_hash = config::config_hash(loaded_.config);
-  metrics_.emplace(loaded_.config.run.run_dir + "/metrics.jsonl", state_.step);
+  if (dist_ == nullptr || dist_->is_main()) {
+    metrics_.emplace(loaded_.config.run.run_dir + "/metrics.jsonl", state_.step);
+  }
   order_ = data::epoch_order(examples_, loaded_.config.run.seed, state_.epoch,
                              loaded_.config.data.shuffle);
   wall_before_ = state_.wall_seconds;
@@ -44,13 +50,21 @@ TrainingLoop::TrainingLoop(const config::LoadedConfig& loaded, torch::nn::Module
 
 void TrainingLoop::save_now() {
   state_.wall_seconds = wall_before_ + wall_.seconds();
+  if (dist_ != nullptr && !dist_->is_main()) return;
   save(loaded_, manager_, {{{"model", model_, optimizer_}}, rngs_, state_});
 }
 
 void TrainingLoop::check_stop() {
-  if (!signals::stop_requested()) return;
+  bool stop = signals::stop_requested();
+  if (dist_ != nullptr) {  // every rank stops at the same step
+    at::Tensor flag = at::full({1}, stop ? 1.0 : 0.0, at::kDouble);
+    dist_->all_reduce_max(flag);
+    stop = flag.item<double>() > 0;
+  }
+  if (!stop) return;
   save_now();
   signals::throw_if_stop_requested();
+  throw Interrupted(SIGTERM);  // another rank was signalled
 }
 
 double TrainingLoop::learning_rate() const {
@@ -70,6 +84,7 @@ std::int64_t TrainingLoop::next_example() {
 }
 
 double TrainingLoop::finish_step(double lr) {
+  if (dist_ != nullptr) dist_->sum_gradients(model_.parameters());
   const double grad_norm =
       runtime::clip_grad_norm(model_.parameters(), loaded_.config.train.max_grad_norm);
   optimizer_.step(lr);
@@ -86,7 +101,7 @@ bool TrainingLoop::eval_due() const {
 void TrainingLoop::end_step(const MetricValues& values, bool evaluated) {
   state_.wall_seconds = wall_before_ + wall_.seconds();
   if (state_.step % loaded_.config.train.log_every_steps == 0 || evaluated || last_step()) {
-    metrics_->write(state_.step, state_.wall_seconds, values);
+    if (metrics_) metrics_->write(state_.step, state_.wall_seconds, values);
   }
   const auto every = loaded_.config.checkpoint.every_steps;
   if ((every > 0 && state_.step % every == 0) || last_step()) save_now();

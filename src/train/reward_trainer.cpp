@@ -26,6 +26,7 @@
 #include "infalign/reward/scorer.h"
 #include "infalign/reward/vader.h"
 #include "infalign/runtime/device.h"
+#include "infalign/runtime/distributed.h"
 #include "infalign/runtime/rng.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 #include "infalign/train/checkpointing.h"
@@ -93,7 +94,10 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
 
 }  // namespace
 
-RewardResult train_reward_model(const config::LoadedConfig& loaded) {
+RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Distributed* dist) {
+  const bool parallel = dist != nullptr && dist->active();
+  const int world = parallel ? dist->world_size() : 1;
+  const int rank = parallel ? dist->rank() : 0;
   const config::ExperimentConfig& cfg = loaded.config;
   const config::TrainConfig& t = cfg.train;
   const c10::Device device = runtime::resolve_device(cfg.run.device);
@@ -165,7 +169,7 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     write("train", train_samples, train_groups);
     write("valid", valid_samples, valid_groups);
     fs::create_directories(run_dir);
-    fs::write_file_atomic(run_dir + "/preference_pairs.tsv", tsv.str());
+    if (rank == 0) fs::write_file_atomic(run_dir + "/preference_pairs.tsv", tsv.str());
   }
 
   model::ScalarModel rm = model::load_scalar_model(cfg.model.init_from, {device, at::kFloat},
@@ -174,7 +178,13 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     at::NoGradGuard no_grad;
     rm->named_parameters()["score.weight"].zero_();  // every pair starts at P = 1/2
   }
-  TrainingLoop loop(loaded, *rm, rngs, static_cast<std::int64_t>(trainable.size()));
+  if (t.batch_size % world != 0) {
+    throw ConfigError(
+        {fmt::format("train.batch_size: got {}, expected a multiple of the {} "
+                     "processes (WORLD_SIZE) that share each batch",
+                     t.batch_size, world)});
+  }
+  TrainingLoop loop(loaded, *rm, rngs, static_cast<std::int64_t>(trainable.size()), dist);
 
   // Held-out accuracies: pairs of one prompt (the usual meaning) and pairs across prompts.
   struct Eval {
@@ -214,10 +224,21 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
     for (std::int64_t micro = 0; micro < t.grad_accum_steps; ++micro) {
       // A micro-batch: batch_size comparison groups; every sequence is scored once and every
       // labelled pair of its group contributes -log sigmoid(r_chosen - r_rejected).
+      // With several processes this rank scores its share of the groups; the loss is its pairs'
+      // share of the whole micro-batch's mean.
       std::vector<std::vector<std::int64_t>> seqs;
       std::vector<std::int64_t> chosen, rejected;
+      std::int64_t all_pairs = 0, longest = 0;
+      const std::int64_t share = t.batch_size / world;
       for (std::int64_t b = 0; b < t.batch_size; ++b) {
         const std::size_t g = trainable[static_cast<std::size_t>(loop.next_example())];
+        all_pairs +=
+            static_cast<std::int64_t>(train_groups.offsets[g + 1] - train_groups.offsets[g]);
+        for (std::size_t i = g * train_groups.group_size;
+             i < std::min(train_samples.size(), (g + 1) * train_groups.group_size); ++i) {
+          longest = std::max(longest, static_cast<std::int64_t>(train_samples[i].ids.size()));
+        }
+        if (b / share != rank) continue;
         const std::size_t first = g * train_groups.group_size;
         const auto offset = static_cast<std::int64_t>(seqs.size());
         for (std::size_t i = first;
@@ -230,7 +251,8 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
           rejected.push_back(offset + static_cast<std::int64_t>(p.rejected - first));
         }
       }
-      auto [x, mask] = generation::left_pad(seqs, tok->pad_id(), device);
+      // Padded as the whole micro-batch is, so each rank's numerics match one process's.
+      auto [x, mask] = generation::left_pad(seqs, tok->pad_id(), device, longest);
       at::Tensor scores;
       {
         const runtime::AutocastGuard autocast(device, cfg.run.dtype);
@@ -243,12 +265,19 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
       };
       const at::Tensor margin =
           scores.index_select(0, index(chosen)) - scores.index_select(0, index(rejected));
-      const at::Tensor loss = -at::log_sigmoid(margin).mean();  // Bradley-Terry
+      const double n_all = static_cast<double>(all_pairs);
+      const at::Tensor loss = -at::log_sigmoid(margin).sum() / n_all;  // Bradley-Terry, mean
       (loss / static_cast<double>(t.grad_accum_steps)).backward();
       loss_sum += loss.item<double>();
-      acc_sum += (margin > 0).to(at::kDouble).mean().item<double>();
+      acc_sum += (margin > 0).to(at::kDouble).sum().item<double>() / n_all;
     }
     const double grad_norm = loop.finish_step(lr);
+    if (parallel) {
+      std::vector<at::Tensor> sums{at::tensor(std::vector<double>{loss_sum, acc_sum}, at::kDouble)};
+      dist->all_reduce_sum(sums);
+      loss_sum = sums[0][0].item<double>();
+      acc_sum = sums[0][1].item<double>();
+    }
     const double loss = loss_sum / static_cast<double>(t.grad_accum_steps);
     if (!std::isfinite(loss)) {
       throw Error(fmt::format("[reward] loss is {} at step {}; lower train.lr", loss, loop.step()));
@@ -257,7 +286,7 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
                            {"train/accuracy", acc_sum / static_cast<double>(t.grad_accum_steps)},
                            {"train/lr", lr},
                            {"train/grad_norm", grad_norm}};
-    const bool evaluate_now = loop.eval_due();
+    const bool evaluate_now = loop.eval_due() && rank == 0;
     if (evaluate_now) {
       const Eval e = evaluate();
       values.emplace_back("val/accuracy", e.accuracy);
@@ -275,6 +304,10 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
 
   RewardResult result;
   result.model_dir = output_dir;
+  if (rank != 0) {  // rank 0 evaluates and writes; the others wait for the export
+    dist->barrier();
+    return result;
+  }
   result.train_pairs = static_cast<std::int64_t>(train_groups.pairs.size());
   result.valid_pairs = static_cast<std::int64_t>(valid_groups.pairs.size());
   const Eval final_eval = evaluate();
@@ -379,6 +412,7 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded) {
       "(within a prompt {:.3f}), UCI accuracy {:.3f} (AUC {:.3f}); model in {}",
       result.valid_accuracy, result.valid_gold_accuracy, result.spearman,
       result.spearman_within_prompt, result.uci_accuracy, result.uci_auc, output_dir);
+  if (parallel) dist->barrier();
   return result;
 }
 

@@ -290,9 +290,11 @@ void write_syllable_lexicon_and_prompts(const std::string& dir) {
                         "bababa cebaka\ndibadi ceceka baceba\ncebaka\nbaceba dibadi\n");
 }
 
-// The largest absolute difference between the float32 tensors of two safetensors files with the
-// same tensors (read here without LibTorch).
-double max_abs_difference(const std::string& path_a, const std::string& path_b) {
+// The largest absolute difference between the float32 tensors of two safetensors files (read here
+// without LibTorch): over all tensors, which must be the same in both, or with `common_only` over
+// the tensors both have.
+double max_abs_difference(const std::string& path_a, const std::string& path_b,
+                          bool common_only = false) {
   const std::string a = fs::read_file(path_a), b = fs::read_file(path_b);
   auto header = [](const std::string& bytes, std::uint64_t* size) {
     std::memcpy(size, bytes.data(), 8);
@@ -302,7 +304,7 @@ double max_abs_difference(const std::string& path_a, const std::string& path_b) 
   const auto ha = header(a, &na), hb = header(b, &nb);
   double worst = 0;
   for (auto it = ha.begin(); it != ha.end(); ++it) {
-    if (it.key() == "__metadata__") continue;
+    if (it.key() == "__metadata__" || (common_only && !hb.contains(it.key()))) continue;
     EXPECT_EQ(it.value().at("dtype"), "F32") << it.key();
     const auto ra = it.value().at("data_offsets"), rb = hb.at(it.key()).at("data_offsets");
     const std::size_t n = (ra[1].get<std::size_t>() - ra[0].get<std::size_t>()) / 4;
@@ -594,14 +596,47 @@ TEST(TheoryCliTest, SweepWritesCsvAndBadUsageExitsTwo) {
   EXPECT_EQ(run_process(kEval).exit_code, 2);
 }
 
-// Two processes (scripts/launch.sh, Gloo on loopback) sharing each rollout batch train the same
-// policy as one process with that batch; a stopped two-process run resumes exactly with two; a
-// rank that dies makes the other exit with an error instead of hanging.
-TEST(DataParallelTest, TwoProcessPpoMatchesOneProcessResumesAndFailsCleanly) {
+// Two processes (scripts/launch.sh, Gloo on loopback) sharing each batch train the same model as
+// one process with that batch, in stages lm, reward and ppo; a stopped two-process PPO run resumes
+// exactly with two; a rank that dies makes the other exit with an error instead of hanging.
+TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
   fs::TempDir dir;
   TinyLmRun run(dir.path());
+  const std::string launch2 = "bash " + shell_quote(source_path("scripts/launch.sh")) + " -n 2 -- ";
   ASSERT_EQ(run.lm("lm").exit_code, 0);
+  const auto lm2 = run.lm("lm2", "", launch2);
+  ASSERT_EQ(lm2.exit_code, 0) << lm2.err;
+  EXPECT_LT(max_abs_difference(dir.path() + "/lm/model/model.safetensors",
+                               dir.path() + "/lm2/model/model.safetensors"),
+            1e-5);
   write_syllable_lexicon_and_prompts(dir.path());
+  const std::string reward_args =
+      "--set run.stage=reward --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
+      " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
+      " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
+      " --set reward.train_prompts=60 --set reward.samples_per_prompt=4 --set "
+      "reward.prompts_per_group=2";
+  ASSERT_EQ(run.lm("rm", reward_args).exit_code, 0);
+  const auto rm2 = run.lm("rm2", reward_args, launch2);
+  ASSERT_EQ(rm2.exit_code, 0) << rm2.err;
+  // The same losses step by step; the parameters agree to 1e-4 (Adam divides each gradient by its
+  // own running scale, so a component whose gradient is nearly zero turns float summation-order
+  // noise into steps of up to the learning rate: 4e-5 here after 6 steps at lr 1e-2, where the
+  // model moved by 3e-2).
+  const auto losses = [&](const std::string& name) {
+    std::vector<double> out;
+    std::istringstream in(run.file(name, "metrics.jsonl"));
+    for (std::string line; std::getline(in, line);) {
+      out.push_back(nlohmann::json::parse(line).at("train/loss").get<double>());
+    }
+    return out;
+  };
+  const std::vector<double> rm_losses = losses("rm"), rm2_losses = losses("rm2");
+  ASSERT_EQ(rm_losses.size(), rm2_losses.size());
+  for (std::size_t i = 0; i < rm_losses.size(); ++i) EXPECT_NEAR(rm_losses[i], rm2_losses[i], 1e-6);
+  const std::string rm_one = dir.path() + "/rm/model/model.safetensors";
+  EXPECT_LT(max_abs_difference(rm_one, dir.path() + "/rm2/model/model.safetensors"), 1e-4);
+  EXPECT_GT(max_abs_difference(rm_one, dir.path() + "/lm/model/model.safetensors", true), 1e-3);
   const std::string ppo_args =
       "--set run.stage=ppo --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
       " --set reward.kind=gold --set reward.lexicon_path=" +
@@ -611,7 +646,6 @@ TEST(DataParallelTest, TwoProcessPpoMatchesOneProcessResumesAndFailsCleanly) {
       " --set calibration.report_prompts=0 --set ppo.rollout_batch_size=4"
       " --set ppo.num_mini_batches=2 --set ppo.policy_lr=1e-2 --set ppo.total_steps=4"
       " --set checkpoint.every_steps=2";
-  const std::string launch2 = "bash " + shell_quote(source_path("scripts/launch.sh")) + " -n 2 -- ";
   const auto one = run.lm("one", ppo_args);
   ASSERT_EQ(one.exit_code, 0) << one.err;
   const auto two = run.lm("two", ppo_args, launch2);

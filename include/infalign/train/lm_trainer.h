@@ -7,6 +7,10 @@
 
 #include "infalign/config/load.h"
 
+namespace infalign::runtime {
+class Distributed;
+}
+
 namespace infalign::train {
 
 struct LmResult {
@@ -21,6 +25,9 @@ struct LmResult {
 // Runs (or resumes, per checkpoint.resume) stage lm in run.run_dir. Checkpoints every
 // checkpoint.every_steps, and on SIGINT/SIGTERM before throwing Interrupted. Writes the model to
 // train.output_dir (default <run_dir>/model) and lm_report.json to the run directory.
-LmResult train_lm(const config::LoadedConfig& loaded);
+// With `dist` over W processes each rank computes the loss of batch_size / W sequences of every
+// micro-batch and the gradients are summed (the same update as one process); rank 0 validates,
+// samples and writes everything.
+LmResult train_lm(const config::LoadedConfig& loaded, runtime::Distributed* dist = nullptr);
 
 }  // namespace infalign::train

@@ -17,6 +17,10 @@
 #include "infalign/runtime/adamw.h"
 #include "infalign/runtime/rng.h"
 
+namespace infalign::runtime {
+class Distributed;
+}
+
 namespace infalign::train {
 
 // Where a trainer writes its model: train.output_dir, or <run.run_dir>/model when empty.
@@ -27,8 +31,12 @@ class TrainingLoop {
   // Builds the optimizer from train.*, resumes per checkpoint.resume and opens metrics.jsonl
   // (dropping records after the restored step). `examples` is the number of training examples
   // the cursor walks through, epoch after epoch, in an order derived from (run.seed, epoch).
+  // With `dist` over several processes: every rank walks the same cursor (so each knows the
+  // whole batch and takes its share), gradients are summed across ranks in finish_step (each
+  // rank's loss must be its share of the whole batch's), a stop request on any rank stops all,
+  // and only rank 0 writes metrics and checkpoints.
   TrainingLoop(const config::LoadedConfig& loaded, torch::nn::Module& model, runtime::RngSet& rngs,
-               std::int64_t examples);
+               std::int64_t examples, runtime::Distributed* dist = nullptr);
 
   bool done() const { return state_.step >= loaded_.config.train.total_steps; }
   // At a step boundary: when a stop was requested, saves a checkpoint and throws Interrupted.
@@ -65,6 +73,7 @@ class TrainingLoop {
   Timer wall_;
   double wall_before_ = 0;
   std::int64_t stop_after_ = -1;  // tests: INFALIGN_TEST_STOP_AFTER_STEP raises SIGTERM there
+  runtime::Distributed* dist_ = nullptr;
 };
 
 }  // namespace infalign::train

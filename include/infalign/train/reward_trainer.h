@@ -8,6 +8,10 @@
 
 #include "infalign/config/load.h"
 
+namespace infalign::runtime {
+class Distributed;
+}
+
 namespace infalign::train {
 
 struct RewardResult {
@@ -25,6 +29,10 @@ struct RewardResult {
 
 // Runs (or resumes) stage reward in run.run_dir; writes preference_pairs.tsv and
 // reward_report.json there and the model to train.output_dir (default <run_dir>/model).
-RewardResult train_reward_model(const config::LoadedConfig& loaded);
+// With `dist` over W processes every rank samples the same continuations (one shared seeded
+// stream), each scores batch_size / W groups of every micro-batch with its pairs weighted by the
+// whole micro-batch's pair count, and gradients are summed; rank 0 evaluates and writes.
+RewardResult train_reward_model(const config::LoadedConfig& loaded,
+                                runtime::Distributed* dist = nullptr);
 
 }  // namespace infalign::train
