@@ -170,13 +170,11 @@ void run_train(const RunRequest& request) {
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, false);
-  if (env.world_size > 1 &&
-      (cfg.run.stage == config::Stage::Tokenizer || cfg.run.stage == config::Stage::Calibrate)) {
+  if (env.world_size > 1 && cfg.run.stage == config::Stage::Tokenizer) {
     throw ConfigError({fmt::format(
-        "run.stage: {} runs in one process only so far (WORLD_SIZE is {}); data parallel "
-        "training exists for stages lm, reward and ppo; start this stage without "
+        "run.stage: tokenizer runs in one process (WORLD_SIZE is {}); start it without "
         "scripts/launch.sh",
-        config::enum_name(cfg.run.stage), env.world_size)});
+        env.world_size)});
   }
   runtime::Distributed dist(
       env, runtime::resolve_device(cfg.run.device),
@@ -198,7 +196,7 @@ void run_train(const RunRequest& request) {
     return;
   }
   if (cfg.run.stage == config::Stage::Calibrate) {
-    calibration::run_calibrate_stage(request.loaded);
+    calibration::run_calibrate_stage(request.loaded, &dist);
     return;
   }
   ppo::train_ppo(request.loaded, &dist);
@@ -210,9 +208,10 @@ void run_eval(const RunRequest& request) {
       cfg.eval.output_dir.empty() ? cfg.run.run_dir + "/eval" : cfg.eval.output_dir;
   const runtime::DistEnv env = runtime::dist_env_from_environment();
   if (env.world_size > 1) {
-    throw ConfigError({fmt::format("infalign-eval runs in one process only so far (WORLD_SIZE is "
-                                   "{}); start it without scripts/launch.sh",
-                                   env.world_size)});
+    throw ConfigError(
+        {fmt::format("infalign-eval runs in one process only so far (WORLD_SIZE is "
+                     "{}); start it without scripts/launch.sh",
+                     env.world_size)});
   }
   set_up(request.loaded, out_dir, "eval.log", "eval");
   if (request.check_only) {

@@ -22,6 +22,7 @@
 #include "infalign/model/hf_io.h"
 #include "infalign/reward/scorer.h"
 #include "infalign/runtime/device.h"
+#include "infalign/runtime/distributed.h"
 #include "infalign/runtime/rng.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 
@@ -133,7 +134,11 @@ Context make_context(const config::LoadedConfig& loaded) {
   return {loaded, std::move(tok), std::move(prompts), std::move(scorer), std::move(h), device};
 }
 
-CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats) {
+CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats,
+                       runtime::Distributed* dist) {
+  const bool parallel = dist != nullptr && dist->active();
+  const std::size_t world = parallel ? static_cast<std::size_t>(dist->world_size()) : 1;
+  const std::size_t rank = parallel ? static_cast<std::size_t>(dist->rank()) : 0;
   const auto& cfg = ctx.loaded.config;
   const std::string partial = path + ".partial";
   fs::create_directories(partial);
@@ -170,7 +175,7 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats)
   }
   std::int64_t to_sample = 0;
   for (std::size_t c = 0; c < chunks; ++c) {
-    if (!have[c])
+    if (!have[c] && c % world == rank)
       to_sample += static_cast<std::int64_t>(std::min(n, (c + 1) * per_chunk) - c * per_chunk) * k;
   }
   if (resumed > 0) {
@@ -190,7 +195,7 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats)
   if (const char* v = std::getenv("INFALIGN_TEST_STOP_AFTER_STEP")) stop_after = std::atoll(v);
   std::size_t built_now = 0;
   for (std::size_t c = 0; c < chunks; ++c) {
-    if (have[c]) continue;
+    if (have[c] || c % world != rank) continue;  // another rank's chunk
     const std::size_t first = c * per_chunk, last = std::min(n, first + per_chunk);
     std::vector<std::size_t> indices;
     for (std::size_t i = first; i < last; ++i) indices.push_back(i);
@@ -208,6 +213,19 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats)
     signals::throw_if_stop_requested();
   }
   progress.finish();
+  if (parallel) {
+    // Every rank's chunks are on disk; rank 0 joins them and the others read the result.
+    dist->barrier();
+    if (!dist->is_main()) {
+      dist->barrier();
+      if (stats != nullptr) *stats = {};
+      return CalibrationCache::load(path);
+    }
+    for (std::size_t c = 0; c < chunks; ++c) {
+      if (!have[c] && c % world != rank)
+        done[c] = CalibrationCache::load(chunk_file(partial, c)).records();
+    }
+  }
   std::vector<CacheRecord> all;
   for (auto& part : done) {
     for (auto& r : part) all.push_back(std::move(r));
@@ -217,6 +235,7 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats)
   if (!parent.empty()) fs::create_directories(parent.string());
   cache.save(path);
   std::filesystem::remove_all(partial);
+  if (parallel) dist->barrier();
   const double seconds = timer.seconds();
   if (stats != nullptr) {
     stats->built = true;
@@ -230,7 +249,7 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats)
   return cache;
 }
 
-CalibrationCache ensure(Context& ctx, BuildStats* stats) {
+CalibrationCache ensure(Context& ctx, BuildStats* stats, runtime::Distributed* dist) {
   const auto& cfg = ctx.loaded.config;
   const std::string path = cache_path(cfg);
   const bool rebuild = cfg.calibration.on_mismatch == config::CacheMismatch::Rebuild;
@@ -260,7 +279,7 @@ CalibrationCache ensure(Context& ctx, BuildStats* stats) {
     for (const auto& p : problems) log::warn("[calibrate] {} is stale: {}", path, p);
     log::warn("[calibrate] rebuilding {} (calibration.on_mismatch: rebuild)", path);
   }
-  return build(ctx, path, stats);
+  return build(ctx, path, stats, dist);
 }
 
 }  // namespace
@@ -296,16 +315,18 @@ CacheHeader expected_header(const config::LoadedConfig& loaded) {
   return make_context(loaded).expected;
 }
 
-CalibrationCache ensure_cache(const config::LoadedConfig& loaded, BuildStats* stats) {
+CalibrationCache ensure_cache(const config::LoadedConfig& loaded, BuildStats* stats,
+                              runtime::Distributed* dist) {
   Context ctx = make_context(loaded);
-  return ensure(ctx, stats);
+  return ensure(ctx, stats, dist);
 }
 
-void run_calibrate_stage(const config::LoadedConfig& loaded) {
+void run_calibrate_stage(const config::LoadedConfig& loaded, runtime::Distributed* dist) {
   const auto& cfg = loaded.config;
   Context ctx = make_context(loaded);
   BuildStats stats;
-  const CalibrationCache cache = ensure(ctx, &stats);
+  const CalibrationCache cache = ensure(ctx, &stats, dist);
+  if (dist != nullptr && !dist->is_main()) return;  // rank 0 reports
   nlohmann::ordered_json report;
   report["stage"] = "calibrate";
   report["cache"] = cache_path(cfg);

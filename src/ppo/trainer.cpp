@@ -112,10 +112,8 @@ PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* di
   std::optional<theory::Transform> phi;
   std::string cache_hash = "none";
   if (!raw) {
-    // Rank 0 builds a missing cache while the others wait, then they read it.
-    if (d.is_main()) cache = calibration::ensure_cache(loaded);
-    d.barrier();
-    if (!d.is_main()) cache = calibration::ensure_cache(loaded);
+    // A missing cache is built first, its chunks shared among the ranks.
+    cache = calibration::ensure_cache(loaded, nullptr, &d);
     phi = calibration::make_transform(cfg.transform, cfg.calibration.num_samples);
     cache_hash = fs::sha256_file(calibration::cache_path(cfg));
     log::info("[ppo] reward: calibrated against K = {} base samples, transformed by {}",

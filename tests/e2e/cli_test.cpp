@@ -646,6 +646,20 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
       " --set calibration.report_prompts=0 --set ppo.rollout_batch_size=4"
       " --set ppo.num_mini_batches=2 --set ppo.policy_lr=1e-2 --set ppo.total_steps=4"
       " --set checkpoint.every_steps=2";
+  // Stage calibrate, one chunk per prompt: two ranks build the same cache, byte for byte.
+  const std::string cal_args =
+      "--set run.stage=calibrate --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
+      " --set reward.kind=gold --set reward.lexicon_path=" +
+      shell_quote(dir.path() + "/lexicon.txt") +
+      " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
+      " --set calibration.num_samples=8 --set calibration.chunk_prompts=1"
+      " --set calibration.report_prompts=0";
+  ASSERT_EQ(run.lm("cal", cal_args).exit_code, 0);
+  const auto cal2 = run.lm("cal2", cal_args, launch2);
+  ASSERT_EQ(cal2.exit_code, 0) << cal2.err;
+  EXPECT_EQ(run.file("cal2", "calibration.cache"), run.file("cal", "calibration.cache"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/cal2/calibration.cache.partial"));
+
   const auto one = run.lm("one", ppo_args);
   ASSERT_EQ(one.exit_code, 0) << one.err;
   const auto two = run.lm("two", ppo_args, launch2);

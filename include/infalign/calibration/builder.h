@@ -12,6 +12,10 @@
 #include "infalign/config/load.h"
 #include "infalign/tokenizer/tokenizer.h"
 
+namespace infalign::runtime {
+class Distributed;
+}
+
 namespace infalign::calibration {
 
 // The prompts of data.train_prompts_file, encoded as every stage encodes them
@@ -52,10 +56,14 @@ CacheHeader expected_header(const config::LoadedConfig& loaded);
 
 // Loads the cache the config describes; builds it when missing, and when stale if
 // calibration.on_mismatch is rebuild (otherwise a DataError names every difference).
-CalibrationCache ensure_cache(const config::LoadedConfig& loaded, BuildStats* stats = nullptr);
+// With `dist` over W processes every rank calls it: rank r builds the chunks c with c % W == r
+// (the same samples as one process: every sample is seeded by prompt and index), rank 0 joins
+// them into the cache, and every rank returns it.
+CalibrationCache ensure_cache(const config::LoadedConfig& loaded, BuildStats* stats = nullptr,
+                              runtime::Distributed* dist = nullptr);
 
 // Stage calibrate: ensure_cache, then the uniformity report (console and
-// <run_dir>/calibration_report.json).
-void run_calibrate_stage(const config::LoadedConfig& loaded);
+// <run_dir>/calibration_report.json; rank 0).
+void run_calibrate_stage(const config::LoadedConfig& loaded, runtime::Distributed* dist = nullptr);
 
 }  // namespace infalign::calibration
