@@ -207,19 +207,22 @@ void run_eval(const RunRequest& request) {
   const std::string out_dir =
       cfg.eval.output_dir.empty() ? cfg.run.run_dir + "/eval" : cfg.eval.output_dir;
   const runtime::DistEnv env = runtime::dist_env_from_environment();
-  if (env.world_size > 1) {
-    throw ConfigError(
-        {fmt::format("infalign-eval runs in one process only so far (WORLD_SIZE is "
-                     "{}); start it without scripts/launch.sh",
-                     env.world_size)});
-  }
-  set_up(request.loaded, out_dir, "eval.log", "eval");
+  set_up(request.loaded, out_dir, "eval.log", "eval", env);
   if (request.check_only) {
     report_check(request.loaded, true, "eval");
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, true);
-  eval::run_evaluation(request.loaded, out_dir);
+  runtime::Distributed dist(
+      env, runtime::resolve_device(cfg.run.device),
+      std::chrono::milliseconds(static_cast<std::int64_t>(cfg.run.dist_timeout_seconds * 1000)));
+  if (dist.active()) {
+    log::info(
+        "[dist] {} processes (gloo over {}:{}), each sampling 1/{} of the prompts; rank 0 "
+        "writes the results",
+        env.world_size, env.master_addr, env.master_port, env.world_size);
+  }
+  eval::run_evaluation(request.loaded, out_dir, &dist);
 }
 
 }  // namespace infalign::app

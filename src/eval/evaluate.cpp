@@ -23,6 +23,7 @@
 #include "infalign/core/timer.h"
 #include "infalign/model/hf_io.h"
 #include "infalign/runtime/device.h"
+#include "infalign/runtime/distributed.h"
 #include "infalign/runtime/rng.h"
 #include "infalign/theory/calibrated.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
@@ -223,7 +224,57 @@ void plot(const std::string& out_dir) {
 
 }  // namespace
 
-EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string& out_dir) {
+namespace {
+
+// This rank's contiguous share of the prompts: [first, first + count) of `n`, `per_rank` each
+// (the last ranks may have fewer, or none).
+struct Shard {
+  std::size_t first = 0, count = 0, per_rank = 0;
+};
+Shard shard_of(std::size_t n, runtime::Distributed* dist) {
+  if (dist == nullptr || !dist->active()) return {0, n, n};
+  const auto w = static_cast<std::size_t>(dist->world_size());
+  const std::size_t per = (n + w - 1) / w;
+  const std::size_t first = std::min(n, static_cast<std::size_t>(dist->rank()) * per);
+  return {first, std::min(per, n - first), per};
+}
+
+// The whole evaluation's per-sample results from every rank's share, in prompt order (every rank
+// receives them; the shares are padded to the same size for the gather). `with_kl`: the samples
+// carry KL estimates (a policy's, not the base's).
+ModelSamples gather_samples(const ModelSamples& local, std::size_t n, std::int64_t m,
+                            std::size_t per_rank, bool with_kl, runtime::Distributed* dist) {
+  if (dist == nullptr || !dist->active()) return local;
+  const std::size_t rows = per_rank * static_cast<std::size_t>(m);
+  auto gather = [&](const auto& values) {
+    at::Tensor t = at::zeros({static_cast<std::int64_t>(rows)}, at::kDouble);
+    double* d = t.data_ptr<double>();
+    for (std::size_t i = 0; i < values.size(); ++i) d[i] = static_cast<double>(values[i]);
+    const at::Tensor all = dist->all_gather_cat(t).contiguous();
+    const double* p = all.data_ptr<double>();
+    std::vector<double> out;
+    for (std::size_t r = 0; r < static_cast<std::size_t>(dist->world_size()); ++r) {
+      const std::size_t first = std::min(n, r * per_rank);
+      const std::size_t real = std::min(per_rank, n - first) * static_cast<std::size_t>(m);
+      out.insert(out.end(), p + r * rows, p + r * rows + real);
+    }
+    return out;
+  };
+  ModelSamples all;
+  for (const auto& s : local.scores) all.scores.push_back(gather(s));
+  if (with_kl) {
+    all.k1 = gather(local.k1);
+    all.k3 = gather(local.k3);
+  }
+  for (const double v : gather(local.lengths)) all.lengths.push_back(static_cast<std::int64_t>(v));
+  for (const double v : gather(local.eos)) all.eos.push_back(static_cast<std::uint8_t>(v));
+  return all;
+}
+
+}  // namespace
+
+EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string& out_dir,
+                           runtime::Distributed* dist) {
   const config::ExperimentConfig& cfg = loaded.config;
   const config::EvalConfig& e = cfg.eval;
   const c10::Device device = runtime::resolve_device(cfg.run.device);
@@ -272,14 +323,25 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   log::info("[eval] {} prompts of {} x M = {} samples per model; base {}; {} polic{}; judges {}",
             n_prompts, cfg.data.eval_prompts_file, m, e.base_model, e.policies.size(),
             e.policies.size() == 1 ? "y" : "ies", fmt::join(judge_names, ", "));
+  // This rank's prompts (all of them in one process).
+  const Shard shard = shard_of(n_prompts, dist);
+  calibration::PromptSet mine;
+  for (std::size_t p = shard.first; p < shard.first + shard.count; ++p) {
+    mine.ids.push_back(prompts.ids[p]);
+    mine.keys.push_back(prompts.keys[p]);
+    mine.texts.push_back(prompts.texts[p]);
+  }
   const std::int64_t total =
       static_cast<std::int64_t>(n_prompts) * m * static_cast<std::int64_t>(1 + e.policies.size());
-  Progress progress(total, {"eval", "sample", cfg.logging.progress_interval_seconds});
+  const std::int64_t total_here =
+      static_cast<std::int64_t>(shard.count) * m * static_cast<std::int64_t>(1 + e.policies.size());
+  Progress progress(total_here, {"eval", "sample", cfg.logging.progress_interval_seconds});
   std::int64_t done = 0;
   model::CausalLm base = model::load_causal_lm(e.base_model, {device, at::kFloat});
   plan.stream = "base";
-  const ModelSamples base_samples =
-      sample_and_score(base, nullptr, tok.get(), prompts, m, plan, judges, &progress, &done);
+  const ModelSamples base_samples = gather_samples(
+      sample_and_score(base, nullptr, tok.get(), mine, m, plan, judges, &progress, &done),
+      n_prompts, m, shard.per_rank, false, dist);
 
   EvalResults results;
   results.version = build_version();
@@ -309,8 +371,9 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
     model::CausalLm policy =
         model::load_causal_lm(source.config_dir, source.weights_file, {device, at::kFloat});
     plan.stream = "policy";  // every policy draws with the same seeds: common random numbers
-    const ModelSamples s =
-        sample_and_score(policy, &base, tok.get(), prompts, m, plan, judges, &progress, &done);
+    const ModelSamples s = gather_samples(
+        sample_and_score(policy, &base, tok.get(), mine, m, plan, judges, &progress, &done),
+        n_prompts, m, shard.per_rank, true, dist);
     pr.kl_k1 = mean_and_se(s.k1);
     pr.kl_k3 = mean_and_se(s.k3);
     pr.stats = stats_of(s);
@@ -346,6 +409,7 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   progress.finish();
   results.seconds = wall.seconds();
   results.samples_per_second = static_cast<double>(total) / results.seconds;
+  if (dist != nullptr && !dist->is_main()) return results;  // rank 0 writes
 
   fs::create_directories(out_dir);
   fs::write_file_atomic(out_dir + "/results.json", results_json(results));

@@ -192,10 +192,10 @@ class TinyLmRun {
     return kTrain + common_ + " --set run.stage=lm --set " + shell_quote("model.init_from=\"\"") +
            " " + "--set run.run_dir=" + shell_quote(dir_ + "/" + name) + " " + extra;
   }
-  // Runs infalign-eval with the same tiny config and `extra` arguments.
-  testing::ProcessResult eval(const std::string& extra) const {
-    return run_process(kEval + common_ + " --set run.run_dir=" + shell_quote(dir_ + "/evalrun") +
-                       " " + extra);
+  // Runs infalign-eval with the same tiny config and `extra` arguments; `env` prefixes it.
+  testing::ProcessResult eval(const std::string& extra, const std::string& env = "") const {
+    return run_process(env + kEval + common_ +
+                       " --set run.run_dir=" + shell_quote(dir_ + "/evalrun") + " " + extra);
   }
   std::string file(const std::string& name, const std::string& rel) const {
     return fs::read_file(dir_ + "/" + name + "/" + rel);
@@ -683,6 +683,25 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
     EXPECT_EQ(lines, 4);
   }
   EXPECT_TRUE(std::filesystem::exists(dir.path() + "/two/train.rank1.log"));
+
+  // infalign-eval over 3 prompts, 2 ranks (2 + 1 prompts): the same numbers as one process.
+  const std::string eval_args =
+      "--set eval.base_model=" + shell_quote(dir.path() + "/lm/model") + " --set eval.policies=[" +
+      dir.path() +
+      "/one] --set eval.judges=[gold]"
+      " --set reward.lexicon_path=" +
+      shell_quote(dir.path() + "/lexicon.txt") +
+      " --set data.eval_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
+      " --set eval.num_prompts=3 --set eval.plot=false";
+  const auto eval1 =
+      run.eval(eval_args + " --set eval.output_dir=" + shell_quote(dir.path() + "/e1"));
+  ASSERT_EQ(eval1.exit_code, 0) << eval1.err;
+  const auto eval2 =
+      run.eval(eval_args + " --set eval.output_dir=" + shell_quote(dir.path() + "/e2"), launch2);
+  ASSERT_EQ(eval2.exit_code, 0) << eval2.err;
+  const std::string csv1 = fs::read_file(dir.path() + "/e1/results.csv");
+  EXPECT_EQ(fs::read_file(dir.path() + "/e2/results.csv"), csv1);
+  EXPECT_NE(csv1.find("one,gold,best_of_n,4,"), std::string::npos) << csv1;
 
   // Stopped after iteration 3 (every rank), restarted with two processes: the same policy.
   ASSERT_EQ(run.lm("two_resumed", ppo_args, "INFALIGN_TEST_STOP_AFTER_STEP=3 " + launch2).exit_code,

@@ -20,6 +20,10 @@ namespace infalign {
 class Progress;
 }
 
+namespace infalign::runtime {
+class Distributed;
+}
+
 namespace infalign::eval {
 
 // M samples of each prompt from one model, prompt-major (row = prompt * M + k).
@@ -61,7 +65,11 @@ struct PolicySource {
 };
 PolicySource resolve_policy(const std::string& path, const std::string& base_model);
 
-// The whole evaluation; writes results.json, results.csv and the plot into `out_dir`.
-EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string& out_dir);
+// The whole evaluation; writes results.json, results.csv and the plot into `out_dir`. With
+// `dist` over W processes each rank samples, scores and measures the KL of a contiguous 1/W of the
+// prompts; rank 0 gathers the per-sample results (the same numbers as one process: every sample
+// is seeded by its prompt and index) and computes and writes everything.
+EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string& out_dir,
+                           runtime::Distributed* dist = nullptr);
 
 }  // namespace infalign::eval
