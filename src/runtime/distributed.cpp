@@ -55,7 +55,7 @@ DistEnv dist_env_from_environment() {
 }
 
 struct Distributed::Impl {
-  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;  // a ProcessGroup in 1.x, a Backend in 2.x
   std::chrono::milliseconds timeout{0};
 };
 

@@ -28,6 +28,7 @@ struct CommonArgs {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string python = "/usr/bin/python3";
   bool run_python = true;
+  std::string device = "cpu";  // --device cuda (or cuda:k): the Python peers then stay off
 };
 
 // Consumes flag `k` (its value from `next`) if it is a common one; false otherwise.
@@ -43,6 +44,9 @@ inline bool parse_common(const std::string& k, const std::function<std::string()
     a.python = next();
   } else if (k == "--no-python") {
     a.run_python = false;
+  } else if (k == "--device") {
+    a.device = next();
+    if (a.device != "cpu") a.run_python = false;
   } else if (k == "--batches") {
     a.batches.clear();
     std::stringstream s(next());

@@ -4,6 +4,7 @@
 // on the default experiment's model size, 8-token prompts, no early stop. Usage:
 //   build/tests/bench/bench_generate [--config configs/default/ctrl_bon4.yaml] [--batches 1,16,64]
 //       [--new-tokens 64] [--repeats 3] [--threads N] [--python /usr/bin/python3] [--no-python]
+//       [--device cuda]
 // The four variants run in turn, `repeats` rounds after a warm-up each (the Python peer stays up
 // as a child process), so machine noise hits all of them alike. Prints tokens/s (medians) and the
 // ratios; docs/benchmarks.md records the output.
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
     const auto loaded = config::load_experiment_config(a.config);
     model::LlamaConfig mc = model::llama_config_from(loaded.config.model, loaded.config.tokenizer);
     mc.max_position_embeddings = 8 + a.new_tokens;
+    const c10::Device device(a.device);
     model::CausalLm lm(mc);
     model::init_weights(*lm, at::detail::createCPUGenerator(3));
     std::int64_t params = 0;
@@ -85,11 +87,13 @@ int main(int argc, char** argv) {
     fs::TempDir dir("bench-generate");
     const std::string model_dir = dir.path() + "/model";
     model::save_causal_lm(lm, model_dir);
+    lm->to(device);
 
     std::cout << fmt::format(
-        "bench_generate: {} params (hidden {}, layers {}, heads {}/{} kv, vocab {}), prompt 8, "
+        "bench_generate on {}: {} params (hidden {}, layers {}, heads {}/{} kv, vocab {}), prompt "
+        "8, "
         "{} new tokens, {} intra-op thread(s), median of {}\n",
-        params, mc.hidden_size, mc.num_hidden_layers, mc.num_attention_heads,
+        device.str(), params, mc.hidden_size, mc.num_hidden_layers, mc.num_attention_heads,
         mc.num_key_value_heads, mc.vocab_size, a.new_tokens, at::get_num_threads(), a.repeats);
     std::cout << "BLAS: " << runtime::detect_blas().summary() << "\n\n";
     std::cout << fmt::format(
@@ -99,8 +103,7 @@ int main(int argc, char** argv) {
     generation::GenerationOptions o;
     o.max_new_tokens = a.new_tokens;
     o.eos_id = -1;  // fixed length: every row makes new_tokens tokens
-    model::CausalLm bf16 =
-        model::load_causal_lm(model_dir, {c10::Device(c10::kCPU), at::kBFloat16});
+    model::CausalLm bf16 = model::load_causal_lm(model_dir, {device, at::kBFloat16});
     std::unique_ptr<bench::PythonPeer> peer;
     if (a.run_python) {
       peer = std::make_unique<bench::PythonPeer>(

@@ -5,7 +5,7 @@
 //   (c) the Python peer (ppo_peer.py on Debian's python3-torch, same weights, same step)
 // on the default experiment's model size and lengths (prompt 16, response 24 tokens). Usage:
 //   build/tests/bench/bench_ppo [--config configs/default/ctrl_bon4.yaml] [--batches 16,64]
-//       [--repeats 5] [--threads N] [--python /usr/bin/python3] [--no-python]
+//       [--repeats 5] [--threads N] [--python /usr/bin/python3] [--no-python] [--device cuda]
 // Variants run in turn, `repeats` rounds after a warm-up; prints tokens/s (medians) and ratios.
 // The whole PPO iteration's phase times (generate, score, reference, update) are in the
 // metrics.jsonl of a run (timing/*); docs/benchmarks.md records both.
@@ -20,6 +20,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 
 #include "infalign/config/load.h"
 #include "infalign/core/fs.h"
@@ -65,25 +66,28 @@ constexpr std::int64_t kPrompt = 16, kResponse = 24;
 double update_step(model::CausalLm& lm, runtime::AdamW& opt, std::int64_t batch,
                    config::DType dtype, at::Generator& g) {
   const std::int64_t T = kPrompt + kResponse, V = lm->config().vocab_size;
-  const at::Tensor ids = at::randint(4, V, {batch, T}, g, at::TensorOptions(at::kLong));
-  const at::Tensor mask = at::ones({batch, T}, at::kLong);
+  const c10::Device device = lm->parameters().front().device();
+  const at::Tensor ids = at::randint(4, V, {batch, T}, g, at::TensorOptions(at::kLong)).to(device);
+  const at::Tensor mask = at::ones({batch, T}, at::kLong).to(device);
   const at::Tensor positions = model::position_ids_from_mask(mask);
-  const at::Tensor old_logp = -3.0 - at::rand({batch, kResponse}, g);
-  const at::Tensor adv = at::randn({batch, kResponse}, g);
+  const at::Tensor old_logp = (-3.0 - at::rand({batch, kResponse}, g)).to(device);
+  const at::Tensor adv = at::randn({batch, kResponse}, g).to(device);
+  if (device.is_cuda()) torch::cuda::synchronize();
   Timer timer;
   at::Tensor logits;
   {
-    const runtime::AutocastGuard autocast(c10::Device(c10::kCPU), dtype);
+    const runtime::AutocastGuard autocast(device, dtype);
     const at::Tensor hidden = lm->backbone()->forward({ids, mask, positions});
     logits = lm->logits(hidden.narrow(1, kPrompt - 1, kResponse));
   }
   const at::Tensor logp =
       generation::token_logprobs(logits, ids.narrow(1, kPrompt, kResponse), 1.0);
-  ppo::policy_loss(logp, old_logp, adv, at::ones({batch, kResponse}, at::kLong), 0.2)
+  ppo::policy_loss(logp, old_logp, adv, at::ones({batch, kResponse}, at::kLong).to(device), 0.2)
       .loss.backward();
   runtime::clip_grad_norm(lm->parameters(), 1.0);
   opt.step(1e-5);
   opt.zero_grad();
+  if (device.is_cuda()) torch::cuda::synchronize();
   return static_cast<double>(batch * T) / timer.seconds();
 }
 
@@ -103,12 +107,14 @@ int main(int argc, char** argv) {
     fs::TempDir dir("bench-ppo");
     const std::string model_dir = dir.path() + "/model";
     model::save_causal_lm(lm, model_dir);
+    lm->to(c10::Device(a.device));
     runtime::AdamW opt(train::named_parameters(*lm), {0.9, 0.999, 1e-5, 0.0});
 
     std::cout << fmt::format(
-        "bench_ppo: policy update step, {} params (hidden {}, layers {}, vocab {}), prompt {} + "
+        "bench_ppo on {}: policy update step, {} params (hidden {}, layers {}, vocab {}), prompt "
+        "{} + "
         "response {} tokens, {} intra-op thread(s), median of {}\n",
-        params, mc.hidden_size, mc.num_hidden_layers, mc.vocab_size, kPrompt, kResponse,
+        a.device, params, mc.hidden_size, mc.num_hidden_layers, mc.vocab_size, kPrompt, kResponse,
         at::get_num_threads(), a.repeats);
     std::cout << "BLAS: " << runtime::detect_blas().summary() << "\n\n";
     std::cout
