@@ -319,17 +319,21 @@ double max_abs_difference(const std::string& path_a, const std::string& path_b,
   return worst;
 }
 
+// Stage reward over a tiny run directory holding lm/model, lexicon.txt and prompts.txt.
+std::string tiny_reward_args(const std::string& dir) {
+  return "--set run.stage=reward --set model.init_from=" + shell_quote(dir + "/lm/model") +
+         " --set reward.lexicon_path=" + shell_quote(dir + "/lexicon.txt") +
+         " --set data.train_prompts_file=" + shell_quote(dir + "/prompts.txt") +
+         " --set reward.train_prompts=60 --set reward.samples_per_prompt=4 --set "
+         "reward.prompts_per_group=2";
+}
+
 TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
   fs::TempDir dir;
   TinyLmRun run(dir.path());
   ASSERT_EQ(run.lm("lm").exit_code, 0);
   write_syllable_lexicon_and_prompts(dir.path());
-  const std::string reward_args =
-      "--set run.stage=reward --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
-      " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
-      " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
-      " --set reward.train_prompts=60 --set reward.samples_per_prompt=4 --set "
-      "reward.prompts_per_group=2";
+  const std::string reward_args = tiny_reward_args(dir.path());
   const auto reward = run.lm("rm", reward_args);
   ASSERT_EQ(reward.exit_code, 0) << reward.err;
   const std::string pairs = run.file("rm", "preference_pairs.tsv");
@@ -610,12 +614,7 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
                                dir.path() + "/lm2/model/model.safetensors"),
             1e-5);
   write_syllable_lexicon_and_prompts(dir.path());
-  const std::string reward_args =
-      "--set run.stage=reward --set model.init_from=" + shell_quote(dir.path() + "/lm/model") +
-      " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
-      " --set data.train_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
-      " --set reward.train_prompts=60 --set reward.samples_per_prompt=4 --set "
-      "reward.prompts_per_group=2";
+  const std::string reward_args = tiny_reward_args(dir.path());
   ASSERT_EQ(run.lm("rm", reward_args).exit_code, 0);
   const auto rm2 = run.lm("rm2", reward_args, launch2);
   ASSERT_EQ(rm2.exit_code, 0) << rm2.err;
