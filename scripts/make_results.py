@@ -86,28 +86,67 @@ def main():
                          f"{cell(std)} | {cell(b)} | {cell(w)} | "
                          f"{cell(gb) if gb else '-'} | {cell(gw) if gw else '-'} |")
         lines.append("")
-    lines += ["## The paper's claims, as measured here", ""]
+    lines += ["## The paper's claims, as measured here", "",
+              "Claim 1: CTRL with exp(t u) has the highest best-of-4 win rate at matched KL. "
+              "Claim 2: CTRL with -exp(-t u) has the highest worst-of-4 win rate. A claim "
+              "**holds** at a KL when the CTRL run's win rate is above every other method's with "
+              "95% intervals apart, is **not separable** when it is the highest but an interval "
+              "overlaps, and **does not hold** when another method is higher. Effect sizes are "
+              "the differences in win rate.", ""]
+    tally = {}
+    for judge, judge_label in (("reward_model", "reward model"), ("gold", "gold judge")):
+        for claim, method, key, who in (("best", "ctrl_bon4", 0, "exp"),
+                                        ("worst", "ctrl_won4", 1, "-exp")):
+            for kl in kls:
+                mine = runs.get((method, kl))
+                if mine is None or rates(mine[0], judge, n)[key] is None:
+                    continue
+                me = rates(mine[0], judge, n)[key]
+                parts, higher, overlapping = [], [], []
+                for other in METHODS:
+                    if other == method or (other, kl) not in runs:
+                        continue
+                    them = rates(runs[(other, kl)][0], judge, n)[key]
+                    if them is None:
+                        continue
+                    parts.append(f"vs {METHODS[other]} {compare(me, them)}")
+                    if them["mean"] >= me["mean"]:
+                        higher.append(METHODS[other])
+                    elif them["hi"] >= me["lo"]:
+                        overlapping.append(METHODS[other])
+                verdict = ("does not hold" if higher else
+                           "not separable" if overlapping else "holds")
+                tally.setdefault((judge, claim), []).append(verdict)
+                lines.append(f"- {judge_label}, KL {kl}, {claim}-of-{n}: CTRL {who} {cell(me)}; "
+                             + "; ".join(parts) + f". **{verdict}**"
+                             + (f" ({', '.join(higher)} higher)" if higher else "") + ".")
+        lines.append("")
+    lines += ["### Verdict", ""]
+    for (judge, claim), verdicts in tally.items():
+        counts = {v: verdicts.count(v) for v in ("holds", "not separable", "does not hold")}
+        label = "reward model" if judge == "reward_model" else "gold judge"
+        lines.append(f"- {claim}-of-{n} under the {label}: "
+                     + ", ".join(f"{c} of {len(verdicts)} KLs {v}" for v, c in counts.items() if c)
+                     + ".")
+    lines += ["", "Over-optimisation (the reward model's view against the hidden gold judge's): "
+              "for each run, the standard win rate under both judges; a policy that games the "
+              "learned reward model gains under it and not under the gold judge.", "",
+              "| run | measured KL | RM standard | gold standard | RM - gold |", "|---|---|---|---|---|"]
     for kl in kls:
-        bon = runs.get(("ctrl_bon4", kl))
-        won = runs.get(("ctrl_won4", kl))
-        for claim, mine, key in (("best", bon, 0), ("worst", won, 1)):
-            if mine is None:
+        for method, label in METHODS.items():
+            if (method, kl) not in runs:
                 continue
-            me = rates(mine[0], "reward_model", n)[key]
-            parts = []
-            for other in METHODS:
-                if other in ("ctrl_bon4", "ctrl_won4") and other == mine[0]["name"].rsplit("_kl", 1)[0]:
-                    continue
-                if (other, kl) not in runs:
-                    continue
-                them = rates(runs[(other, kl)][0], "reward_model", n)[key]
-                parts.append(f"vs {METHODS[other]} {compare(me, them)}")
-            who = "exp" if claim == "best" else "-exp"
-            lines.append(f"- KL {kl}, {claim}-of-{n} (reward model): CTRL {who} {cell(me)}; "
-                         + "; ".join(parts) + ".")
-    lines += ["", "A claim holds at a KL when the CTRL transform's win rate is above every other "
-              "method's with intervals apart; the differences above are the effect sizes. "
-              "Measured KLs differ somewhat from the targets: compare rows at similar measured KL.",
+            p, _ = runs[(method, kl)]
+            rm, _ = rates(p, "reward_model", 1)
+            gold, _ = rates(p, "gold", 1)
+            if rm is None or gold is None:
+                continue
+            lines.append(f"| {label}, KL {kl} | {p['kl_k1']['mean']:.3f} | {cell(rm)} | "
+                         f"{cell(gold)} | {rm['mean'] - gold['mean']:+.3f} |")
+    lines += ["", "Caveats: each method is one training run (one seed), so the intervals cover the "
+              "evaluation's sampling of prompts and responses, not the variation between training "
+              "runs; the runs are compared through separate intervals, not a paired test. "
+              "Measured KLs differ from the targets: compare rows at similar measured KL.",
               "", "## Plots", ""]
     base = os.path.splitext(args.out)[0]
     for judge in ("reward_model", "gold"):
