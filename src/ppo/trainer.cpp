@@ -210,7 +210,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* di
   const std::int64_t lo = d.rank() * local_b;
   // Per-row tensors of this rank's rows -> the whole batch, in row order, on every rank.
   auto gather = [&](const at::Tensor& local) {
-    return d.all_gather_cat(local.cpu()).to(local.device());
+    return d.all_gather_cat(local);  // the process group moves tensors where it needs them
   };
   while (state.step < p.total_steps) {
     bool stop = signals::stop_requested();

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include <fmt/format.h>
@@ -18,12 +19,26 @@
 
 namespace infalign::runtime {
 
+namespace {
+
+// The GPU of this process when several share a machine (scripts/launch.sh, torchrun): LOCAL_RANK
+// modulo the visible devices; -1 (the current device) for a single process.
+c10::DeviceIndex local_gpu() {
+  const char* world = std::getenv("WORLD_SIZE");
+  const char* local = std::getenv("LOCAL_RANK");
+  if (world == nullptr || local == nullptr || std::atoi(world) <= 1) return -1;
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  return static_cast<c10::DeviceIndex>(count > 0 ? std::atoi(local) % count : -1);
+}
+
+}  // namespace
+
 c10::Device resolve_device(const config::DeviceSpec& spec) {
   switch (spec.kind) {
     case config::DeviceKind::Cpu:
       return c10::Device(c10::DeviceType::CPU);
     case config::DeviceKind::Auto:
-      return torch::cuda::is_available() ? c10::Device(c10::DeviceType::CUDA)
+      return torch::cuda::is_available() ? c10::Device(c10::DeviceType::CUDA, local_gpu())
                                          : c10::Device(c10::DeviceType::CPU);
     case config::DeviceKind::Cuda: {
       if (!torch::cuda::is_available()) {
@@ -39,7 +54,8 @@ c10::Device resolve_device(const config::DeviceSpec& spec) {
                          "number of visible CUDA devices)",
                          config::to_string(spec), count)});
       }
-      return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(spec.index));
+      return c10::Device(c10::DeviceType::CUDA,
+                         spec.index >= 0 ? static_cast<c10::DeviceIndex>(spec.index) : local_gpu());
     }
   }
   return c10::Device(c10::DeviceType::CPU);

@@ -9,6 +9,9 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef INFALIGN_WITH_NCCL  // CUDA builds of LibTorch (CMake defines it when Torch has c10_cuda)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include "infalign/core/error.h"
 
@@ -55,21 +58,38 @@ DistEnv dist_env_from_environment() {
 }
 
 struct Distributed::Impl {
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;  // a ProcessGroup in 1.x, a Backend in 2.x
+  // Gloo for CPU tensors, NCCL for CUDA ones (ProcessGroups in LibTorch 1.x, Backends in 2.x;
+  // both have the same collective methods).
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#ifdef INFALIGN_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
+  c10::Device device = c10::Device(c10::kCPU);  // where the collectives' tensors live
   std::chrono::milliseconds timeout{0};
+
+  template <typename F>
+  c10::intrusive_ptr<c10d::Work> run(F&& f) {
+#ifdef INFALIGN_WITH_NCCL
+    if (nccl) return f(*nccl);
+#endif
+    return f(*gloo);
+  }
 };
 
 Distributed::Distributed(const DistEnv& env, c10::Device device, std::chrono::milliseconds timeout)
     : env_(env) {
   if (!active()) return;
+#ifndef INFALIGN_WITH_NCCL
   if (device.is_cuda()) {
     throw ConfigError({fmt::format(
-        "run.device {}: multi-process runs on CUDA need ProcessGroupNCCL, which this build does "
-        "not include yet; run on the CPU (run.device: cpu) or with one process",
+        "run.device {}: multi-process runs on CUDA need ProcessGroupNCCL, which this LibTorch "
+        "build does not have; run on the CPU (run.device: cpu) or with one process",
         device.str())});
   }
+#endif
   impl_ = std::make_unique<Impl>();
   impl_->timeout = timeout;
+  impl_->device = device;
   try {
     c10d::TCPStoreOptions o;
     o.port = static_cast<std::uint16_t>(env_.master_port);
@@ -79,10 +99,19 @@ Distributed::Distributed(const DistEnv& env, c10::Device device, std::chrono::mi
     o.timeout = timeout;
     auto store = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, o);
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("infalign", store);
+#ifdef INFALIGN_WITH_NCCL
+    if (device.is_cuda()) {
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      impl_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, env_.rank,
+                                                                env_.world_size, options);
+      return;
+    }
+#endif
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
         env_.master_addr == "localhost" ? std::string("127.0.0.1") : env_.master_addr));
-    impl_->group =
+    impl_->gloo =
         c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, env_.rank, env_.world_size, options);
   } catch (const std::exception& e) {
     throw Error(fmt::format("{}: could not join the process group at {}:{} within {} s: {}",
@@ -127,9 +156,9 @@ void Distributed::all_reduce_sum(std::vector<at::Tensor>& tensors) {
   for (const auto& [dtype, indices] : by_dtype) {
     std::vector<at::Tensor> parts;
     for (const std::size_t i : indices) parts.push_back(tensors[i].detach().reshape(-1));
-    std::vector<at::Tensor> flat{at::cat(parts)};
+    std::vector<at::Tensor> flat{at::cat(parts).to(impl_->device)};
     collective(describe(), "all-reduce", impl_->timeout,
-               [&] { return impl_->group->allreduce(flat); });
+               [&] { return impl_->run([&](auto& g) { return g.allreduce(flat); }); });
     std::int64_t offset = 0;
     for (const std::size_t i : indices) {
       const std::int64_t n = tensors[i].numel();
@@ -141,22 +170,22 @@ void Distributed::all_reduce_sum(std::vector<at::Tensor>& tensors) {
 
 void Distributed::all_reduce_max(at::Tensor& tensor) {
   if (!active()) return;
-  std::vector<at::Tensor> t{tensor.detach().contiguous()};
+  std::vector<at::Tensor> t{tensor.detach().to(impl_->device).contiguous()};
   c10d::AllreduceOptions o;
   o.reduceOp = c10d::ReduceOp::MAX;
   collective(describe(), "all-reduce (max)", impl_->timeout,
-             [&] { return impl_->group->allreduce(t, o); });
+             [&] { return impl_->run([&](auto& g) { return g.allreduce(t, o); }); });
   tensor.detach().copy_(t[0]);
 }
 
 at::Tensor Distributed::all_gather_cat(const at::Tensor& local) {
   if (!active()) return local;
-  std::vector<at::Tensor> input{local.detach().contiguous()};
+  std::vector<at::Tensor> input{local.detach().to(impl_->device).contiguous()};
   std::vector<std::vector<at::Tensor>> output(1);
   for (int r = 0; r < env_.world_size; ++r) output[0].push_back(at::empty_like(input[0]));
   collective(describe(), "all-gather", impl_->timeout,
-             [&] { return impl_->group->allgather(output, input); });
-  return at::cat(output[0], 0);
+             [&] { return impl_->run([&](auto& g) { return g.allgather(output, input); }); });
+  return at::cat(output[0], 0).to(local.device());
 }
 
 void Distributed::sum_gradients(const std::vector<at::Tensor>& parameters,
@@ -184,9 +213,9 @@ void Distributed::broadcast(std::vector<at::Tensor>& tensors) {
   if (!active() || tensors.empty()) return;
   std::vector<at::Tensor> parts;
   for (const auto& t : tensors) parts.push_back(t.detach().reshape(-1).to(at::kDouble));
-  std::vector<at::Tensor> flat{at::cat(parts)};
+  std::vector<at::Tensor> flat{at::cat(parts).to(impl_->device)};
   collective(describe(), "broadcast", impl_->timeout,
-             [&] { return impl_->group->broadcast(flat); });
+             [&] { return impl_->run([&](auto& g) { return g.broadcast(flat); }); });
   std::int64_t offset = 0;
   for (auto& t : tensors) {
     const std::int64_t n = t.numel();
@@ -197,7 +226,8 @@ void Distributed::broadcast(std::vector<at::Tensor>& tensors) {
 
 void Distributed::barrier() {
   if (!active()) return;
-  collective(describe(), "barrier", impl_->timeout, [&] { return impl_->group->barrier(); });
+  collective(describe(), "barrier", impl_->timeout,
+             [&] { return impl_->run([&](auto& g) { return g.barrier(); }); });
 }
 
 }  // namespace infalign::runtime

@@ -1,5 +1,6 @@
 // Multi-process data parallel on LibTorch's c10d: rendezvous through a TCPStore, collectives
-// through ProcessGroupGloo (CPU tensors) or ProcessGroupNCCL (CUDA builds). Launched like
+// through ProcessGroupGloo (CPU tensors) or, in CUDA builds on a CUDA device, ProcessGroupNCCL;
+// each collective moves its tensors to the group's device and back. Launched like
 // torchrun: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT (scripts/launch.sh sets them).
 // Without WORLD_SIZE (or with 1) every collective is a no-op and nothing is opened.
 #pragma once
