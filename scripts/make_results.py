@@ -128,6 +128,52 @@ def main():
         lines.append(f"- {claim}-of-{n} under the {label}: "
                      + ", ".join(f"{c} of {len(verdicts)} KLs {v}" for v, c in counts.items() if c)
                      + ".")
+    # Runs whose measured KL is far from their target: the rows above then do not compare at
+    # matched KL, so also compare each CTRL run with the other methods interpolated to its KL.
+    off = [(m, kl, runs[(m, kl)][0]["kl_k1"]["mean"]) for (m, kl) in sorted(runs)
+           if not 0.67 <= runs[(m, kl)][0]["kl_k1"]["mean"] / float(kl) <= 1.5]
+    if off:
+        lines += ["", "Runs that missed their KL target by more than a factor 1.5 (so the rows at "
+                  "that target are not at matched KL): "
+                  + "; ".join(f"{METHODS[m]} at target {kl}: measured {k:.2f}" for m, kl, k in off)
+                  + "."]
+    lines += ["", "### At matched measured KL", "",
+              "Each CTRL run against the other methods' win rates linearly interpolated (between "
+              "their two runs nearest in measured KL) to the CTRL run's measured KL; interval "
+              "ends are interpolated the same way; '-' where the KL is outside a method's runs.",
+              "", f"| judge | CTRL run (measured KL) | procedure | CTRL | "
+              + " | ".join(METHODS[m] for m in METHODS) + " |",
+              "|---|---|---|---|" + "---|" * len(METHODS)]
+
+    def at_kl(method, judge, key, k):
+        pts = sorted((runs[(m, kl)][0]["kl_k1"]["mean"], rates(runs[(m, kl)][0], judge, n)[key])
+                     for (m, kl) in runs if m == method)
+        pts = [(x, e) for x, e in pts if e is not None]
+        for (x0, e0), (x1, e1) in zip(pts, pts[1:]):
+            if x0 <= k <= x1 and x1 > x0:
+                w = (k - x0) / (x1 - x0)
+                return {q: e0[q] + w * (e1[q] - e0[q]) for q in ("mean", "lo", "hi")}
+        return None
+
+    for judge in ("reward_model", "gold"):
+        for method, key, proc in (("ctrl_bon4", 0, f"best-of-{n}"), ("ctrl_won4", 1, f"worst-of-{n}")):
+            for kl in kls:
+                if (method, kl) not in runs:
+                    continue
+                p = runs[(method, kl)][0]
+                k = p["kl_k1"]["mean"]
+                me = rates(p, judge, n)[key]
+                if me is None:
+                    continue
+                row = [judge.replace("_", " "), f"{METHODS[method].split(',')[0]} @ {kl} ({k:.2f})",
+                       proc, cell(me)]
+                for other in METHODS:
+                    if other == method:
+                        row.append("")
+                        continue
+                    e = at_kl(other, judge, key, k)
+                    row.append("-" if e is None else f"{cell(e)} ({me['mean'] - e['mean']:+.3f})")
+                lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Over-optimisation (the reward model's view against the hidden gold judge's): "
               "for each run, the standard win rate under both judges; a policy that games the "
               "learned reward model gains under it and not under the gold judge.", "",
