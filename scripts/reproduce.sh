@@ -45,12 +45,15 @@ d=data/default
 prepared="runs/default/base_model runs/default/reward_model runs/default/calibration/calibration.cache $d/prompts_train.txt"
 evaluated="runs/default/base_model runs/default/reward_model $d/prompts_eval.txt $d/vader_lexicon.txt"
 
-# Starting beta for a target KL: the theory tool's, for the calibrated transforms; for the raw
-# reward (no calibrated-space theory) the config's beta scaled by 0.5 / KL.
+# Starting beta for a target KL: the theory tool's, for exp and the identity; for the raw reward
+# (no calibrated-space theory) the config's beta scaled by 0.5 / KL. For -exp the theory tool's
+# beta (0.071, 0.013, 0.0012 for KL 0.25, 0.5, 1) is far below what holds the sequence KL there:
+# started from it, the runs reached KL 0.59 (target 0.25; the controller raised beta to 0.23 by
+# the end), 1.06 and 5.44 (2026-11-27), so -exp starts from 0.057 / KL (0.23 at KL 0.25).
 start_beta() {  # METHOD KL
   case $1 in
     ctrl_bon4) build/infalign-eval theory --transform exp --t 12.63 --kl "$2" --json ;;
-    ctrl_won4) build/infalign-eval theory --transform negexp --t 9.68 --kl "$2" --json ;;
+    ctrl_won4) echo "{\"beta\": $(awk -v k="$2" 'BEGIN {print 0.057 / k}')}" ;;
     rlhf_calibrated) build/infalign-eval theory --transform identity --kl "$2" --json ;;
     rlhf_raw) echo "{\"beta\": $(awk -v k="$2" 'BEGIN {print 0.5 / k}')}" ;;
   esac | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["beta"])'
