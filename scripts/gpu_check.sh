@@ -47,9 +47,13 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS="-isystem $deps/usr/include" >/dev/null
 step "build"
 ninja -C "$build" -j "${JOBS:-$(nproc)}" infalign-train infalign-eval infalign_gpu_tests \
-  bench_generate bench_ppo
+  bench_generate bench_ppo hf_parity
 step "CTest label gpu"
 ctest --test-dir "$build" -L gpu --output-on-failure
+step "Hugging Face parity: infalign's exports loaded by transformers, outputs compared"
+parity=$(mktemp -d)
+"$build/tests/hf_parity" "$parity"
+$py tests/gpu/hf_parity.py "$parity" || { rc=$?; ((rc == 3)) || exit $rc; }
 if ((dry)); then
   step "dry run done: the build and the gpu label work here; the benchmarks need a GPU"
   exit 0
