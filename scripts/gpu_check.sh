@@ -43,7 +43,7 @@ build=build-gpu
 ((dry)) && build=build-gpu-dry
 step "configure $build"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" \
+  -DCMAKE_PREFIX_PATH="$deps/usr;$torch_prefix" \
   -DCMAKE_CXX_FLAGS="-isystem $deps/usr/include" >/dev/null
 step "build"
 ninja -C "$build" -j "${JOBS:-$(nproc)}" infalign-train infalign-eval infalign_gpu_tests \
