@@ -11,6 +11,7 @@
 #include "infalign/checkpoint/safetensors.h"
 #include "infalign/model/hf_io.h"
 #include "infalign/model/llama.h"
+#include "infalign/model/llama_config.h"
 
 using namespace infalign;
 
@@ -20,21 +21,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string out = argv[1];
-  model::LlamaConfig c;
-  c.vocab_size = 2000;
-  c.hidden_size = 192;
-  c.intermediate_size = 512;
-  c.num_hidden_layers = 4;
-  c.num_attention_heads = 6;
-  c.num_key_value_heads = 2;
-  c.max_position_embeddings = 64;
+  // The default experiment's shape: the config structs' defaults.
+  const model::LlamaConfig c =
+      model::llama_config_from(config::ModelConfig{}, config::TokenizerConfig{});
   model::CausalLm lm(c);
   model::init_weights(*lm, at::detail::createCPUGenerator(1));
   model::ScalarModel rm(c);
   model::init_weights(*rm, at::detail::createCPUGenerator(2));
   model::save_causal_lm(lm, out + "/policy");
   model::save_scalar_model(rm, out + "/reward");
-  at::Tensor ids = at::randint(4, 2000, {3, 20}, at::detail::createCPUGenerator(3),
+  at::Tensor ids = at::randint(4, c.vocab_size, {3, 20}, at::detail::createCPUGenerator(3),
                                at::TensorOptions(at::kLong));
   at::Tensor mask = at::ones({3, 20}, at::kLong);
   mask[1].narrow(0, 0, 5).zero_();  // left padding, as infalign pads prompts
