@@ -33,23 +33,25 @@ if [[ -z "$port" ]]; then
 fi
 
 pids=()
+forward() { ((${#pids[@]} == 0)) || kill -s "$1" "${pids[@]}" 2>/dev/null; }
+trap 'forward INT' INT
+trap 'forward TERM' TERM
+# Each rank in its own process group (job control): a Ctrl-C or a signal to launch.sh's group
+# reaches the ranks once, through forward(), not twice (a second signal makes a rank quit
+# without saving).
+set -m
 for ((rank = 0; rank < n; rank++)); do
   RANK=$rank LOCAL_RANK=$rank WORLD_SIZE=$n LOCAL_WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 \
     MASTER_PORT=$port "$@" &
   pids+=($!)
 done
-forward() { kill -s "$1" "${pids[@]}" 2>/dev/null; }
-trap 'forward INT' INT
-trap 'forward TERM' TERM
 
 status=0
 for ((rank = 0; rank < n; rank++)); do
   # `wait` returns early when a trapped signal arrives: wait again until the rank has exited.
-  while true; do
-    wait "${pids[$rank]}"
-    code=$?
-    kill -0 "${pids[$rank]}" 2>/dev/null || break
-  done
+  while kill -0 "${pids[$rank]}" 2>/dev/null; do wait "${pids[$rank]}"; done
+  wait "${pids[$rank]}"
+  code=$?
   if ((code != 0)); then
     echo "launch.sh: rank $rank exited with code $code" >&2
     ((status == 0)) && status=$code
