@@ -161,6 +161,12 @@ void report_check(const config::LoadedConfig& loaded, bool for_eval, std::string
 
 }  // namespace
 
+namespace {
+std::chrono::milliseconds dist_timeout(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+}
+}  // namespace
+
 void run_train(const RunRequest& request) {
   const config::ExperimentConfig& cfg = request.loaded.config;
   const runtime::DistEnv env = runtime::dist_env_from_environment();
@@ -176,9 +182,8 @@ void run_train(const RunRequest& request) {
         "scripts/launch.sh",
         env.world_size)});
   }
-  runtime::Distributed dist(
-      env, runtime::resolve_device(cfg.run.device),
-      std::chrono::milliseconds(static_cast<std::int64_t>(cfg.run.dist_timeout_seconds * 1000)));
+  runtime::Distributed dist(env, runtime::resolve_device(cfg.run.device),
+                            dist_timeout(cfg.run.dist_timeout_seconds));
   if (dist.active()) {
     log::info("[dist] {} processes (gloo over {}:{}); rank 0 logs, checkpoints and exports",
               env.world_size, env.master_addr, env.master_port);
@@ -213,9 +218,8 @@ void run_eval(const RunRequest& request) {
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, true);
-  runtime::Distributed dist(
-      env, runtime::resolve_device(cfg.run.device),
-      std::chrono::milliseconds(static_cast<std::int64_t>(cfg.run.dist_timeout_seconds * 1000)));
+  runtime::Distributed dist(env, runtime::resolve_device(cfg.run.device),
+                            dist_timeout(cfg.run.dist_timeout_seconds));
   if (dist.active()) {
     log::info(
         "[dist] {} processes (gloo over {}:{}), each sampling 1/{} of the prompts; rank 0 "

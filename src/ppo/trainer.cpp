@@ -213,13 +213,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* di
     return d.all_gather_cat(local);  // the process group moves tensors where it needs them
   };
   while (state.step < p.total_steps) {
-    bool stop = signals::stop_requested();
-    if (d.active()) {  // every rank stops at the same iteration
-      at::Tensor flag = at::full({1}, stop ? 1.0 : 0.0, at::kDouble);
-      d.all_reduce_max(flag);
-      stop = flag.item<double>() > 0;
-    }
-    if (stop) {
+    if (d.any(signals::stop_requested())) {  // every rank stops at the same iteration
       save_now(wall_before, wall);
       signals::throw_if_stop_requested();
       throw Interrupted(SIGTERM);  // another rank was signalled

@@ -178,6 +178,13 @@ void Distributed::all_reduce_max(at::Tensor& tensor) {
   tensor.detach().copy_(t[0]);
 }
 
+bool Distributed::any(bool flag) {
+  if (!active()) return flag;
+  at::Tensor t = at::full({1}, flag ? 1.0 : 0.0, at::kDouble);
+  all_reduce_max(t);
+  return t.item<double>() > 0;
+}
+
 at::Tensor Distributed::all_gather_cat(const at::Tensor& local) {
   if (!active()) return local;
   std::vector<at::Tensor> input{local.detach().to(impl_->device).contiguous()};

@@ -55,13 +55,9 @@ void TrainingLoop::save_now() {
 }
 
 void TrainingLoop::check_stop() {
-  bool stop = signals::stop_requested();
-  if (dist_ != nullptr) {  // every rank stops at the same step
-    at::Tensor flag = at::full({1}, stop ? 1.0 : 0.0, at::kDouble);
-    dist_->all_reduce_max(flag);
-    stop = flag.item<double>() > 0;
-  }
-  if (!stop) return;
+  const bool asked = signals::stop_requested();
+  // Every rank stops at the same step.
+  if (!(dist_ != nullptr ? dist_->any(asked) : asked)) return;
   save_now();
   signals::throw_if_stop_requested();
   throw Interrupted(SIGTERM);  // another rank was signalled

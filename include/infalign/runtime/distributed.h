@@ -50,6 +50,8 @@ class Distributed {
   void all_reduce_sum(std::vector<at::Tensor>& tensors);
   // Element-wise maximum across ranks, in place.
   void all_reduce_max(at::Tensor& tensor);
+  // True on every rank when `flag` is true on any (a stop request seen by one rank).
+  bool any(bool flag);
   // Every rank's `local` (same shape and dtype on every rank), concatenated along dim 0 in rank
   // order.
   at::Tensor all_gather_cat(const at::Tensor& local);
