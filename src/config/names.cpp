@@ -30,6 +30,8 @@ INFALIGN_ENUM_TABLE(DType, {DType::Float32, "float32"}, {DType::BFloat16, "bfloa
 INFALIGN_ENUM_TABLE(TokenizerModelType, {TokenizerModelType::Unigram, "unigram"},
                     {TokenizerModelType::Bpe, "bpe"})
 INFALIGN_ENUM_TABLE(RewardKind, {RewardKind::Model, "model"}, {RewardKind::Gold, "gold"})
+INFALIGN_ENUM_TABLE(RewardInput, {RewardInput::PromptResponse, "prompt_response"},
+                    {RewardInput::Response, "response"})
 INFALIGN_ENUM_TABLE(CacheMismatch, {CacheMismatch::Error, "error"},
                     {CacheMismatch::Rebuild, "rebuild"})
 INFALIGN_ENUM_TABLE(TransformKind, {TransformKind::Raw, "raw"},
@@ -83,6 +85,7 @@ INFALIGN_INSTANTIATE(DeviceKind)
 INFALIGN_INSTANTIATE(DType)
 INFALIGN_INSTANTIATE(TokenizerModelType)
 INFALIGN_INSTANTIATE(RewardKind)
+INFALIGN_INSTANTIATE(RewardInput)
 INFALIGN_INSTANTIATE(CacheMismatch)
 INFALIGN_INSTANTIATE(TransformKind)
 INFALIGN_INSTANTIATE(LrSchedule)

@@ -393,6 +393,7 @@ struct Registry {
         .field("samples_per_prompt", &RewardConfig::samples_per_prompt, in_range<I>(1, 1 << 12))
         .field("prompts_per_group", &RewardConfig::prompts_per_group, in_range<I>(1, 1 << 12))
         .field("drop_ties", &RewardConfig::drop_ties)
+        .field("input", &RewardConfig::input)
         .field("label_temperature", &RewardConfig::label_temperature, greater_than(0.0));
 
     Section<CalibrationConfig>(fields, sections, "calibration", &ExperimentConfig::calibration)

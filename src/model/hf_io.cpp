@@ -83,7 +83,8 @@ std::set<std::string> ignored_names(const checkpoint::SafetensorsContent& conten
 
 template <class Model>
 void write_directory(Model& model, const std::string& dir, ModelKind kind,
-                     const std::string& tokenizer_model, c10::ScalarType dtype) {
+                     const std::string& tokenizer_model, c10::ScalarType dtype,
+                     config::RewardInput score_input = config::RewardInput::PromptResponse) {
   const stdfs::path target(dir);
   const stdfs::path tmp = target.string() + fmt::format(".tmp.{}", ::getpid());
   std::error_code ec;
@@ -94,8 +95,9 @@ void write_directory(Model& model, const std::string& dir, ModelKind kind,
     tensors.emplace_back(p.key(), p.value().detach().to(at::kCPU, dtype));
   }
   checkpoint::save_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
-  fs::write_file_atomic((tmp / "config.json").string(),
-                        to_hf_config_json(model->config(), kind, hf_dtype_name(dtype)));
+  fs::write_file_atomic(
+      (tmp / "config.json").string(),
+      to_hf_config_json(model->config(), kind, hf_dtype_name(dtype), score_input));
   if (!tokenizer_model.empty()) {
     fs::write_file_atomic((tmp / "tokenizer.model").string(), fs::read_file(tokenizer_model));
   }
@@ -109,15 +111,26 @@ void write_directory(Model& model, const std::string& dir, ModelKind kind,
 
 }  // namespace
 
-LlamaConfig read_model_config(const std::string& dir, ModelKind* kind) {
-  const std::string path = (stdfs::path(dir) / "config.json").string();
-  std::string text;
+namespace {
+
+std::string read_config_text(const std::string& path) {
   try {
-    text = fs::read_file(path);
+    return fs::read_file(path);
   } catch (const Error& e) {
     throw CheckpointError(fmt::format("{} (expected a Hugging Face model directory)", e.what()));
   }
-  return parse_hf_config_json(text, path, kind);
+}
+
+}  // namespace
+
+LlamaConfig read_model_config(const std::string& dir, ModelKind* kind) {
+  const std::string path = (stdfs::path(dir) / "config.json").string();
+  return parse_hf_config_json(read_config_text(path), path, kind);
+}
+
+config::RewardInput read_score_input(const std::string& dir) {
+  const std::string path = (stdfs::path(dir) / "config.json").string();
+  return parse_score_input(read_config_text(path), path);
 }
 
 CausalLm load_causal_lm(const std::string& dir, const LoadOptions& options) {
@@ -171,8 +184,9 @@ void save_causal_lm(CausalLm& model, const std::string& dir, const std::string& 
 }
 
 void save_scalar_model(ScalarModel& model, const std::string& dir,
-                       const std::string& tokenizer_model, c10::ScalarType dtype) {
-  write_directory(model, dir, ModelKind::Scalar, tokenizer_model, dtype);
+                       const std::string& tokenizer_model, c10::ScalarType dtype,
+                       config::RewardInput score_input) {
+  write_directory(model, dir, ModelKind::Scalar, tokenizer_model, dtype, score_input);
 }
 
 }  // namespace infalign::model

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include "infalign/core/error.h"
+#include "infalign/model/fused_ops.h"
 #include "infalign/runtime/tensor_format.h"
 
 namespace infalign::model {
@@ -28,14 +29,9 @@ std::shared_ptr<WeightImpl> add_weight(torch::nn::Module& parent, const std::str
   return parent.register_module(name, std::make_shared<WeightImpl>(shape));
 }
 
-// HF LlamaRMSNorm: normalise in float32, then scale in the input dtype.
+// HF LlamaRMSNorm: normalise in float32, then scale in the input dtype (fused on CPU).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  if (x.scalar_type() == at::kFloat) {
-    return weight * (x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps));
-  }
-  const at::Tensor x32 = x.to(at::kFloat);
-  return weight *
-         (x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps)).to(x.scalar_type());
+  return fused::rms_norm(x, weight, eps);
 }
 
 // x * cos + rotate_half(x) * sin, with rotate_half(x) = (-x2, x1) over the two halves of the
@@ -127,9 +123,7 @@ class LlamaBlockImpl : public torch::nn::Module {
     const at::Tensor h1 = residual_plus_rows_times(h, merged, w.o_t);
     const at::Tensor y = rms_norm(h1, post_attention_layernorm_->weight, c_.rms_norm_eps);
     const at::Tensor gate_up = rows_times(y, w.gate_up_t);
-    const auto I = c_.intermediate_size;
-    const at::Tensor gated = at::silu(gate_up.narrow(1, 0, I)) * gate_up.narrow(1, I, I);
-    return residual_plus_rows_times(h1, gated, w.down_t);
+    return residual_plus_rows_times(h1, fused::swiglu(gate_up), w.down_t);
   }
 
  private:

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "infalign/config/names.h"
 #include "infalign/core/error.h"
 
 namespace infalign::model {
@@ -58,7 +59,8 @@ LlamaConfig llama_config_from(const config::ModelConfig& m, const config::Tokeni
   return c;
 }
 
-std::string to_hf_config_json(const LlamaConfig& c, ModelKind kind, const std::string& dtype) {
+std::string to_hf_config_json(const LlamaConfig& c, ModelKind kind, const std::string& dtype,
+                              config::RewardInput score_input) {
   json j;
   j["architectures"] = {kind == ModelKind::CausalLm ? "LlamaForCausalLM"
                                                     : "LlamaForSequenceClassification"};
@@ -90,6 +92,7 @@ std::string to_hf_config_json(const LlamaConfig& c, ModelKind kind, const std::s
     j["num_labels"] = 1;
     j["id2label"] = {{"0", "LABEL_0"}};
     j["label2id"] = {{"LABEL_0", 0}};
+    j["infalign_score_input"] = std::string(config::enum_name(score_input));
   }
   return j.dump(2) + "\n";
 }
@@ -181,6 +184,26 @@ LlamaConfig parse_hf_config_json(const std::string& text, const std::string& pat
     }
   }
   return c;
+}
+
+config::RewardInput parse_score_input(const std::string& text, const std::string& path) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    bad(path, fmt::format("not valid JSON: {}", e.what()));
+  }
+  if (!j.is_object() || !j.contains("infalign_score_input")) {
+    return config::RewardInput::PromptResponse;
+  }
+  const json& v = j["infalign_score_input"];
+  const auto parsed =
+      v.is_string() ? config::parse_enum<config::RewardInput>(v.get<std::string>()) : std::nullopt;
+  if (!parsed) {
+    bad(path, fmt::format("infalign_score_input is {}, expected one of: {}", v.dump(),
+                          fmt::join(config::enum_names<config::RewardInput>(), ", ")));
+  }
+  return *parsed;
 }
 
 }  // namespace infalign::model

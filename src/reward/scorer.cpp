@@ -39,10 +39,27 @@ std::vector<double> score_sequences(model::ScalarModel& rm,
   return out;
 }
 
-ModelScorer::ModelScorer(model::ScalarModel model, std::int64_t eos_id, std::int64_t pad_id,
+std::vector<std::int64_t> score_input_ids(const ScoreFormat& format,
+                                          const std::vector<std::int64_t>& prompt_ids,
+                                          const std::vector<std::int64_t>& response_ids) {
+  INFALIGN_CHECK(format.limit >= 2, "score_input_ids: limit {} leaves no room for <bos> <eos>",
+                 format.limit);
+  std::vector<std::int64_t> seq;
+  if (format.input == config::RewardInput::Response) {
+    seq.push_back(format.bos_id);
+  } else {
+    seq = prompt_ids;  // starts with <bos>
+  }
+  seq.insert(seq.end(), response_ids.begin(), response_ids.end());
+  if (seq.size() + 1 > format.limit) seq.resize(format.limit - 1);
+  seq.push_back(format.eos_id);  // always read at an <eos>, also for responses cut at the limit
+  return seq;
+}
+
+ModelScorer::ModelScorer(model::ScalarModel model, ScoreFormat format, std::int64_t pad_id,
                          std::int64_t batch_size, std::string hash)
     : model_(std::move(model)),
-      eos_id_(eos_id),
+      format_(format),
       pad_id_(pad_id),
       batch_size_(batch_size),
       hash_(std::move(hash)) {}
@@ -50,14 +67,9 @@ ModelScorer::ModelScorer(model::ScalarModel model, std::int64_t eos_id, std::int
 std::vector<double> ModelScorer::score(const std::vector<ScoredText>& items) {
   std::vector<std::vector<std::int64_t>> ids;
   ids.reserve(items.size());
-  const auto limit = static_cast<std::size_t>(model_->config().max_position_embeddings);
   for (const auto& item : items) {
     INFALIGN_CHECK(item.prompt_ids != nullptr, "ModelScorer: item without prompt ids");
-    std::vector<std::int64_t> seq = *item.prompt_ids;
-    seq.insert(seq.end(), item.response_ids.begin(), item.response_ids.end());
-    if (seq.size() + 1 > limit) seq.resize(limit - 1);
-    seq.push_back(eos_id_);  // always read at an <eos>, also for responses cut at the limit
-    ids.push_back(std::move(seq));
+    ids.push_back(score_input_ids(format_, *item.prompt_ids, item.response_ids));
   }
   return score_sequences(model_, ids, pad_id_, batch_size_);
 }
@@ -104,8 +116,10 @@ std::unique_ptr<RewardScorer> make_scorer(const config::ExperimentConfig& cfg,
   }
   model::ScalarModel rm = model::load_scalar_model(cfg.reward.model_path, {device, at::kFloat});
   rm->eval();
-  return std::make_unique<ModelScorer>(std::move(rm), tok.eos_id(), tok.pad_id(),
-                                       cfg.reward.batch_size,
+  const ScoreFormat format{tok.bos_id(), tok.eos_id(),
+                           model::read_score_input(cfg.reward.model_path),
+                           static_cast<std::size_t>(rm->config().max_position_embeddings)};
+  return std::make_unique<ModelScorer>(std::move(rm), format, tok.pad_id(), cfg.reward.batch_size,
                                        model_content_hash(cfg.reward.model_path));
 }
 

@@ -13,6 +13,7 @@
 
 #include <ATen/ATen.h>
 
+#include "infalign/config/names.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/core/logging.h"
@@ -36,10 +37,10 @@ namespace infalign::train {
 
 namespace {
 
-// One base-policy continuation: its token ids (prompt included, as the RM reads them), its text
-// and its gold score.
+// One base-policy continuation: its token ids as the RM reads them (reward::score_input_ids), its
+// text and its gold score.
 struct Sample {
-  std::vector<std::int64_t> ids;  // <bos> prompt response [<eos>]
+  std::vector<std::int64_t> ids;  // <bos> [prompt] response <eos>
   std::string prompt, response;
   double gold = 0;
 };
@@ -64,6 +65,9 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
   const generation::GenerationOptions g =
       generation::options_from_config(cfg.generation, tok.eos_id(), tok.pad_id());
   generation::SamplingModel sampler(policy, cfg.generation.dtype);
+  const reward::ScoreFormat format{
+      tok.bos_id(), tok.eos_id(), cfg.reward.input,
+      static_cast<std::size_t>(policy->config().max_position_embeddings)};
   const auto batch = static_cast<std::size_t>(cfg.generation.batch_size);
   Progress progress(static_cast<std::int64_t>(encoded.size()),
                     {"reward", "sample", cfg.logging.progress_interval_seconds, std::nullopt});
@@ -77,11 +81,9 @@ std::vector<Sample> sample_continuations(model::CausalLm& policy, const tokenize
     for (std::size_t b = 0; b < chunk.size(); ++b) {
       Sample& s = samples[start + b];
       const std::vector<std::int64_t>& response = responses[b];
-      s.ids = chunk[b];
-      s.ids.insert(s.ids.end(), response.begin(), response.end());
-      // The reward model always reads its score at an EOS, also for responses cut at
-      // max_new_tokens, so the read-out position means the same thing in every sequence.
-      s.ids.push_back(tok.eos_id());
+      // Read at an EOS, also for responses cut at max_new_tokens, so the read-out position
+      // means the same thing in every sequence (and what calibration, PPO and eval score).
+      s.ids = reward::score_input_ids(format, chunk[b], response);
       s.response = tok.decode(response);
       s.gold = gold.compound(s.response);
     }
@@ -390,11 +392,12 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
     result.uci_auc = pos > 0 && neg > 0 ? wins / (pos * neg) : 0.0;
     report["uci_sentences"] = uci_scores.size();
   }
-  model::save_scalar_model(rm, output_dir, cfg.tokenizer.path);
+  model::save_scalar_model(rm, output_dir, cfg.tokenizer.path, at::kFloat, cfg.reward.input);
   report["stage"] = "reward";
   report["train_pairs"] = result.train_pairs;
   report["valid_pairs"] = result.valid_pairs;
   report["label_temperature"] = cfg.reward.label_temperature;
+  report["input"] = std::string(config::enum_name(cfg.reward.input));
   report["valid_accuracy"] = result.valid_accuracy;
   report["valid_gold_accuracy"] = result.valid_gold_accuracy;
   report["valid_cross_prompt_accuracy"] = result.valid_cross_prompt_accuracy;

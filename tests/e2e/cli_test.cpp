@@ -325,7 +325,7 @@ std::string tiny_reward_args(const std::string& dir) {
          " --set reward.lexicon_path=" + shell_quote(dir + "/lexicon.txt") +
          " --set data.train_prompts_file=" + shell_quote(dir + "/prompts.txt") +
          " --set reward.train_prompts=60 --set reward.samples_per_prompt=4 --set "
-         "reward.prompts_per_group=2";
+         "reward.prompts_per_group=2 --set reward.input=response";
 }
 
 TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
@@ -354,6 +354,9 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
   EXPECT_EQ(run.file("rm2", "model/model.safetensors"), weights);
   EXPECT_EQ(run.file("rm2", "preference_pairs.tsv"), pairs);  // pairs are regenerated identically
   EXPECT_NE(run.file("rm", "model/config.json").find("LlamaForSequenceClassification"),
+            std::string::npos);
+  // The model records what it reads (reward.input), for calibration, PPO and evaluation.
+  EXPECT_NE(run.file("rm", "model/config.json").find("\"infalign_score_input\": \"response\""),
             std::string::npos);
 
   // Stage calibrate with that reward model: K = 8 base samples of each of the 4 prompts, one

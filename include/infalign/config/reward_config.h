@@ -9,6 +9,9 @@ namespace infalign::config {
 // What scores a response.
 enum class RewardKind { Model, Gold };
 
+// What a reward model reads: <bos> prompt response <eos>, or <bos> response <eos>.
+enum class RewardInput { PromptResponse, Response };
+
 struct RewardConfig {
   // Scorer: model (learned reward model) or gold (lexicon sentiment judge).
   RewardKind kind = RewardKind::Model;
@@ -28,6 +31,12 @@ struct RewardConfig {
   std::int64_t prompts_per_group = 1;
   // Stage reward: drop pairs whose gold scores are equal (their label is a coin flip).
   bool drop_ties = true;
+  // Stage reward: what the trained reward model reads: prompt_response (<bos> prompt response
+  // <eos>, the usual convention) or response (<bos> response <eos>: for tasks whose preference
+  // depends on the response alone, like the default one, so the prompt's own words cannot move
+  // the score). Recorded in the model's config.json (infalign_score_input); calibration, PPO and
+  // evaluation read it from there.
+  RewardInput input = RewardInput::PromptResponse;
   // Stage reward: Bradley-Terry label noise tau in P(a > b) = sigmoid((g_a - g_b) / tau).
   double label_temperature = 0.1;
 };

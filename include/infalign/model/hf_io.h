@@ -37,8 +37,12 @@ ScalarModel load_scalar_model(const std::string& dir, const LoadOptions& options
 void save_causal_lm(CausalLm& model, const std::string& dir,
                     const std::string& tokenizer_model = "",
                     c10::ScalarType dtype = c10::ScalarType::Float);
+// `score_input` records what the model reads (reward models of stage reward; see reward.input).
 void save_scalar_model(ScalarModel& model, const std::string& dir,
                        const std::string& tokenizer_model = "",
-                       c10::ScalarType dtype = c10::ScalarType::Float);
+                       c10::ScalarType dtype = c10::ScalarType::Float,
+                       config::RewardInput score_input = config::RewardInput::PromptResponse);
+// What the scalar model in `dir` reads (its config.json's infalign_score_input).
+config::RewardInput read_score_input(const std::string& dir);
 
 }  // namespace infalign::model

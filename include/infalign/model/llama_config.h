@@ -6,6 +6,7 @@
 #include <string>
 
 #include "infalign/config/model_config.h"
+#include "infalign/config/reward_config.h"
 #include "infalign/config/tokenizer_config.h"
 
 namespace infalign::model {
@@ -38,8 +39,14 @@ LlamaConfig llama_config_from(const config::ModelConfig& model,
 // (LlamaForSequenceClassification with one label: reward and value models).
 enum class ModelKind { CausalLm, Scalar };
 
-// config.json text for `kind` (loadable by transformers' AutoConfig).
-std::string to_hf_config_json(const LlamaConfig& config, ModelKind kind, const std::string& dtype);
+// config.json text for `kind` (loadable by transformers' AutoConfig). A scalar model's also
+// records what it reads (`infalign_score_input`: "prompt_response" or "response").
+std::string to_hf_config_json(
+    const LlamaConfig& config, ModelKind kind, const std::string& dtype,
+    config::RewardInput score_input = config::RewardInput::PromptResponse);
+// The `infalign_score_input` of config.json text (prompt_response when absent, as for models
+// made elsewhere); another value is a CheckpointError naming `path`.
+config::RewardInput parse_score_input(const std::string& text, const std::string& path);
 // Parses config.json text; `path` names it in errors (CheckpointError: unsupported variants such
 // as rope_scaling, biases or another activation are refused rather than silently misread).
 LlamaConfig parse_hf_config_json(const std::string& text, const std::string& path,

@@ -40,11 +40,23 @@ std::vector<ScoredText> scored_texts(const std::vector<const std::vector<std::in
                                      const generation::GenerationResult& result,
                                      const tokenizer::Tokenizer& tok, const RewardScorer& scorer);
 
-// The reward model reads <bos> prompt response <eos> and scores at the <eos> (the convention
-// of stage reward), in batches of `batch_size`, without gradients.
+// The token ids a reward model reads for one item: <bos> prompt response <eos> (or <bos>
+// response <eos> when `input` is Response), cut to `limit` tokens with the <eos> kept, so the
+// score is always read at an <eos> (the convention of stage reward).
+struct ScoreFormat {
+  std::int64_t bos_id = 1, eos_id = 2;
+  config::RewardInput input = config::RewardInput::PromptResponse;
+  std::size_t limit = 0;  // max_position_embeddings of the reward model
+};
+std::vector<std::int64_t> score_input_ids(const ScoreFormat& format,
+                                          const std::vector<std::int64_t>& prompt_ids,
+                                          const std::vector<std::int64_t>& response_ids);
+
+// A learned reward model: each item as score_input_ids makes it, scored at the <eos>, in
+// batches of `batch_size`, without gradients.
 class ModelScorer : public RewardScorer {
  public:
-  ModelScorer(model::ScalarModel model, std::int64_t eos_id, std::int64_t pad_id,
+  ModelScorer(model::ScalarModel model, ScoreFormat format, std::int64_t pad_id,
               std::int64_t batch_size, std::string hash);
   std::vector<double> score(const std::vector<ScoredText>& items) override;
   const std::string& content_hash() const override { return hash_; }
@@ -54,7 +66,8 @@ class ModelScorer : public RewardScorer {
 
  private:
   model::ScalarModel model_;
-  std::int64_t eos_id_, pad_id_, batch_size_;
+  ScoreFormat format_;
+  std::int64_t pad_id_, batch_size_;
   std::string hash_;
 };
 

@@ -6,6 +6,7 @@
 // on the default experiment's model size and lengths (prompt 16, response 24 tokens). Usage:
 //   build/tests/bench/bench_ppo [--config configs/default/ctrl_bon4.yaml] [--batches 16,64]
 //       [--repeats 5] [--threads N] [--python /usr/bin/python3] [--no-python] [--device cuda]
+//       [--profile PREFIX]
 // Variants run in turn, `repeats` rounds after a warm-up; prints tokens/s (medians) and ratios.
 // The whole PPO iteration's phase times (generate, score, reference, update) are in the
 // metrics.jsonl of a run (timing/*); docs/benchmarks.md records both.
@@ -20,6 +21,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 
 #include "infalign/config/load.h"
@@ -45,6 +47,7 @@ struct Args : bench::CommonArgs {
     batches = {16, 64};
     repeats = 5;
   }
+  std::string profile;  // --profile PREFIX: Chrome traces of 3 steps per variant, then exit
 };
 
 Args parse(int argc, char** argv) {
@@ -55,7 +58,11 @@ Args parse(int argc, char** argv) {
       if (i + 1 >= argc) throw std::runtime_error("missing value for " + k);
       return argv[++i];
     };
-    if (!bench::parse_common(k, next, a)) throw std::runtime_error("unknown argument " + k);
+    if (k == "--profile") {
+      a.profile = next();
+    } else if (!bench::parse_common(k, next, a)) {
+      throw std::runtime_error("unknown argument " + k);
+    }
   }
   return a;
 }
@@ -129,6 +136,21 @@ int main(int argc, char** argv) {
                                    std::to_string(a.threads)});
     }
     at::Generator g = at::detail::createCPUGenerator(5);
+    if (!a.profile.empty()) {
+      // Operator-level traces (legacy autograd profiler, Chrome trace format) of the last batch
+      // size: PREFIX.fp32.json and PREFIX.bf16.json; tests/bench/ppo/trace_summary.py sums the
+      // self time per operator.
+      const std::int64_t batch = a.batches.back();
+      for (const auto dtype : {config::DType::Float32, config::DType::BFloat16}) {
+        update_step(lm, opt, batch, dtype, g);
+        const bool bf16 = dtype == config::DType::BFloat16;
+        torch::autograd::profiler::RecordProfile guard(a.profile +
+                                                       (bf16 ? ".bf16.json" : ".fp32.json"));
+        for (int r = 0; r < 3; ++r) update_step(lm, opt, batch, dtype, g);
+      }
+      std::cout << "traces: " << a.profile << ".{fp32,bf16}.json\n";
+      return 0;
+    }
     for (const std::int64_t batch : a.batches) {
       update_step(lm, opt, batch, config::DType::Float32, g);
       update_step(lm, opt, batch, config::DType::BFloat16, g);

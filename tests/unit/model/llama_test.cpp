@@ -223,6 +223,33 @@ TEST(HfIoTest, ScalarModelRoundTripAndFreshHeadFromACausalLm) {
                         lm->named_parameters()["model.norm.weight"]));
 }
 
+// A reward model records what it reads; models made elsewhere (no key) read prompt + response.
+TEST(HfIoTest, ScalarModelRecordsWhatItReads) {
+  fs::TempDir dir;
+  ScalarModel rm(tiny_config());
+  save_scalar_model(rm, dir.path() + "/rm", "", at::kFloat, config::RewardInput::Response);
+  EXPECT_EQ(read_score_input(dir.path() + "/rm"), config::RewardInput::Response);
+  save_scalar_model(rm, dir.path() + "/rm");
+  EXPECT_EQ(read_score_input(dir.path() + "/rm"), config::RewardInput::PromptResponse);
+  const std::string path = dir.path() + "/rm/config.json";
+  std::string text = fs::read_file(path);
+  text.replace(text.find("\"infalign_score_input\": \"prompt_response\""),
+               std::string("\"infalign_score_input\": \"prompt_response\"").size(),
+               "\"another_tool\": 1");
+  fs::write_file_atomic(path, text);
+  EXPECT_EQ(read_score_input(dir.path() + "/rm"), config::RewardInput::PromptResponse);
+  fs::write_file_atomic(path, R"({"infalign_score_input": "answer"})");
+  try {
+    read_score_input(dir.path() + "/rm");
+    ADD_FAILURE() << "an unknown infalign_score_input was accepted";
+  } catch (const CheckpointError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path), std::string::npos) << what;
+    EXPECT_NE(what.find("\"answer\""), std::string::npos) << what;
+    EXPECT_NE(what.find("prompt_response, response"), std::string::npos) << what;
+  }
+}
+
 // Each broken directory is a CheckpointError that names the file and the tensor.
 TEST(HfIoTest, BrokenDirectoriesAreCheckpointErrorsNamingTheProblem) {
   fs::TempDir dir;

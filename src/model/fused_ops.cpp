@@ -1,0 +1,444 @@
+#include "infalign/model/fused_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/TensorIterator.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "infalign/core/error.h"
+
+namespace infalign::model::fused {
+
+namespace {
+
+using Bf16 = c10::BFloat16;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+#define INFALIGN_INLINE inline __attribute__((always_inline))
+
+// ---- scalar helpers, written so that the compiler vectorises the row loops ----
+
+INFALIGN_INLINE float to_float(float v) { return v; }
+// bfloat16 values travel as their bits (std::uint16_t): loops over them vectorise.
+using Bf16Bits = std::uint16_t;
+static_assert(sizeof(Bf16) == sizeof(Bf16Bits), "bfloat16 is 16 bits");
+
+INFALIGN_INLINE float to_float(Bf16Bits v) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+INFALIGN_INLINE void put(float& dst, float v) { dst = v; }
+// Round to nearest even, NaN kept (c10::BFloat16's rounding).
+INFALIGN_INLINE void put(Bf16Bits& dst, float v) {
+  std::uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  const std::uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+  dst = static_cast<Bf16Bits>(v != v ? 0x7FC0u : rounded);
+}
+// v rounded to T's precision (HF's `.to(input_dtype)` inside RMSNorm).
+template <class T>
+INFALIGN_INLINE float rounded_as(float v) {
+  T t;
+  put(t, v);
+  return to_float(t);
+}
+
+// exp(x) for float: Cephes' range reduction and degree-6 polynomial (about 1 ulp), branch-free
+// so loops over it vectorise; arguments are clamped to [-87, 88] (results stay normal floats).
+INFALIGN_INLINE float exp_approx(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float n = (x * 1.44269504088896341f + shifter) - shifter;
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;  // x - n ln 2 in two parts
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  const std::uint32_t bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
+INFALIGN_INLINE float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+
+// sum over i < n of term(i), in 8 interleaved partial sums (a fixed order that vectorises).
+template <class F>
+INFALIGN_INLINE float lane_sum(std::int64_t n, F&& term) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += term(i + k);
+  }
+  for (int k = 0; i < n; ++i, ++k) acc[k] += term(i);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// ---- kernels over a range of rows ----
+
+template <class T>
+INFALIGN_INLINE void swiglu_forward_rows(const T* gate_up, T* out, std::int64_t rows,
+                                         std::int64_t width) {
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const T* __restrict g = gate_up + row * 2 * width;
+    const T* __restrict u = g + width;
+    T* __restrict o = out + row * width;
+    for (std::int64_t i = 0; i < width; ++i) {
+      const float gv = to_float(g[i]);
+      put(o[i], gv * sigmoid(gv) * to_float(u[i]));
+    }
+  }
+}
+
+template <class T>
+INFALIGN_INLINE void swiglu_backward_rows(const T* gate_up, const T* grad, T* grad_in,
+                                          std::int64_t rows, std::int64_t width) {
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const T* __restrict g = gate_up + row * 2 * width;
+    const T* __restrict u = g + width;
+    const T* __restrict d = grad + row * width;
+    T* __restrict dg = grad_in + row * 2 * width;
+    T* __restrict du = dg + width;
+    for (std::int64_t i = 0; i < width; ++i) {
+      const float gv = to_float(g[i]), dv = to_float(d[i]);
+      const float s = sigmoid(gv);
+      const float silu = gv * s;
+      put(dg[i], dv * to_float(u[i]) * (s + silu * (1.0f - s)));
+      put(du[i], dv * silu);
+    }
+  }
+}
+
+// out = w * round_T(x * rstd); rstd per row.
+template <class T, class W, class O>
+INFALIGN_INLINE void rms_forward_rows(const T* x, const W* w, O* out, float* rstd,
+                                      std::int64_t rows, std::int64_t width, float eps) {
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const T* __restrict xr = x + row * width;
+    O* __restrict o = out + row * width;
+    const float ss = lane_sum(width, [&](std::int64_t i) {
+      const float v = to_float(xr[i]);
+      return v * v;
+    });
+    const float r = 1.0f / std::sqrt(ss / static_cast<float>(width) + eps);
+    rstd[row] = r;
+    for (std::int64_t i = 0; i < width; ++i) {
+      put(o[i], to_float(w[i]) * rounded_as<T>(to_float(xr[i]) * r));
+    }
+  }
+}
+
+// dx = rstd * (dn - n * mean(dn * n)) with dn = grad * w and n = x * rstd; the weight's
+// gradient grad * round_T(n) summed over the rows into dw_partial [width] (float).
+template <class T, class W, class O>
+INFALIGN_INLINE void rms_backward_rows(const T* x, const W* w, const O* grad, const float* rstd,
+                                       T* dx, float* dw_partial, std::int64_t rows,
+                                       std::int64_t width) {
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const T* __restrict xr = x + row * width;
+    const O* __restrict gr = grad + row * width;
+    T* __restrict dxr = dx + row * width;
+    const float r = rstd[row];
+    const float dot = lane_sum(width, [&](std::int64_t i) {
+      return to_float(gr[i]) * to_float(w[i]) * (to_float(xr[i]) * r);
+    });
+    for (std::int64_t i = 0; i < width; ++i) {
+      dw_partial[i] += to_float(gr[i]) * rounded_as<T>(to_float(xr[i]) * r);
+    }
+    const float c = dot / static_cast<float>(width);
+    for (std::int64_t i = 0; i < width; ++i) {
+      const float n = to_float(xr[i]) * r;
+      put(dxr[i], r * (to_float(gr[i]) * to_float(w[i]) - n * c));
+    }
+  }
+}
+
+// Each kernel twice: compiled for AVX2 + FMA (chosen at run time when the CPU has them) and for
+// the baseline ISA.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define INFALIGN_DISPATCHED(name, impl)                                                       \
+  template <class... T, class... A>                                                           \
+  __attribute__((target("avx2,fma"))) void name##_avx2(A... a) {                              \
+    impl<T...>(a...);                                                                         \
+  }                                                                                           \
+  template <class... T, class... A>                                                           \
+  void name##_base(A... a) {                                                                  \
+    impl<T...>(a...);                                                                         \
+  }                                                                                           \
+  template <class... T, class... A>                                                           \
+  void name(A... a) {                                                                         \
+    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); \
+    if (avx2) {                                                                               \
+      name##_avx2<T...>(a...);                                                                \
+    } else {                                                                                  \
+      name##_base<T...>(a...);                                                                \
+    }                                                                                         \
+  }
+#else
+#define INFALIGN_DISPATCHED(name, impl) \
+  template <class... T, class... A>     \
+  void name(A... a) {                   \
+    impl<T...>(a...);                   \
+  }
+#endif
+
+INFALIGN_DISPATCHED(swiglu_forward_kernel, swiglu_forward_rows)
+INFALIGN_DISPATCHED(swiglu_backward_kernel, swiglu_backward_rows)
+INFALIGN_DISPATCHED(rms_forward_kernel, rms_forward_rows)
+INFALIGN_DISPATCHED(rms_backward_kernel, rms_backward_rows)
+
+// Rows per parallel task: about 16K elements.
+std::int64_t grain(std::int64_t width) { return std::max<std::int64_t>(1, 16384 / width); }
+
+// Runs fn(begin, end) over disjoint ranges covering [0, n) on LibTorch's intra-op threads.
+// at::parallel_for is a header template whose OpenMP pragmas would need this file compiled with
+// OpenMP (and clang's OpenMP runtime is not the one LibTorch uses), so the split goes through
+// TensorIterator::for_each, compiled inside LibTorch: it hands each thread a slice of an index
+// tensor [n], whose first entry names the slice's first row.
+template <class F>
+void parallel_rows(std::int64_t n, std::int64_t grain_rows, const F& fn) {
+  if (n <= grain_rows || at::get_num_threads() == 1) {
+    fn(0, n);
+    return;
+  }
+  thread_local at::Tensor index;
+  if (!index.defined() || index.numel() < n)
+    index = at::arange(std::max<std::int64_t>(n, 4096), at::kLong);
+  at::Tensor slice = index.narrow(0, 0, n);
+  at::TensorIterator iter = at::TensorIteratorConfig()
+                                .set_check_mem_overlap(false)
+                                .check_all_same_dtype(false)
+                                .add_output(slice)
+                                .resize_outputs(false)
+                                .build();
+  iter.for_each(
+      [&](char** data, const std::int64_t* strides, std::int64_t size0, std::int64_t size1) {
+        for (std::int64_t j = 0; j < size1; ++j) {
+          const std::int64_t first =
+              *reinterpret_cast<const std::int64_t*>(data[0] + j * strides[1]);
+          fn(first, first + size0);
+        }
+      },
+      grain_rows);
+}
+
+bool enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("INFALIGN_FUSED_OPS");
+    return v == nullptr || std::string_view(v) != "0";
+  }();
+  return on;
+}
+
+bool served(const at::Tensor& t) {
+  return t.device().is_cpu() && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16);
+}
+
+// Calls f with a null pointer of the element type the kernels use for `t`: float, or Bf16Bits.
+template <class F>
+void with_type(const at::Tensor& t, F&& f) {
+  if (t.scalar_type() == at::kFloat) {
+    f(static_cast<float*>(nullptr));
+  } else {
+    f(static_cast<Bf16Bits*>(nullptr));
+  }
+}
+
+template <class T>
+T* data(const at::Tensor& t) {
+  return static_cast<T*>(t.data_ptr());
+}
+
+// ---- SwiGLU ----
+
+at::Tensor swiglu_forward(const at::Tensor& gate_up) {
+  const auto width = gate_up.size(-1) / 2;
+  const auto rows = gate_up.numel() / std::max<std::int64_t>(1, 2 * width);
+  auto out_shape = gate_up.sizes().vec();
+  out_shape.back() = width;
+  at::Tensor out = at::empty(out_shape, gate_up.options());
+  with_type(gate_up, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    const T* in = data<T>(gate_up);
+    T* o = data<T>(out);
+    parallel_rows(rows, grain(width), [&](std::int64_t begin, std::int64_t end) {
+      swiglu_forward_kernel<T>(in + begin * 2 * width, o + begin * width, end - begin, width);
+    });
+  });
+  return out;
+}
+
+at::Tensor swiglu_backward(const at::Tensor& gate_up, const at::Tensor& grad_out) {
+  const auto width = gate_up.size(-1) / 2;
+  const auto rows = gate_up.numel() / std::max<std::int64_t>(1, 2 * width);
+  const at::Tensor grad = grad_out.to(gate_up.scalar_type()).contiguous();
+  at::Tensor grad_in = at::empty_like(gate_up);
+  with_type(gate_up, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    const T* in = data<T>(gate_up);
+    const T* d = data<T>(grad);
+    T* gi = data<T>(grad_in);
+    parallel_rows(rows, grain(width), [&](std::int64_t begin, std::int64_t end) {
+      swiglu_backward_kernel<T>(in + begin * 2 * width, d + begin * width, gi + begin * 2 * width,
+                                end - begin, width);
+    });
+  });
+  return grad_in;
+}
+
+class SwiGluFunction : public torch::autograd::Function<SwiGluFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate_up) {
+    ctx->save_for_backward({gate_up});
+    return swiglu_forward(gate_up);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    return {swiglu_backward(saved[0], grads[0])};
+  }
+};
+
+// ---- RMSNorm ----
+
+constexpr std::int64_t kNormBlock = 64;  // rows per partial sum of the weight's gradient
+
+at::ScalarType norm_out_type(const at::Tensor& x, const at::Tensor& weight) {
+  return at::promote_types(x.scalar_type(), weight.scalar_type());
+}
+
+at::Tensor rms_forward(const at::Tensor& x, const at::Tensor& weight, double eps,
+                       at::Tensor* rstd) {
+  const auto width = x.size(-1);
+  const auto rows = x.numel() / std::max<std::int64_t>(1, width);
+  at::Tensor out = at::empty(x.sizes(), x.options().dtype(norm_out_type(x, weight)));
+  at::Tensor r = at::empty({rows}, x.options().dtype(at::kFloat));
+  with_type(x, [&](auto* xtag) {
+    with_type(weight, [&](auto* wtag) {
+      with_type(out, [&](auto* otag) {
+        using T = std::remove_pointer_t<decltype(xtag)>;
+        using W = std::remove_pointer_t<decltype(wtag)>;
+        using O = std::remove_pointer_t<decltype(otag)>;
+        const T* xp = data<T>(x);
+        const W* wp = data<W>(weight);
+        O* op = data<O>(out);
+        float* rp = r.data_ptr<float>();
+        parallel_rows(rows, grain(width), [&](std::int64_t begin, std::int64_t end) {
+          rms_forward_kernel<T, W, O>(xp + begin * width, wp, op + begin * width, rp + begin,
+                                      end - begin, width, static_cast<float>(eps));
+        });
+      });
+    });
+  });
+  if (rstd != nullptr) *rstd = r;
+  return out;
+}
+
+std::pair<at::Tensor, at::Tensor> rms_backward(const at::Tensor& grad_out, const at::Tensor& x,
+                                               const at::Tensor& weight, const at::Tensor& rstd) {
+  const auto width = x.size(-1);
+  const auto rows = x.numel() / std::max<std::int64_t>(1, width);
+  const at::Tensor grad = grad_out.to(norm_out_type(x, weight)).contiguous();
+  at::Tensor dx = at::empty_like(x);
+  const auto blocks = (rows + kNormBlock - 1) / kNormBlock;
+  at::Tensor partial =
+      at::zeros({std::max<std::int64_t>(1, blocks), width}, x.options().dtype(at::kFloat));
+  with_type(x, [&](auto* xtag) {
+    with_type(weight, [&](auto* wtag) {
+      with_type(grad, [&](auto* otag) {
+        using T = std::remove_pointer_t<decltype(xtag)>;
+        using W = std::remove_pointer_t<decltype(wtag)>;
+        using O = std::remove_pointer_t<decltype(otag)>;
+        const T* xp = data<T>(x);
+        const W* wp = data<W>(weight);
+        const O* gp = data<O>(grad);
+        const float* rp = rstd.data_ptr<float>();
+        T* dxp = data<T>(dx);
+        float* pp = partial.data_ptr<float>();
+        // Blocks of kNormBlock rows, each summing into its own row of `partial`, so the weight's
+        // gradient does not depend on how the rows are split among threads.
+        parallel_rows(blocks, 1, [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t b = begin; b < end; ++b) {
+            const std::int64_t first = b * kNormBlock;
+            const std::int64_t n = std::min(kNormBlock, rows - first);
+            rms_backward_kernel<T, W, O>(xp + first * width, wp, gp + first * width, rp + first,
+                                         dxp + first * width, pp + b * width, n, width);
+          }
+        });
+      });
+    });
+  });
+  return {dx, partial.sum(0).to(weight.scalar_type())};
+}
+
+class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            double eps) {
+    at::Tensor rstd;
+    at::Tensor out = rms_forward(x, weight, eps, &rstd);
+    ctx->save_for_backward({x, weight, rstd});
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    auto [dx, dw] = rms_backward(grads[0], saved[0], saved[1], saved[2]);
+    return {dx, dw, at::Tensor()};
+  }
+};
+
+bool needs_graph(const at::Tensor& a, const at::Tensor& b = at::Tensor()) {
+  return at::GradMode::is_enabled() && (a.requires_grad() || (b.defined() && b.requires_grad()));
+}
+
+}  // namespace
+
+bool applies(const at::Tensor& t) { return enabled() && served(t); }
+
+at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (x.scalar_type() == at::kFloat) {
+    return weight * (x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps));
+  }
+  const at::Tensor x32 = x.to(at::kFloat);
+  return weight *
+         (x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps)).to(x.scalar_type());
+}
+
+at::Tensor swiglu_reference(const at::Tensor& gate_up) {
+  const auto width = gate_up.size(-1) / 2;
+  return at::silu(gate_up.narrow(-1, 0, width)) * gate_up.narrow(-1, width, width);
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (!applies(x) || !served(weight) || weight.device() != x.device() || weight.dim() != 1 ||
+      weight.size(0) != x.size(-1)) {
+    return rms_norm_reference(x, weight, eps);
+  }
+  const at::Tensor xc = x.contiguous(), wc = weight.contiguous();
+  if (needs_graph(x, weight)) return RmsNormFunction::apply(xc, wc, eps);
+  return rms_forward(xc, wc, eps, nullptr);
+}
+
+at::Tensor swiglu(const at::Tensor& gate_up) {
+  const auto width = gate_up.size(-1) / 2;
+  INFALIGN_CHECK(gate_up.size(-1) == 2 * width, "swiglu: last dimension {} is odd",
+                 gate_up.size(-1));
+  if (!applies(gate_up)) return swiglu_reference(gate_up);
+  const at::Tensor gu = gate_up.contiguous();
+  if (needs_graph(gate_up)) return SwiGluFunction::apply(gu);
+  return swiglu_forward(gu);
+}
+
+}  // namespace infalign::model::fused
