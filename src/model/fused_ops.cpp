@@ -10,9 +10,12 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/TensorIterator.h>
+#include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "infalign/core/error.h"
+#include "infalign/runtime/tensor_format.h"
 
 namespace infalign::model::fused {
 
@@ -166,6 +169,105 @@ INFALIGN_INLINE void rms_backward_rows(const T* x, const W* w, const O* grad, co
   }
 }
 
+// Rotary embedding of one head row: out = x * c + swap_halves(x) * s (s = sin_signed).
+template <class S, class D>
+INFALIGN_INLINE void rope_row(const S* __restrict x, const float* __restrict c,
+                              const float* __restrict s, D* __restrict out, std::int64_t half) {
+  for (std::int64_t i = 0; i < half; ++i) {
+    put(out[i], to_float(x[i]) * c[i] + to_float(x[half + i]) * s[i]);
+  }
+  for (std::int64_t i = 0; i < half; ++i) {
+    put(out[half + i], to_float(x[half + i]) * c[half + i] + to_float(x[i]) * s[half + i]);
+  }
+}
+
+// Its transpose (the gradient of x from the gradient g of out).
+template <class G, class D>
+INFALIGN_INLINE void rope_row_backward(const G* __restrict g, const float* __restrict c,
+                                       const float* __restrict s, D* __restrict dx,
+                                       std::int64_t half) {
+  for (std::int64_t i = 0; i < half; ++i) {
+    put(dx[i], to_float(g[i]) * c[i] + to_float(g[half + i]) * s[half + i]);
+  }
+  for (std::int64_t i = 0; i < half; ++i) {
+    put(dx[half + i], to_float(g[half + i]) * c[half + i] + to_float(g[i]) * s[i]);
+  }
+}
+
+template <class S, class D>
+INFALIGN_INLINE void copy_row(const S* __restrict x, D* __restrict out, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) put(out[i], to_float(x[i]));
+}
+
+// Where row (b, t) of head `head` of qkv [B, T, heads + 2 kv_heads, d] goes: q heads into
+// q [B * kv_heads, group * T, d] (query head kv * group + j at rows j * T + t of group kv), k and
+// v heads into [B * kv_heads, T, d]. Returns 0, 1, 2 for q, k, v and the row's offset.
+struct HeadSlot {
+  int which;
+  std::int64_t offset;
+};
+INFALIGN_INLINE HeadSlot head_slot(std::int64_t b, std::int64_t t, std::int64_t head,
+                                   std::int64_t T, std::int64_t heads, std::int64_t kv_heads,
+                                   std::int64_t d) {
+  const std::int64_t group = heads / kv_heads;
+  if (head < heads) {
+    const std::int64_t kv = head / group, j = head % group;
+    return {0, ((b * kv_heads + kv) * group * T + j * T + t) * d};
+  }
+  const int which = head < heads + kv_heads ? 1 : 2;
+  const std::int64_t kv = head - heads - (which == 2 ? kv_heads : 0);
+  return {which, ((b * kv_heads + kv) * T + t) * d};
+}
+
+// qkv rows of batches [b0, b1) -> rotated q and k, copied v (attention's layouts above).
+template <class S, class D>
+INFALIGN_INLINE void rope_split_rows(const S* qkv, const float* cos, const float* sin, D* q, D* k,
+                                     D* v, std::int64_t b0, std::int64_t b1, std::int64_t T,
+                                     std::int64_t heads, std::int64_t kv_heads, std::int64_t d) {
+  const std::int64_t width = heads + 2 * kv_heads;
+  D* targets[3] = {q, k, v};
+  for (std::int64_t b = b0; b < b1; ++b) {
+    for (std::int64_t t = 0; t < T; ++t) {
+      const std::int64_t row = b * T + t;
+      for (std::int64_t head = 0; head < width; ++head) {
+        const S* x = qkv + (row * width + head) * d;
+        const HeadSlot slot = head_slot(b, t, head, T, heads, kv_heads, d);
+        D* out = targets[slot.which] + slot.offset;
+        if (slot.which == 2) {
+          copy_row(x, out, d);
+        } else {
+          rope_row(x, cos + row * d, sin + row * d, out, d / 2);
+        }
+      }
+    }
+  }
+}
+
+// The gradients of q, k, v (attention's layouts) -> the gradient of qkv, rows of [b0, b1).
+template <class G, class D>
+INFALIGN_INLINE void rope_merge_rows(const G* dq, const G* dk, const G* dv, const float* cos,
+                                     const float* sin, D* dqkv, std::int64_t b0, std::int64_t b1,
+                                     std::int64_t T, std::int64_t heads, std::int64_t kv_heads,
+                                     std::int64_t d) {
+  const std::int64_t width = heads + 2 * kv_heads;
+  const G* sources[3] = {dq, dk, dv};
+  for (std::int64_t b = b0; b < b1; ++b) {
+    for (std::int64_t t = 0; t < T; ++t) {
+      const std::int64_t row = b * T + t;
+      for (std::int64_t head = 0; head < width; ++head) {
+        D* out = dqkv + (row * width + head) * d;
+        const HeadSlot slot = head_slot(b, t, head, T, heads, kv_heads, d);
+        const G* g = sources[slot.which] + slot.offset;
+        if (slot.which == 2) {
+          copy_row(g, out, d);
+        } else {
+          rope_row_backward(g, cos + row * d, sin + row * d, out, d / 2);
+        }
+      }
+    }
+  }
+}
+
 // Each kernel twice: compiled for AVX2 + FMA (chosen at run time when the CPU has them) and for
 // the baseline ISA.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -199,6 +301,8 @@ INFALIGN_DISPATCHED(swiglu_forward_kernel, swiglu_forward_rows)
 INFALIGN_DISPATCHED(swiglu_backward_kernel, swiglu_backward_rows)
 INFALIGN_DISPATCHED(rms_forward_kernel, rms_forward_rows)
 INFALIGN_DISPATCHED(rms_backward_kernel, rms_backward_rows)
+INFALIGN_DISPATCHED(rope_split_kernel, rope_split_rows)
+INFALIGN_DISPATCHED(rope_merge_kernel, rope_merge_rows)
 
 // Rows per parallel task: about 16K elements.
 std::int64_t grain(std::int64_t width) { return std::max<std::int64_t>(1, 16384 / width); }
@@ -399,6 +503,118 @@ class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
   }
 };
 
+// ---- attention ----
+
+// The dtype of the attention's matrix products: autocast's when CPU autocast is on (what at::bmm
+// would cast to), else the input's.
+at::ScalarType compute_type(const at::Tensor& qkv) {
+  return at::autocast::is_cpu_enabled() ? at::autocast::get_autocast_cpu_dtype()
+                                        : qkv.scalar_type();
+}
+
+struct AttentionSaved {
+  at::Tensor q, k, v, probs, probs_c;  // probs in float32; probs_c in the compute dtype
+};
+
+at::Tensor attention_forward(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin,
+                             const at::Tensor& bias, const AttentionShape& s,
+                             AttentionSaved* saved) {
+  // Everything below runs in explicit dtypes.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  const auto B = s.batch, T = s.length, nh = s.heads, nkv = s.kv_heads, d = s.head_dim;
+  const auto group = nh / nkv;
+  const at::ScalarType cd = compute_type(qkv);
+  const auto opts = qkv.options().dtype(cd);
+  at::Tensor q = at::empty({B * nkv, group * T, d}, opts);
+  at::Tensor k = at::empty({B * nkv, T, d}, opts), v = at::empty({B * nkv, T, d}, opts);
+  with_type(qkv, [&](auto* stag) {
+    with_type(q, [&](auto* dtag) {
+      using S = std::remove_pointer_t<decltype(stag)>;
+      using D = std::remove_pointer_t<decltype(dtag)>;
+      const S* src = data<S>(qkv);
+      const float* c = cos.data_ptr<float>();
+      const float* sn = sin.data_ptr<float>();
+      D *qp = data<D>(q), *kp = data<D>(k), *vp = data<D>(v);
+      parallel_rows(
+          B, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, T * (nh + 2 * nkv) * d)),
+          [&](std::int64_t b0, std::int64_t b1) {
+            rope_split_kernel<S, D>(src, c, sn, qp, kp, vp, b0, b1, T, nh, nkv, d);
+          });
+    });
+  });
+  at::Tensor scores = at::bmm(q, k.transpose(1, 2)).view({B, nh, T, T});
+  if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
+  scores.add_(bias);
+  at::Tensor probs = at::_softmax(scores, -1, false);
+  at::Tensor probs_c = cd == at::kFloat ? probs : probs.to(cd);
+  const at::Tensor attn = at::bmm(probs_c.view({B * nkv, group * T, T}), v);
+  if (saved != nullptr) *saved = {q, k, v, probs, probs_c};
+  return attn.view({B, nh, T, d}).transpose(1, 2).reshape({B * T, nh * d});
+}
+
+at::Tensor attention_backward(const at::Tensor& grad_out, const AttentionSaved& saved,
+                              const at::Tensor& cos, const at::Tensor& sin, const AttentionShape& s,
+                              at::ScalarType qkv_type) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  const auto B = s.batch, T = s.length, nh = s.heads, nkv = s.kv_heads, d = s.head_dim;
+  const auto group = nh / nkv;
+  const at::ScalarType cd = saved.q.scalar_type();
+  const at::Tensor dattn =
+      grad_out.to(cd).view({B, T, nh, d}).transpose(1, 2).reshape({B * nkv, group * T, d});
+  const at::Tensor probs_c = saved.probs_c.view({B * nkv, group * T, T});
+  const at::Tensor dprobs = at::bmm(dattn, saved.v.transpose(1, 2));
+  const at::Tensor dv = at::bmm(probs_c.transpose(1, 2), dattn);
+  at::Tensor dscores = at::_softmax_backward_data(dprobs.to(at::kFloat).view({B, nh, T, T}),
+                                                  saved.probs, -1, at::kFloat);
+  if (cd != at::kFloat) dscores = dscores.to(cd);
+  dscores = dscores.view({B * nkv, group * T, T});
+  const at::Tensor dq = at::bmm(dscores, saved.k);
+  const at::Tensor dk = at::bmm(dscores.transpose(1, 2), saved.q);
+  at::Tensor dqkv = at::empty({B * T, (nh + 2 * nkv) * d}, grad_out.options().dtype(qkv_type));
+  with_type(dq, [&](auto* gtag) {
+    with_type(dqkv, [&](auto* dtag) {
+      using G = std::remove_pointer_t<decltype(gtag)>;
+      using D = std::remove_pointer_t<decltype(dtag)>;
+      const G *dqp = data<G>(dq), *dkp = data<G>(dk.contiguous()), *dvp = data<G>(dv);
+      const float* c = cos.data_ptr<float>();
+      const float* sn = sin.data_ptr<float>();
+      D* out = data<D>(dqkv);
+      parallel_rows(
+          B, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, T * (nh + 2 * nkv) * d)),
+          [&](std::int64_t b0, std::int64_t b1) {
+            rope_merge_kernel<G, D>(dqp, dkp, dvp, c, sn, out, b0, b1, T, nh, nkv, d);
+          });
+    });
+  });
+  return dqkv;
+}
+
+class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& qkv, const at::Tensor& cos,
+                            const at::Tensor& sin, const at::Tensor& bias, std::int64_t batch,
+                            std::int64_t length, std::int64_t heads, std::int64_t kv_heads,
+                            std::int64_t head_dim) {
+    const AttentionShape s{batch, length, heads, kv_heads, head_dim};
+    AttentionSaved saved;
+    at::Tensor out = attention_forward(qkv, cos, sin, bias, s, &saved);
+    ctx->save_for_backward({saved.q, saved.k, saved.v, saved.probs, saved.probs_c, cos, sin});
+    ctx->saved_data["shape"] = std::vector<std::int64_t>{batch, length, heads, kv_heads, head_dim};
+    ctx->saved_data["qkv_type"] = static_cast<std::int64_t>(qkv.scalar_type());
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto v = ctx->get_saved_variables();
+    const auto dims = ctx->saved_data["shape"].toIntVector();
+    const AttentionShape s{dims[0], dims[1], dims[2], dims[3], dims[4]};
+    const auto qkv_type = static_cast<at::ScalarType>(ctx->saved_data["qkv_type"].toInt());
+    const at::Tensor dqkv =
+        attention_backward(grads[0], {v[0], v[1], v[2], v[3], v[4]}, v[5], v[6], s, qkv_type);
+    return {dqkv,         at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
 bool needs_graph(const at::Tensor& a, const at::Tensor& b = at::Tensor()) {
   return at::GradMode::is_enabled() && (a.requires_grad() || (b.defined() && b.requires_grad()));
 }
@@ -429,6 +645,52 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   const at::Tensor xc = x.contiguous(), wc = weight.contiguous();
   if (needs_graph(x, weight)) return RmsNormFunction::apply(xc, wc, eps);
   return rms_forward(xc, wc, eps, nullptr);
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin_signed) {
+  const auto d = x.size(-1);
+  const at::Tensor swapped = x.unflatten(-1, {2, d / 2}).flip(-2).flatten(-2);
+  return at::addcmul(x * cos, swapped, sin_signed);
+}
+
+at::Tensor attention_reference(const at::Tensor& qkv, const at::Tensor& cos,
+                               const at::Tensor& sin_signed, const at::Tensor& bias,
+                               const AttentionShape& s) {
+  const auto B = s.batch, T = s.length, nh = s.heads, nkv = s.kv_heads, d = s.head_dim;
+  const at::Tensor qkv4 = qkv.view({B, T, nh + 2 * nkv, d});
+  const at::Tensor qk = apply_rope(qkv4.narrow(2, 0, nh + nkv), cos, sin_signed);
+  const at::Tensor q = qk.narrow(2, 0, nh).transpose(1, 2);  // [B, nh, T, d]
+  const at::Tensor k = qk.narrow(2, nh, nkv).transpose(1, 2).reshape({B * nkv, T, d});
+  const at::Tensor v = qkv4.narrow(2, nh + nkv, nkv).transpose(1, 2).reshape({B * nkv, T, d});
+  const auto group = nh / nkv;
+  at::Tensor scores =
+      at::bmm(q.reshape({B * nkv, group * T, d}), k.transpose(1, 2)).view({B, nh, T, T});
+  if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
+  at::Tensor probs = at::softmax(scores + bias, -1);
+  if (probs.scalar_type() != v.scalar_type()) probs = probs.to(v.scalar_type());
+  const at::Tensor attn = at::bmm(probs.view({B * nkv, group * T, T}), v);
+  return attn.view({B, nh, T, d}).transpose(1, 2).reshape({B * T, nh * d});
+}
+
+at::Tensor attention(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin_signed,
+                     const at::Tensor& bias, const AttentionShape& s) {
+  INFALIGN_CHECK(s.kv_heads > 0 && s.heads % s.kv_heads == 0 && s.head_dim % 2 == 0 &&
+                     qkv.numel() == s.batch * s.length * (s.heads + 2 * s.kv_heads) * s.head_dim,
+                 "attention: qkv {} does not match batch {}, length {}, heads {} / {}, head_dim {}",
+                 qkv.sizes(), s.batch, s.length, s.heads, s.kv_heads, s.head_dim);
+  if (!applies(qkv) || !cos.device().is_cpu()) {
+    return attention_reference(qkv, cos, sin_signed, bias, s);
+  }
+  const at::Tensor qc = qkv.contiguous();
+  const at::Tensor c = cos.to(at::kFloat).expand({s.batch, s.length, 1, s.head_dim}).contiguous();
+  const at::Tensor sn =
+      sin_signed.to(at::kFloat).expand({s.batch, s.length, 1, s.head_dim}).contiguous();
+  const at::Tensor b = bias.to(at::kFloat);
+  if (needs_graph(qkv)) {
+    return AttentionFunction::apply(qc, c, sn, b, s.batch, s.length, s.heads, s.kv_heads,
+                                    s.head_dim);
+  }
+  return attention_forward(qc, c, sn, b, s, nullptr);
 }
 
 at::Tensor swiglu(const at::Tensor& gate_up) {

@@ -34,15 +34,6 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return fused::rms_norm(x, weight, eps);
 }
 
-// x * cos + rotate_half(x) * sin, with rotate_half(x) = (-x2, x1) over the two halves of the
-// last dimension (HF layout). `sin_signed` is (-sin, sin) per half, so rotate_half becomes a flip
-// of the halves. x [B, T, heads, d]; cos, sin_signed [B, T, 1, d].
-at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin_signed) {
-  const auto d = x.size(-1);
-  const at::Tensor swapped = x.unflatten(-1, {2, d / 2}).flip(-2).flatten(-2);
-  return at::addcmul(x * cos, swapped, sin_signed);
-}
-
 // x [N, in] @ w_t [in, out] (+ residual [N, out]). A single row goes through matrix-vector
 // BLAS: general matrix products pack the whole weight matrix on every call, which dominates
 // batch-1 decoding.
@@ -96,30 +87,16 @@ class LlamaBlockImpl : public torch::nn::Module {
     const auto nh = c_.num_attention_heads, nkv = c_.num_key_value_heads;
     const Packed& w = packed();
     const at::Tensor x = rms_norm(h, input_layernorm_->weight, c_.rms_norm_eps);
-    // One matmul for q, k and v (weights stacked; the q rows pre-scaled by 1/sqrt(d)), one rotary
-    // pass over q and k together, then split by views.
-    const at::Tensor qkv = rows_times(x, w.qkv_t).view({B, T, nh + 2 * nkv, d});
-    const at::Tensor qk = apply_rope(qkv.narrow(2, 0, nh + nkv), cos, sin_signed);
-    const at::Tensor q = qk.narrow(2, 0, nh).transpose(1, 2);  // [B, nh, T, d]
-    at::Tensor k = qk.narrow(2, nh, nkv).transpose(1, 2);      // [B, nkv, T, d]
-    at::Tensor v = qkv.narrow(2, nh + nkv, nkv).transpose(1, 2);
-    if (cache != nullptr) {
-      std::tie(k, v) = cache->append(index_, k, v);  // [B * nkv, S, d] views, no copies
+    // One matmul for q, k and v (weights stacked; the q rows pre-scaled by 1/sqrt(d)).
+    const at::Tensor qkv = rows_times(x, w.qkv_t);
+    at::Tensor merged;
+    if (cache == nullptr) {
+      // A whole sequence (training and scoring forwards): one fused operation on CPU.
+      merged = fused::attention(qkv, cos, sin_signed, bias, {B, T, nh, nkv, d});
     } else {
-      k = k.reshape({B * nkv, T, d});
-      v = v.reshape({B * nkv, T, d});
+      merged =
+          cached_attention(qkv.view({B, T, nh + 2 * nkv, d}), B, T, cos, sin_signed, bias, *cache);
     }
-    const auto S = k.size(1);
-    // Grouped-query attention: query head j reads key/value head j / (nh / nkv), as HF's
-    // repeat_kv; done by grouping the queries instead of copying keys and values.
-    const auto group = nh / nkv;
-    const at::Tensor qg = q.reshape({B * nkv, group * T, d});
-    at::Tensor scores = at::bmm(qg, k.transpose(1, 2)).view({B, nh, T, S});
-    if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
-    at::Tensor probs = at::softmax(scores + bias, -1);
-    if (probs.scalar_type() != v.scalar_type()) probs = probs.to(v.scalar_type());
-    const at::Tensor attn = at::bmm(probs.view({B * nkv, group * T, S}), v);
-    const at::Tensor merged = attn.view({B, nh, T, d}).transpose(1, 2).reshape({B * T, nh * d});
     const at::Tensor h1 = residual_plus_rows_times(h, merged, w.o_t);
     const at::Tensor y = rms_norm(h1, post_attention_layernorm_->weight, c_.rms_norm_eps);
     const at::Tensor gate_up = rows_times(y, w.gate_up_t);
@@ -127,6 +104,29 @@ class LlamaBlockImpl : public torch::nn::Module {
   }
 
  private:
+  // One rotary pass over q and k together, then split by views; new keys and values appended
+  // to the cache. Grouped-query attention: query head j reads key/value head j / (nh / nkv), as
+  // HF's repeat_kv; done by grouping the queries instead of copying keys and values.
+  at::Tensor cached_attention(const at::Tensor& qkv, std::int64_t B, std::int64_t T,
+                              const at::Tensor& cos, const at::Tensor& sin_signed,
+                              const at::Tensor& bias, KvCache& cache) {
+    const auto d = c_.head_dim();
+    const auto nh = c_.num_attention_heads, nkv = c_.num_key_value_heads;
+    const at::Tensor qk = fused::apply_rope(qkv.narrow(2, 0, nh + nkv), cos, sin_signed);
+    const at::Tensor q = qk.narrow(2, 0, nh).transpose(1, 2);  // [B, nh, T, d]
+    const auto [k, v] = cache.append(index_, qk.narrow(2, nh, nkv).transpose(1, 2),
+                                     qkv.narrow(2, nh + nkv, nkv).transpose(1, 2));
+    const auto S = k.size(1);  // [B * nkv, S, d] views, no copies
+    const auto group = nh / nkv;
+    const at::Tensor qg = q.reshape({B * nkv, group * T, d});
+    at::Tensor scores = at::bmm(qg, k.transpose(1, 2)).view({B, nh, T, S});
+    if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
+    at::Tensor probs = at::softmax(scores + bias, -1);
+    if (probs.scalar_type() != v.scalar_type()) probs = probs.to(v.scalar_type());
+    const at::Tensor attn = at::bmm(probs.view({B * nkv, group * T, S}), v);
+    return attn.view({B, nh, T, d}).transpose(1, 2).reshape({B * T, nh * d});
+  }
+
   // Transposed (and stacked) weights for the matmuls above. With gradients on they are built
   // from the parameters on every call (so gradients reach each parameter); without, they are
   // cached until a parameter changes (storage, in-place version or dtype).

@@ -6,6 +6,8 @@
 // function (tests/unit/model/fused_ops_test.cpp checks values and gradients against it).
 #pragma once
 
+#include <cstdint>
+
 #include <ATen/core/Tensor.h>
 
 namespace infalign::model::fused {
@@ -19,11 +21,31 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // gate_up's dtype.
 at::Tensor swiglu(const at::Tensor& gate_up);
 
+// Shapes of a grouped-query attention over a whole sequence (no KV cache).
+struct AttentionShape {
+  std::int64_t batch = 0, length = 0, heads = 0, kv_heads = 0, head_dim = 0;
+};
+
+// Causal grouped-query self-attention with rotary embeddings, from the stacked projection to the
+// merged heads: qkv [B * T, (heads + 2 kv_heads) * d] (q rows already scaled by 1/sqrt(d)),
+// cos / sin_signed [B, T, 1, d] (HF rotate_half layout, sin negated on the first half), bias
+// additive float32 broadcastable to [B, heads, T, T]; returns [B * T, heads * d]. Query head h
+// reads key/value head h / (heads / kv_heads). The matrix products run in the autocast dtype
+// when CPU autocast is on (as at::bmm would), the softmax in float32; the backward pass writes
+// the gradient of qkv in one tensor.
+at::Tensor attention(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin_signed,
+                     const at::Tensor& bias, const AttentionShape& shape);
+
 // Whether the fused kernels serve `t` (CPU, float32 or bfloat16, enabled).
 bool applies(const at::Tensor& t);
 
 // The same functions as compositions of ATen operations (the fallback; the tests' reference).
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Tensor swiglu_reference(const at::Tensor& gate_up);
+// x * cos + rotate_half(x) * sin as ATen operations (x [..., d]; sin_signed = (-sin, sin)).
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin_signed);
+at::Tensor attention_reference(const at::Tensor& qkv, const at::Tensor& cos,
+                               const at::Tensor& sin_signed, const at::Tensor& bias,
+                               const AttentionShape& shape);
 
 }  // namespace infalign::model::fused

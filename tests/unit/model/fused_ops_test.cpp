@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
 namespace infalign::model::fused {
@@ -76,6 +77,64 @@ TEST_P(FusedOps, SwiGluMatchesTheAtenCompositionInValueAndGradient) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Widths, FusedOps, ::testing::Values(5, 16, 192, 515));
+
+// Attention: rotary tables, grouped queries and a causal + padding mask as the model builds
+// them; float32, and bf16 under CPU autocast (as run.dtype: bfloat16 trains).
+TEST(FusedOpsTest, AttentionMatchesTheAtenCompositionInValueAndGradient) {
+  const AttentionShape s{3, 7, 6, 2, 8};  // B, T, heads, kv heads, head dim
+  at::Generator g = at::detail::createCPUGenerator(14);
+  const at::Tensor qkv =
+      at::randn({s.batch * s.length, (s.heads + 2 * s.kv_heads) * s.head_dim}, g);
+  const at::Tensor angles =
+      at::rand({s.batch, s.length, 1, s.head_dim / 2}, g) * 6;  // any positions' angles
+  const at::Tensor cos = at::cat({angles.cos(), angles.cos()}, -1);
+  const at::Tensor sin = at::cat({-angles.sin(), angles.sin()}, -1);
+  // Row 1 is left-padded by 2: its first two keys are hidden; causal everywhere.
+  at::Tensor mask = at::ones({s.batch, s.length});
+  mask[1].narrow(0, 0, 2).zero_();
+  const at::Tensor future = at::arange(s.length).unsqueeze(0) > at::arange(s.length).unsqueeze(1);
+  const at::Tensor bias = ((mask - 1.0) * 1e30)
+                              .view({s.batch, 1, 1, s.length})
+                              .masked_fill(future.view({1, 1, s.length, s.length}), -1e30);
+  const at::Tensor probe = at::randn({s.batch * s.length, s.heads * s.head_dim}, g);
+  for (const bool bf16 : {false, true}) {
+    SCOPED_TRACE(bf16 ? "bf16 autocast" : "float32");
+    auto under = [&](auto f) {
+      return [f, bf16](const std::vector<at::Tensor>& v) {
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        at::autocast::set_cpu_enabled(bf16);
+        at::Tensor y;
+        try {
+          y = f(v);
+        } catch (...) {
+          at::autocast::set_cpu_enabled(false);
+          throw;
+        }
+        at::autocast::set_cpu_enabled(false);
+        return y;
+      };
+    };
+    // The bf16 matrix products take bf16 inputs, as the projection's output is under autocast.
+    const at::Tensor input = bf16 ? qkv.to(at::kBFloat16) : qkv;
+    const auto fused = run(under([&](const auto& v) { return attention(v[0], cos, sin, bias, s); }),
+                           {input}, probe);
+    const auto ref =
+        run(under([&](const auto& v) { return attention_reference(v[0], cos, sin, bias, s); }),
+            {input}, probe);
+    ASSERT_EQ(fused.out.sizes(), ref.out.sizes());
+    ASSERT_EQ(fused.out.scalar_type(), ref.out.scalar_type());
+    ASSERT_EQ(fused.grads[0].scalar_type(), input.scalar_type());
+    EXPECT_LE(max_diff(fused.out, ref.out), (bf16 ? 2e-2 : 1e-5) * max_abs(ref.out));
+    EXPECT_LE(max_diff(fused.grads[0], ref.grads[0]), (bf16 ? 3e-2 : 1e-5) * max_abs(ref.grads[0]));
+  }
+  // Padded keys get no weight: changing their values changes nothing in row 1.
+  at::Tensor edited = qkv.view({s.batch, s.length, -1}).clone();
+  edited[1][0].normal_(0, 5, g);
+  const at::Tensor a = attention(qkv, cos, sin, bias, s).view({s.batch, s.length, -1});
+  const at::Tensor b =
+      attention(edited.view_as(qkv), cos, sin, bias, s).view({s.batch, s.length, -1});
+  EXPECT_TRUE(at::equal(a[1].narrow(0, 2, s.length - 2), b[1].narrow(0, 2, s.length - 2)));
+}
 
 TEST(FusedOpsTest, GradientsAgreeWithFiniteDifferences) {
   // The hand-written backward passes against central differences of the fused forward itself,
