@@ -1,5 +1,7 @@
 #include "infalign/model/fused_ops.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -505,6 +507,52 @@ class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
 
 // ---- attention ----
 
+// Fortran BLAS sgemm_ of the process (the BLAS LibTorch itself calls), looked up once; null when
+// LibTorch's BLAS is linked in with hidden symbols (e.g. MKL in the PyTorch wheels).
+using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*,
+                         const float*, const int*, const float*, const int*, const float*, float*,
+                         const int*);
+SgemmFn process_sgemm() {
+  static const SgemmFn f = reinterpret_cast<SgemmFn>(::dlsym(RTLD_DEFAULT, "sgemm_"));
+  return f;
+}
+
+// op(a) @ op(b) for each of a batch of row-major matrices: a [batch, ra, ca], b [batch, rb, cb],
+// op transposing the last two dimensions when t is set. float32 goes straight to sgemm_, one
+// matrix per call on LibTorch's threads (at::bmm costs ~10 us of dispatch per matrix on CPU,
+// more than the product of these small matrices); other dtypes (bf16: one oneDNN call) to
+// at::bmm.
+at::Tensor batched_product(const at::Tensor& a, bool ta, const at::Tensor& b, bool tb) {
+  const auto batch = a.size(0);
+  const auto m = ta ? a.size(2) : a.size(1), k = ta ? a.size(1) : a.size(2);
+  const auto n = tb ? b.size(1) : b.size(2);
+  const SgemmFn sgemm = process_sgemm();
+  const auto fits = [](std::int64_t x) { return x > 0 && x < (std::int64_t{1} << 30); };
+  if (sgemm == nullptr || a.scalar_type() != at::kFloat || b.scalar_type() != at::kFloat ||
+      !a.is_contiguous() || !b.is_contiguous() || !fits(m) || !fits(n) || !fits(k)) {
+    return at::bmm(ta ? a.transpose(1, 2) : a, tb ? b.transpose(1, 2) : b);
+  }
+  at::Tensor c = at::empty({batch, m, n}, a.options());
+  const float* ap = a.data_ptr<float>();
+  const float* bp = b.data_ptr<float>();
+  float* cp = c.data_ptr<float>();
+  const std::int64_t sa = a.size(1) * a.size(2), sb = b.size(1) * b.size(2), sc = m * n;
+  const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
+  const int lda = static_cast<int>(a.size(2)), ldb = static_cast<int>(b.size(2)), ldc = ni;
+  const float one = 1.0f, zero = 0.0f;
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
+  const char* tb_flag = tb ? "T" : "N";
+  const char* ta_flag = ta ? "T" : "N";
+  parallel_rows(batch, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, m * n)),
+                [&](std::int64_t b0, std::int64_t b1) {
+                  for (std::int64_t i = b0; i < b1; ++i) {
+                    sgemm(tb_flag, ta_flag, &ni, &mi, &ki, &one, bp + i * sb, &ldb, ap + i * sa,
+                          &lda, &zero, cp + i * sc, &ldc);
+                  }
+                });
+  return c;
+}
+
 // The dtype of the attention's matrix products: autocast's when CPU autocast is on (what at::bmm
 // would cast to), else the input's.
 at::ScalarType compute_type(const at::Tensor& qkv) {
@@ -542,12 +590,12 @@ at::Tensor attention_forward(const at::Tensor& qkv, const at::Tensor& cos, const
           });
     });
   });
-  at::Tensor scores = at::bmm(q, k.transpose(1, 2)).view({B, nh, T, T});
+  at::Tensor scores = batched_product(q, false, k, true).view({B, nh, T, T});
   if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
   scores.add_(bias);
   at::Tensor probs = at::_softmax(scores, -1, false);
   at::Tensor probs_c = cd == at::kFloat ? probs : probs.to(cd);
-  const at::Tensor attn = at::bmm(probs_c.view({B * nkv, group * T, T}), v);
+  const at::Tensor attn = batched_product(probs_c.view({B * nkv, group * T, T}), false, v, false);
   if (saved != nullptr) *saved = {q, k, v, probs, probs_c};
   return attn.view({B, nh, T, d}).transpose(1, 2).reshape({B * T, nh * d});
 }
@@ -562,20 +610,20 @@ at::Tensor attention_backward(const at::Tensor& grad_out, const AttentionSaved& 
   const at::Tensor dattn =
       grad_out.to(cd).view({B, T, nh, d}).transpose(1, 2).reshape({B * nkv, group * T, d});
   const at::Tensor probs_c = saved.probs_c.view({B * nkv, group * T, T});
-  const at::Tensor dprobs = at::bmm(dattn, saved.v.transpose(1, 2));
-  const at::Tensor dv = at::bmm(probs_c.transpose(1, 2), dattn);
+  const at::Tensor dprobs = batched_product(dattn, false, saved.v, true);
+  const at::Tensor dv = batched_product(probs_c, true, dattn, false).contiguous();
   at::Tensor dscores = at::_softmax_backward_data(dprobs.to(at::kFloat).view({B, nh, T, T}),
                                                   saved.probs, -1, at::kFloat);
   if (cd != at::kFloat) dscores = dscores.to(cd);
   dscores = dscores.view({B * nkv, group * T, T});
-  const at::Tensor dq = at::bmm(dscores, saved.k);
-  const at::Tensor dk = at::bmm(dscores.transpose(1, 2), saved.q);
+  const at::Tensor dq = batched_product(dscores, false, saved.k, false).contiguous();
+  const at::Tensor dk = batched_product(dscores, true, saved.q, false).contiguous();
   at::Tensor dqkv = at::empty({B * T, (nh + 2 * nkv) * d}, grad_out.options().dtype(qkv_type));
   with_type(dq, [&](auto* gtag) {
     with_type(dqkv, [&](auto* dtag) {
       using G = std::remove_pointer_t<decltype(gtag)>;
       using D = std::remove_pointer_t<decltype(dtag)>;
-      const G *dqp = data<G>(dq), *dkp = data<G>(dk.contiguous()), *dvp = data<G>(dv);
+      const G *dqp = data<G>(dq), *dkp = data<G>(dk), *dvp = data<G>(dv);
       const float* c = cos.data_ptr<float>();
       const float* sn = sin.data_ptr<float>();
       D* out = data<D>(dqkv);
