@@ -363,6 +363,16 @@ void with_type(const at::Tensor& t, F&& f) {
   }
 }
 
+// The same for two or three tensors: f(tag_a, tag_b[, tag_c]).
+template <class F>
+void with_types(const at::Tensor& a, const at::Tensor& b, F&& f) {
+  with_type(a, [&](auto* ta) { with_type(b, [&](auto* tb) { f(ta, tb); }); });
+}
+template <class F>
+void with_types(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, F&& f) {
+  with_type(a, [&](auto* ta) { with_types(b, c, [&](auto* tb, auto* tc) { f(ta, tb, tc); }); });
+}
+
 template <class T>
 T* data(const at::Tensor& t) {
   return static_cast<T*>(t.data_ptr());
@@ -431,21 +441,17 @@ at::Tensor rms_forward(const at::Tensor& x, const at::Tensor& weight, double eps
   const auto rows = x.numel() / std::max<std::int64_t>(1, width);
   at::Tensor out = at::empty(x.sizes(), x.options().dtype(norm_out_type(x, weight)));
   at::Tensor r = at::empty({rows}, x.options().dtype(at::kFloat));
-  with_type(x, [&](auto* xtag) {
-    with_type(weight, [&](auto* wtag) {
-      with_type(out, [&](auto* otag) {
-        using T = std::remove_pointer_t<decltype(xtag)>;
-        using W = std::remove_pointer_t<decltype(wtag)>;
-        using O = std::remove_pointer_t<decltype(otag)>;
-        const T* xp = data<T>(x);
-        const W* wp = data<W>(weight);
-        O* op = data<O>(out);
-        float* rp = r.data_ptr<float>();
-        parallel_rows(rows, grain(width), [&](std::int64_t begin, std::int64_t end) {
-          rms_forward_kernel<T, W, O>(xp + begin * width, wp, op + begin * width, rp + begin,
-                                      end - begin, width, static_cast<float>(eps));
-        });
-      });
+  with_types(x, weight, out, [&](auto* xtag, auto* wtag, auto* otag) {
+    using T = std::remove_pointer_t<decltype(xtag)>;
+    using W = std::remove_pointer_t<decltype(wtag)>;
+    using O = std::remove_pointer_t<decltype(otag)>;
+    const T* xp = data<T>(x);
+    const W* wp = data<W>(weight);
+    O* op = data<O>(out);
+    float* rp = r.data_ptr<float>();
+    parallel_rows(rows, grain(width), [&](std::int64_t begin, std::int64_t end) {
+      rms_forward_kernel<T, W, O>(xp + begin * width, wp, op + begin * width, rp + begin,
+                                  end - begin, width, static_cast<float>(eps));
     });
   });
   if (rstd != nullptr) *rstd = r;
@@ -461,29 +467,25 @@ std::pair<at::Tensor, at::Tensor> rms_backward(const at::Tensor& grad_out, const
   const auto blocks = (rows + kNormBlock - 1) / kNormBlock;
   at::Tensor partial =
       at::zeros({std::max<std::int64_t>(1, blocks), width}, x.options().dtype(at::kFloat));
-  with_type(x, [&](auto* xtag) {
-    with_type(weight, [&](auto* wtag) {
-      with_type(grad, [&](auto* otag) {
-        using T = std::remove_pointer_t<decltype(xtag)>;
-        using W = std::remove_pointer_t<decltype(wtag)>;
-        using O = std::remove_pointer_t<decltype(otag)>;
-        const T* xp = data<T>(x);
-        const W* wp = data<W>(weight);
-        const O* gp = data<O>(grad);
-        const float* rp = rstd.data_ptr<float>();
-        T* dxp = data<T>(dx);
-        float* pp = partial.data_ptr<float>();
-        // Blocks of kNormBlock rows, each summing into its own row of `partial`, so the weight's
-        // gradient does not depend on how the rows are split among threads.
-        parallel_rows(blocks, 1, [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t b = begin; b < end; ++b) {
-            const std::int64_t first = b * kNormBlock;
-            const std::int64_t n = std::min(kNormBlock, rows - first);
-            rms_backward_kernel<T, W, O>(xp + first * width, wp, gp + first * width, rp + first,
-                                         dxp + first * width, pp + b * width, n, width);
-          }
-        });
-      });
+  with_types(x, weight, grad, [&](auto* xtag, auto* wtag, auto* otag) {
+    using T = std::remove_pointer_t<decltype(xtag)>;
+    using W = std::remove_pointer_t<decltype(wtag)>;
+    using O = std::remove_pointer_t<decltype(otag)>;
+    const T* xp = data<T>(x);
+    const W* wp = data<W>(weight);
+    const O* gp = data<O>(grad);
+    const float* rp = rstd.data_ptr<float>();
+    T* dxp = data<T>(dx);
+    float* pp = partial.data_ptr<float>();
+    // Blocks of kNormBlock rows, each summing into its own row of `partial`, so the weight's
+    // gradient does not depend on how the rows are split among threads.
+    parallel_rows(blocks, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t b = begin; b < end; ++b) {
+        const std::int64_t first = b * kNormBlock;
+        const std::int64_t n = std::min(kNormBlock, rows - first);
+        rms_backward_kernel<T, W, O>(xp + first * width, wp, gp + first * width, rp + first,
+                                     dxp + first * width, pp + b * width, n, width);
+      }
     });
   });
   return {dx, partial.sum(0).to(weight.scalar_type())};
@@ -575,20 +577,18 @@ at::Tensor attention_forward(const at::Tensor& qkv, const at::Tensor& cos, const
   const auto opts = qkv.options().dtype(cd);
   at::Tensor q = at::empty({B * nkv, group * T, d}, opts);
   at::Tensor k = at::empty({B * nkv, T, d}, opts), v = at::empty({B * nkv, T, d}, opts);
-  with_type(qkv, [&](auto* stag) {
-    with_type(q, [&](auto* dtag) {
-      using S = std::remove_pointer_t<decltype(stag)>;
-      using D = std::remove_pointer_t<decltype(dtag)>;
-      const S* src = data<S>(qkv);
-      const float* c = cos.data_ptr<float>();
-      const float* sn = sin.data_ptr<float>();
-      D *qp = data<D>(q), *kp = data<D>(k), *vp = data<D>(v);
-      parallel_rows(
-          B, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, T * (nh + 2 * nkv) * d)),
-          [&](std::int64_t b0, std::int64_t b1) {
-            rope_split_kernel<S, D>(src, c, sn, qp, kp, vp, b0, b1, T, nh, nkv, d);
-          });
-    });
+  with_types(qkv, q, [&](auto* stag, auto* dtag) {
+    using S = std::remove_pointer_t<decltype(stag)>;
+    using D = std::remove_pointer_t<decltype(dtag)>;
+    const S* src = data<S>(qkv);
+    const float* c = cos.data_ptr<float>();
+    const float* sn = sin.data_ptr<float>();
+    D *qp = data<D>(q), *kp = data<D>(k), *vp = data<D>(v);
+    parallel_rows(
+        B, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, T * (nh + 2 * nkv) * d)),
+        [&](std::int64_t b0, std::int64_t b1) {
+          rope_split_kernel<S, D>(src, c, sn, qp, kp, vp, b0, b1, T, nh, nkv, d);
+        });
   });
   at::Tensor scores = batched_product(q, false, k, true).view({B, nh, T, T});
   if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
@@ -619,20 +619,18 @@ at::Tensor attention_backward(const at::Tensor& grad_out, const AttentionSaved& 
   const at::Tensor dq = batched_product(dscores, false, saved.k, false).contiguous();
   const at::Tensor dk = batched_product(dscores, true, saved.q, false).contiguous();
   at::Tensor dqkv = at::empty({B * T, (nh + 2 * nkv) * d}, grad_out.options().dtype(qkv_type));
-  with_type(dq, [&](auto* gtag) {
-    with_type(dqkv, [&](auto* dtag) {
-      using G = std::remove_pointer_t<decltype(gtag)>;
-      using D = std::remove_pointer_t<decltype(dtag)>;
-      const G *dqp = data<G>(dq), *dkp = data<G>(dk), *dvp = data<G>(dv);
-      const float* c = cos.data_ptr<float>();
-      const float* sn = sin.data_ptr<float>();
-      D* out = data<D>(dqkv);
-      parallel_rows(
-          B, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, T * (nh + 2 * nkv) * d)),
-          [&](std::int64_t b0, std::int64_t b1) {
-            rope_merge_kernel<G, D>(dqp, dkp, dvp, c, sn, out, b0, b1, T, nh, nkv, d);
-          });
-    });
+  with_types(dq, dqkv, [&](auto* gtag, auto* dtag) {
+    using G = std::remove_pointer_t<decltype(gtag)>;
+    using D = std::remove_pointer_t<decltype(dtag)>;
+    const G *dqp = data<G>(dq), *dkp = data<G>(dk), *dvp = data<G>(dv);
+    const float* c = cos.data_ptr<float>();
+    const float* sn = sin.data_ptr<float>();
+    D* out = data<D>(dqkv);
+    parallel_rows(
+        B, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, T * (nh + 2 * nkv) * d)),
+        [&](std::int64_t b0, std::int64_t b1) {
+          rope_merge_kernel<G, D>(dqp, dkp, dvp, c, sn, out, b0, b1, T, nh, nkv, d);
+        });
   });
   return dqkv;
 }
