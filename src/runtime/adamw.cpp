@@ -1,12 +1,14 @@
 #include "infalign/runtime/adamw.h"
 
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include <ATen/ATen.h>
 
 #include "infalign/core/error.h"
+#include "infalign/runtime/fused_optim.h"
 #include "infalign/runtime/tensor_format.h"
 
 namespace infalign::runtime {
@@ -28,6 +30,10 @@ void AdamW::step(double lr) {
     at::Tensor& p = params_[i].second;
     const at::Tensor& g = p.grad();
     if (!g.defined()) continue;
+    if (fused_adamw_update(p, g, exp_avg_[i], exp_avg_sq_[i],
+                           {lr, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, bias1, bias2})) {
+      continue;  // one pass on CPU; the same update as below
+    }
     if (o_.weight_decay != 0) p.mul_(1.0 - lr * o_.weight_decay);
     exp_avg_[i].mul_(o_.beta1).add_(g, 1.0 - o_.beta1);
     exp_avg_sq_[i].mul_(o_.beta2).addcmul_(g, g, 1.0 - o_.beta2);
@@ -85,7 +91,9 @@ double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
   at::NoGradGuard no_grad;
   double total = 0;
   for (const auto& p : params) {
-    if (p.grad().defined()) total += p.grad().to(at::kDouble).pow(2).sum().item<double>();
+    if (!p.grad().defined()) continue;
+    const std::optional<double> fused = fused_squared_norm(p.grad());
+    total += fused ? *fused : p.grad().to(at::kDouble).pow(2).sum().item<double>();
   }
   const double norm = std::sqrt(total);
   if (max_norm > 0 && norm > max_norm) {

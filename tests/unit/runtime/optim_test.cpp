@@ -62,6 +62,44 @@ TEST(AdamWTest, StateRoundTripContinuesIdentically) {
   EXPECT_THROW(other.load_state(first.state(), "opt.safetensors"), CheckpointError);
 }
 
+// float32 CPU parameters take the fused one-pass update (fused_optim.h); float64 ones the ATen
+// operations. Same steps on the same values: the float32 run must track the float64 one, over
+// parameters larger than one parallel chunk (16,384 values) and with a tail.
+TEST(AdamWTest, TheFusedFloat32UpdateTracksTheAtenUpdate) {
+  at::Generator g = at::detail::createCPUGenerator(21);
+  const at::Tensor init = at::randn({40000}, g);
+  at::Tensor p32 = init.clone().requires_grad_(true);
+  at::Tensor p64 = init.to(at::kDouble).requires_grad_(true);
+  const AdamWOptions o{0.9, 0.95, 1e-6, 0.1};
+  AdamW a({{"w", p32}}, o), b({{"w", p64}}, o);
+  for (int step = 0; step < 5; ++step) {
+    const at::Tensor grad = at::randn({40000}, g) * (step + 1);
+    p32.mutable_grad() = grad.clone();
+    p64.mutable_grad() = grad.to(at::kDouble);
+    a.step(1e-2);
+    b.step(1e-2);
+  }
+  const double moved = (p64 - init.to(at::kDouble)).abs().max().item<double>();
+  EXPECT_GT(moved, 1e-2);  // the steps did something
+  EXPECT_LT((p32.to(at::kDouble) - p64).abs().max().item<double>(), 1e-5);
+  const auto s32 = a.state(), s64 = b.state();
+  for (std::size_t i = 1; i < s32.size(); ++i) {
+    const at::Tensor x = s32[i].second.to(at::kDouble), y = s64[i].second;
+    EXPECT_LT((x - y).abs().max().item<double>(), 1e-5 * (1 + y.abs().max().item<double>()))
+        << s32[i].first;
+  }
+}
+
+TEST(AdamWTest, ClipGradNormOfFloatAndBfloat16GradientsIsTheDoubleNorm) {
+  at::Generator g = at::detail::createCPUGenerator(22);
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    at::Tensor p = at::zeros({50001}, dtype).requires_grad_(true);
+    p.mutable_grad() = at::randn({50001}, g).to(dtype);
+    const double expected = p.grad().to(at::kDouble).norm().item<double>();
+    EXPECT_NEAR(clip_grad_norm({p}, 0.0), expected, 1e-9 * expected) << c10::toString(dtype);
+  }
+}
+
 TEST(AdamWTest, ClipGradNormScalesToTheLimit) {
   at::Tensor p = at::zeros({2}).requires_grad_(true);
   p.mutable_grad() = at::tensor({3.0f, 4.0f});
