@@ -8,8 +8,8 @@
 #
 # Runs scripts/quickstart.sh first for the shared preparation. Resumable: every run and every
 # evaluation is a fingerprinted stage (scripts/lib/stages.sh), so a rerun continues the sweep,
-# and a PPO run killed midway resumes from its last checkpoint. 86 minutes on the 2-core machine
-# after the quickstart (2026-11-27).
+# and a PPO run killed midway resumes from its last checkpoint. 48 minutes on the 2-core machine
+# after the quickstart (2026-11-27, commit 77ebad3).
 #   scripts/reproduce.sh            the sweep, then docs/results.md
 #   scripts/reproduce.sh --smoke    2 PPO iterations a run, 8 eval prompts: checks the mechanics
 #                                   in about a minute once the quickstart's stages exist
