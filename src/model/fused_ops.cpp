@@ -214,14 +214,6 @@ INFALIGN_DISPATCHED(rms_backward_kernel, rms_backward_rows)
 INFALIGN_DISPATCHED(rope_split_kernel, rope_split_rows)
 INFALIGN_DISPATCHED(rope_merge_kernel, rope_merge_rows)
 
-bool enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("INFALIGN_FUSED_OPS");
-    return v == nullptr || std::string_view(v) != "0";
-  }();
-  return on;
-}
-
 bool served(const at::Tensor& t) {
   return t.device().is_cpu() && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16);
 }
@@ -515,7 +507,7 @@ bool needs_graph(const at::Tensor& a, const at::Tensor& b = at::Tensor()) {
 
 }  // namespace
 
-bool applies(const at::Tensor& t) { return enabled() && served(t); }
+bool applies(const at::Tensor& t) { return kernels_enabled() && served(t); }
 
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps) {
   if (x.scalar_type() == at::kFloat) {

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <type_traits>
 
 #include <ATen/ATen.h>
@@ -17,6 +19,16 @@
 #include <ATen/TensorIterator.h>
 
 namespace infalign::runtime::cpu {
+
+// The hand-written kernels serve CPU tensors unless INFALIGN_FUSED_OPS=0 (then every caller
+// takes its ATen composition: for comparisons and debugging).
+inline bool kernels_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("INFALIGN_FUSED_OPS");
+    return v == nullptr || std::string_view(v) != "0";
+  }();
+  return on;
+}
 
 using Bf16 = c10::BFloat16;
 

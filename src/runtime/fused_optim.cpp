@@ -58,14 +58,6 @@ INFALIGN_INLINE void squares_impl(const T* x, std::int64_t n, double* out) {
 INFALIGN_DISPATCHED(adamw_kernel, adamw_impl)
 INFALIGN_DISPATCHED(squares_kernel, squares_impl)
 
-bool enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("INFALIGN_FUSED_OPS");
-    return env == nullptr || std::string_view(env) != "0";
-  }();
-  return on;
-}
-
 bool float_cpu(const at::Tensor& t) {
   return t.defined() && t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous();
 }
@@ -77,7 +69,7 @@ std::int64_t chunks(std::int64_t n) { return (n + kChunk - 1) / kChunk; }
 bool fused_adamw_update(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m,
                         const at::Tensor& v, const AdamWScalars& s) {
   const auto n = p.numel();
-  if (!enabled() || !float_cpu(p) || !float_cpu(g) || !float_cpu(m) || !float_cpu(v) ||
+  if (!kernels_enabled() || !float_cpu(p) || !float_cpu(g) || !float_cpu(m) || !float_cpu(v) ||
       g.numel() != n || m.numel() != n || v.numel() != n) {
     return false;
   }
@@ -101,7 +93,7 @@ bool fused_adamw_update(const at::Tensor& p, const at::Tensor& g, const at::Tens
 }
 
 std::optional<double> fused_squared_norm(const at::Tensor& t) {
-  if (!enabled() || !t.defined() || !t.device().is_cpu() || !t.is_contiguous() ||
+  if (!kernels_enabled() || !t.defined() || !t.device().is_cpu() || !t.is_contiguous() ||
       (t.scalar_type() != at::kFloat && t.scalar_type() != at::kBFloat16)) {
     return std::nullopt;
   }
