@@ -539,6 +539,19 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   return at::addcmul(x * cos, swapped, sin_signed);
 }
 
+at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& bias, const AttentionShape& s) {
+  const auto B = s.batch, T = s.length, nh = s.heads, nkv = s.kv_heads, d = s.head_dim;
+  const auto S = k.size(1), group = nh / nkv;
+  at::Tensor scores =
+      at::bmm(q.reshape({B * nkv, group * T, d}), k.transpose(1, 2)).view({B, nh, T, S});
+  if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
+  at::Tensor probs = at::softmax(scores + bias, -1);
+  if (probs.scalar_type() != v.scalar_type()) probs = probs.to(v.scalar_type());
+  const at::Tensor attn = at::bmm(probs.view({B * nkv, group * T, S}), v);
+  return attn.view({B, nh, T, d}).transpose(1, 2).reshape({B * T, nh * d});
+}
+
 at::Tensor attention_reference(const at::Tensor& qkv, const at::Tensor& cos,
                                const at::Tensor& sin_signed, const at::Tensor& bias,
                                const AttentionShape& s) {
@@ -548,14 +561,7 @@ at::Tensor attention_reference(const at::Tensor& qkv, const at::Tensor& cos,
   const at::Tensor q = qk.narrow(2, 0, nh).transpose(1, 2);  // [B, nh, T, d]
   const at::Tensor k = qk.narrow(2, nh, nkv).transpose(1, 2).reshape({B * nkv, T, d});
   const at::Tensor v = qkv4.narrow(2, nh + nkv, nkv).transpose(1, 2).reshape({B * nkv, T, d});
-  const auto group = nh / nkv;
-  at::Tensor scores =
-      at::bmm(q.reshape({B * nkv, group * T, d}), k.transpose(1, 2)).view({B, nh, T, T});
-  if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
-  at::Tensor probs = at::softmax(scores + bias, -1);
-  if (probs.scalar_type() != v.scalar_type()) probs = probs.to(v.scalar_type());
-  const at::Tensor attn = at::bmm(probs.view({B * nkv, group * T, T}), v);
-  return attn.view({B, nh, T, d}).transpose(1, 2).reshape({B * T, nh * d});
+  return grouped_attention(q, k, v, bias, s);
 }
 
 at::Tensor attention(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin_signed,

@@ -105,8 +105,7 @@ class LlamaBlockImpl : public torch::nn::Module {
 
  private:
   // One rotary pass over q and k together, then split by views; new keys and values appended
-  // to the cache. Grouped-query attention: query head j reads key/value head j / (nh / nkv), as
-  // HF's repeat_kv; done by grouping the queries instead of copying keys and values.
+  // to the cache ([B * nkv, S, d] views of it, no copies).
   at::Tensor cached_attention(const at::Tensor& qkv, std::int64_t B, std::int64_t T,
                               const at::Tensor& cos, const at::Tensor& sin_signed,
                               const at::Tensor& bias, KvCache& cache) {
@@ -116,15 +115,7 @@ class LlamaBlockImpl : public torch::nn::Module {
     const at::Tensor q = qk.narrow(2, 0, nh).transpose(1, 2);  // [B, nh, T, d]
     const auto [k, v] = cache.append(index_, qk.narrow(2, nh, nkv).transpose(1, 2),
                                      qkv.narrow(2, nh + nkv, nkv).transpose(1, 2));
-    const auto S = k.size(1);  // [B * nkv, S, d] views, no copies
-    const auto group = nh / nkv;
-    const at::Tensor qg = q.reshape({B * nkv, group * T, d});
-    at::Tensor scores = at::bmm(qg, k.transpose(1, 2)).view({B, nh, T, S});
-    if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
-    at::Tensor probs = at::softmax(scores + bias, -1);
-    if (probs.scalar_type() != v.scalar_type()) probs = probs.to(v.scalar_type());
-    const at::Tensor attn = at::bmm(probs.view({B * nkv, group * T, S}), v);
-    return attn.view({B, nh, T, d}).transpose(1, 2).reshape({B * T, nh * d});
+    return fused::grouped_attention(q, k, v, bias, {B, T, nh, nkv, d});  // k, v: views
   }
 
   // Transposed (and stacked) weights for the matmuls above. With gradients on they are built

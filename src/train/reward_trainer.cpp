@@ -351,19 +351,17 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
       std::filesystem::path(cfg.data.train_file).parent_path().string() + "/uci_sentences.tsv";
   nlohmann::ordered_json report;
   if (std::filesystem::exists(uci_path)) {
+    // A sentence alone: <bos> sentence <eos>, as a response without its prompt.
+    const reward::ScoreFormat uci_format{
+        tok->bos_id(), tok->eos_id(), config::RewardInput::Response,
+        static_cast<std::size_t>(rm->config().max_position_embeddings)};
     std::vector<std::vector<std::int64_t>> ids;
     std::vector<int> labels;
     std::istringstream in(fs::read_file(uci_path));
     for (std::string line; std::getline(in, line);) {
       const auto a = line.find('\t'), b = line.find('\t', a + 1);
       if (a == std::string::npos || b == std::string::npos) continue;
-      std::vector<std::int64_t> seq = {tok->bos_id()};
-      auto enc = tok->encode(line.substr(b + 1));
-      const auto limit = static_cast<std::size_t>(rm->config().max_position_embeddings - 2);
-      if (enc.size() > limit) enc.resize(limit);
-      seq.insert(seq.end(), enc.begin(), enc.end());
-      seq.push_back(tok->eos_id());
-      ids.push_back(std::move(seq));
+      ids.push_back(reward::score_input_ids(uci_format, {}, tok->encode(line.substr(b + 1))));
       labels.push_back(line[0] == '1' ? 1 : 0);
     }
     const auto uci_scores = reward::score_sequences(rm, ids, tok->pad_id(), cfg.reward.batch_size);

@@ -44,6 +44,13 @@ at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, dou
 at::Tensor swiglu_reference(const at::Tensor& gate_up);
 // x * cos + rotate_half(x) * sin as ATen operations (x [..., d]; sin_signed = (-sin, sin)).
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin_signed);
+// The products, mask and softmax of grouped-query attention as ATen operations: q [B, heads, T, d]
+// (rotated), k and v [B * kv_heads, S, d] (S >= T keys, e.g. a KV cache's), bias broadcastable
+// to [B, heads, T, S]; returns the merged heads [B * T, heads * d]. Query head h reads key/value
+// head h / (heads / kv_heads), as HF's repeat_kv, by grouping the queries instead of copying
+// keys and values.
+at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& bias, const AttentionShape& shape);
 at::Tensor attention_reference(const at::Tensor& qkv, const at::Tensor& cos,
                                const at::Tensor& sin_signed, const at::Tensor& bias,
                                const AttentionShape& shape);
