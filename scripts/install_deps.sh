@@ -10,7 +10,7 @@ packages=(
   g++ cmake ninja-build pkg-config ccache lld git clang-format
   # libraries (Debian 12 versions: LibTorch 1.13.1, yaml-cpp 0.7, spdlog 1.10, GoogleTest 1.12)
   libtorch-dev libsentencepiece-dev libyaml-cpp-dev libspdlog-dev libgtest-dev
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev zlib1g-dev
   # Gloo's headers, for LibTorch's c10d ProcessGroupGloo (multi-process data parallel)
   libgloo-dev
   # the BLAS LibTorch should run on (reference BLAS is ~15x slower)

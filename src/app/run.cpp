@@ -226,7 +226,7 @@ void run_eval(const RunRequest& request) {
         "writes the results",
         env.world_size, env.master_addr, env.master_port, env.world_size);
   }
-  eval::run_evaluation(request.loaded, out_dir, &dist);
+  eval::run_evaluation(request.loaded, out_dir, &dist, request.oracle_only);
 }
 
 }  // namespace infalign::app

@@ -78,7 +78,7 @@ class BaseSampler {
       for (std::size_t r = start; r < end; ++r)
         prompt_ptrs.push_back(&prompts.ids[indices[rows[r].slot]]);
       const std::vector<reward::ScoredText> items =
-          reward::scored_texts(prompt_ptrs, out, tok_, scorer_);
+          reward::scored_texts(prompt_ptrs, out, tok_, scorer_.needs_text());
       const std::vector<double> scores = scorer_.score(items);
       for (std::size_t b = 0; b < chunk.size(); ++b) {
         rewards[rows[start + b].slot].push_back(scores[b]);
@@ -369,14 +369,7 @@ void run_calibrate_stage(const config::LoadedConfig& loaded, runtime::Distribute
     u.ks_critical = 1.358 / std::sqrt(static_cast<double>(u.samples));
     u.tie_fraction = ties / static_cast<double>(u.samples);
     u.mean_u = sum_u / static_cast<double>(u.samples);
-    double base_ties = 0, base_pairs = 0;
-    for (const auto& rec : cache.records()) {
-      for (std::size_t q = 1; q < rec.rewards.size(); ++q) {
-        base_ties += rec.rewards[q] == rec.rewards[q - 1] ? 1 : 0;
-        base_pairs += 1;
-      }
-    }
-    u.base_tie_fraction = base_pairs > 0 ? base_ties / base_pairs : 0.0;
+    u.base_tie_fraction = reward_heterogeneity(cache.records()).tie_fraction;
     std::string bars;
     const auto peak = *std::max_element(u.histogram.begin(), u.histogram.end());
     for (std::size_t b = 0; b < 10; ++b) {
@@ -411,6 +404,18 @@ void run_calibrate_stage(const config::LoadedConfig& loaded, runtime::Distribute
                             {"tie_fraction", u.tie_fraction},
                             {"base_tie_fraction", u.base_tie_fraction}};
   }
+  const Heterogeneity h = reward_heterogeneity(cache.records());
+  log::info(
+      "[calibrate] heterogeneity of the base rewards across prompts: between-prompt share of the "
+      "variance {:.1f}%; per-prompt SD mean {:.3g}, CV {:.2f} (p10 {:.3g}, p90 {:.3g}); ties "
+      "{:.1f}% (what calibration corrects: prompt offsets and spreads)",
+      100 * h.between_share, h.sd_mean, h.sd_cv, h.sd_p10, h.sd_p90, 100 * h.tie_fraction);
+  report["heterogeneity"] = {{"between_prompt_share", h.between_share},
+                             {"sd_mean", h.sd_mean},
+                             {"sd_cv", h.sd_cv},
+                             {"sd_p10", h.sd_p10},
+                             {"sd_p90", h.sd_p90},
+                             {"tie_fraction", h.tie_fraction}};
   fs::create_directories(cfg.run.run_dir);
   fs::write_file_atomic(cfg.run.run_dir + "/calibration_report.json", report.dump(2) + "\n");
 }

@@ -127,6 +127,54 @@ double calibrated_reward(const std::vector<double>& sorted, double r, bool plus_
   return plus_one ? (count + 0.5) / (k + 1.0) : count / k;
 }
 
+Heterogeneity reward_heterogeneity(const std::vector<CacheRecord>& records) {
+  std::vector<double> means, sds;
+  double within = 0, ties = 0, pairs = 0;
+  for (const CacheRecord& r : records) {
+    const auto k = static_cast<double>(r.rewards.size());
+    if (r.rewards.size() < 2) continue;
+    double mean = 0;
+    for (const double v : r.rewards) mean += v / k;
+    double ss = 0;
+    for (std::size_t i = 0; i < r.rewards.size(); ++i) {
+      ss += (r.rewards[i] - mean) * (r.rewards[i] - mean);
+      if (i > 0) ties += r.rewards[i] == r.rewards[i - 1] ? 1 : 0;
+    }
+    pairs += k - 1;
+    means.push_back(mean);
+    sds.push_back(std::sqrt(ss / (k - 1)));
+    within += ss / (k - 1);
+  }
+  Heterogeneity h;
+  if (means.size() < 2) return h;
+  const auto n = static_cast<double>(means.size());
+  double grand = 0, sd_mean = 0;
+  for (std::size_t i = 0; i < means.size(); ++i) {
+    grand += means[i] / n;
+    sd_mean += sds[i] / n;
+  }
+  double between = 0, sd_var = 0;
+  for (std::size_t i = 0; i < means.size(); ++i) {
+    between += (means[i] - grand) * (means[i] - grand) / (n - 1);
+    sd_var += (sds[i] - sd_mean) * (sds[i] - sd_mean) / (n - 1);
+  }
+  within /= n;
+  h.between_share = between + within > 0 ? between / (between + within) : 0.0;
+  h.sd_mean = sd_mean;
+  h.sd_cv = sd_mean > 0 ? std::sqrt(sd_var) / sd_mean : 0.0;
+  std::sort(sds.begin(), sds.end());
+  auto quantile = [&](double q) {
+    const double pos = q * (n - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const std::size_t hi = std::min(lo + 1, sds.size() - 1);
+    return sds[lo] + (pos - static_cast<double>(lo)) * (sds[hi] - sds[lo]);
+  };
+  h.sd_p10 = quantile(0.1);
+  h.sd_p90 = quantile(0.9);
+  h.tie_fraction = pairs > 0 ? ties / pairs : 0.0;
+  return h;
+}
+
 double ks_uniform_lattice(const std::vector<double>& counts, std::int64_t k) {
   INFALIGN_CHECK(!counts.empty() && k >= 1, "ks_uniform_lattice needs samples and K >= 1");
   // Both CDFs are step functions with jumps on the half-integer grid 0, 0.5, ..., K.

@@ -18,6 +18,7 @@
 #include "infalign/core/logging.h"
 
 #include "compare_command.h"
+#include "oracle_command.h"
 #include "theory_command.h"
 
 namespace infalign::cli {
@@ -75,6 +76,7 @@ int run_main(Tool tool, int argc, char** argv) {
   auto* config_option = app.add_option("-c,--config", config_path, "Experiment YAML file");
   TheoryCommand* theory = train ? nullptr : add_theory_command(app);
   CompareCommand* compare = train ? nullptr : add_compare_command(app);
+  OracleCommand* oracle = train ? nullptr : add_oracle_command(app);
   std::vector<std::string> overlays;
   app.add_option("--overlay", overlays,
                  "A config file merged over the experiment file, before --set (repeatable), e.g. "
@@ -113,6 +115,14 @@ int run_main(Tool tool, int argc, char** argv) {
       return report_failure(e);
     }
   }
+  const bool oracle_only = oracle != nullptr && oracle_selected(*oracle);
+  if (oracle_only && oracle_is_synthetic(*oracle)) {
+    try {
+      return run_synthetic_oracle(*oracle);
+    } catch (const std::exception& e) {
+      return report_failure(e);
+    }
+  }
   if (config_option->count() == 0) {
     std::cerr << "--config is required\n" << app.help();
     return kExitBadConfig;
@@ -140,7 +150,7 @@ int run_main(Tool tool, int argc, char** argv) {
 
   try {
     app::RunRequest request{config::load_experiment_config(config_path, overrides, overlays),
-                            check};
+                            check, oracle_only};
     if (dump) {
       std::cout << config::dump_config(request.loaded.config) << std::flush;
       return kExitOk;

@@ -158,6 +158,10 @@ class Loader {
       const auto& [section, body] = tree.entries[i];
       const SourceLocation& key_where = tree.key_locations[i];
       if (std::find(sections.begin(), sections.end(), section) == sections.end()) {
+        if (skip_unknown_) {
+          skipped_.push_back(section);
+          continue;
+        }
         std::string message = fmt::format("{}: {}: unknown section", key_where.str(), section);
         if (auto near = strings::closest_match(section, sections)) {
           message += fmt::format("; did you mean '{}'?", *near);
@@ -181,6 +185,10 @@ class Loader {
         const auto field = std::find_if(fields.begin(), fields.end(),
                                         [&](const detail::Field& f) { return f.path() == path; });
         if (field == fields.end()) {
+          if (skip_unknown_) {
+            skipped_.push_back(path);
+            continue;
+          }
           problems_.push_back(
               {path, fmt::format("{}: {}: unknown key{}", body.key_locations[j].str(), path,
                                  suggestion(section, key))});
@@ -260,6 +268,15 @@ class Loader {
     return fmt::format("; expected one of {}", strings::join(same_section, ", "));
   }
 
+  // Records of other versions: unknown sections and keys are skipped, not errors.
+  bool skip_unknown_ = false;
+  std::vector<std::string> skipped_;
+
+ public:
+  void skip_unknown() { skip_unknown_ = true; }
+  const std::vector<std::string>& skipped() const { return skipped_; }
+
+ private:
   std::vector<Problem> problems_;
   std::map<std::string, std::string> display_;  // canonical path -> path as the user wrote it
   std::set<std::string> failed_keys_;
@@ -303,6 +320,16 @@ LoadedConfig load_experiment_config(const std::string& path,
   }
   LoadedConfig loaded = finish(loader, std::move(tree), path, overrides);
   loaded.overlays = overlays;
+  return loaded;
+}
+
+LoadedConfig load_recorded_config(const std::string& path, std::vector<std::string>* skipped) {
+  Loader loader;
+  loader.skip_unknown();
+  std::vector<std::string> chain;
+  Node tree = loader.load_file(path, chain);
+  LoadedConfig loaded = finish(loader, std::move(tree), path, {});
+  if (skipped != nullptr) *skipped = loader.skipped();
   return loaded;
 }
 

@@ -482,7 +482,24 @@ struct Registry {
         .field("bootstrap_resamples", &EvalConfig::bootstrap_resamples, at_least<I>(0))
         .field("confidence", &EvalConfig::confidence, in_range(0.0, 1.0, true, true))
         .field("output_dir", &EvalConfig::output_dir)
+        .field("calibration_samples", &EvalConfig::calibration_samples, in_range<I>(0, 1 << 20))
+        .field("write_samples", &EvalConfig::write_samples)
         .field("plot", &EvalConfig::plot);
+
+    Section<OracleConfig>(fields, sections, "oracle", &ExperimentConfig::oracle)
+        .field("enabled", &OracleConfig::enabled)
+        .field("transforms", &OracleConfig::transforms,
+               Check<std::vector<std::string>>(
+                   [](const std::vector<std::string>& specs) -> Error {
+                     for (std::size_t i = 0; i < specs.size(); ++i) {
+                       TransformConfig t;
+                       if (auto e = parse_transform_spec(specs[i], t))
+                         return fmt::format("item {}: {}", i, *e);
+                     }
+                     return {};
+                   }))
+        .field("kl_points", &OracleConfig::kl_points,
+               non_empty_list<double>(in_range(0.0, 20.0, true, false)));
 
     Section<LoggingConfig>(fields, sections, "logging", &ExperimentConfig::logging)
         .field("level", &LoggingConfig::level)

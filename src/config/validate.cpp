@@ -180,6 +180,13 @@ void check_eval(const ExperimentConfig& c, Issues& issues) {
                              "the exact best-of-N estimator needs N <= M",
                              c.eval.samples_per_prompt, largest));
     }
+    if (c.oracle.enabled && c.eval.calibration_samples < std::max<std::int64_t>(2, largest)) {
+      issues.add("eval.calibration_samples",
+                 fmt::format("got {}, expected at least {} with oracle.enabled: the oracle "
+                             "reweights these samples (each calibrated against the others) and "
+                             "draws the best and worst of N from them",
+                             c.eval.calibration_samples, std::max<std::int64_t>(2, largest)));
+    }
   }
 }
 

@@ -10,6 +10,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
+#include <zlib.h>
+
 #include "infalign/core/error.h"
 
 namespace infalign::fs {
@@ -69,6 +72,49 @@ void write_file_atomic(const std::string& path, std::string_view content) {
     throw Error(fmt::format("cannot rename {} to {}: {}", tmp, path, why));
   }
   sync_directory(parent_or_dot(path));
+}
+
+std::string gzip_compress(std::string_view bytes) {
+  z_stream z{};
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw Error("gzip: cannot initialise zlib");
+  std::string out(deflateBound(&z, static_cast<uLong>(bytes.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  z.avail_in = static_cast<uInt>(bytes.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) throw Error(fmt::format("gzip: deflate failed ({})", rc));
+  return out;
+}
+
+std::string gzip_decompress(std::string_view bytes, const std::string& name) {
+  std::string out;
+  std::size_t offset = 0;
+  while (offset < bytes.size()) {  // one gzip member after another
+    z_stream z{};
+    if (inflateInit2(&z, 15 + 16) != Z_OK) throw Error("gzip: cannot initialise zlib");
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data() + offset));
+    z.avail_in = static_cast<uInt>(bytes.size() - offset);
+    int rc = Z_OK;
+    char buffer[1 << 16];
+    while (rc == Z_OK) {
+      z.next_out = reinterpret_cast<Bytef*>(buffer);
+      z.avail_out = sizeof(buffer);
+      rc = inflate(&z, Z_NO_FLUSH);
+      out.append(buffer, sizeof(buffer) - z.avail_out);
+    }
+    const std::size_t used = bytes.size() - offset - z.avail_in;
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+      throw DataError(fmt::format("{}: not a valid gzip file (zlib error {} at byte {})", name, rc,
+                                  offset + used));
+    }
+    offset += used;
+  }
+  return out;
 }
 
 void create_directories(const std::string& path) {

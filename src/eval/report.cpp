@@ -23,6 +23,50 @@ json to_json(const Estimate& e) {
 json to_json(const SampleStats& s) {
   return {{"mean_length", s.mean_length}, {"eos_rate", s.eos_rate}};
 }
+json to_json(const UStats& u) {
+  return {{"histogram", u.histogram},
+          {"mean_u", u.mean_u},
+          {"u_kl", to_json(u.u_kl)},
+          {"kl_efficiency", u.kl_efficiency ? json(*u.kl_efficiency) : json(nullptr)}};
+}
+json to_json(const OracleGain& g) {
+  json rows = json::array();
+  for (const GainRow& row : g.rows) {
+    rows.push_back({{"n", row.n},
+                    {"procedure", row.n == 1 ? "standard" : row.best ? "best_of_n" : "worst_of_n"},
+                    {"win_rate", row.win},
+                    {"oracle_win_rate", row.oracle_win},
+                    {"fraction", row.fraction ? to_json(*row.fraction) : json(nullptr)}});
+  }
+  return {{"transform", g.transform}, {"kl", g.kl}, {"beta", g.beta}, {"rows", rows},
+          {"note", g.note}};
+}
+json to_json(const OracleReport& o) {
+  json curves = json::array();
+  for (const OracleCurve& c : o.curves) {
+    json points = json::array();
+    for (const OracleCurvePoint& p : c.points) {
+      json best = json::array(), worst = json::array();
+      for (const Estimate& e : p.best) best.push_back(to_json(e));
+      for (const Estimate& e : p.worst) worst.push_back(to_json(e));
+      points.push_back({{"target_kl", p.target_kl},
+                        {"beta", p.beta},
+                        {"kl", p.kl},
+                        {"best_of_n", best},
+                        {"worst_of_n", worst}});
+    }
+    curves.push_back({{"judge", c.judge},
+                      {"transform", c.transform},
+                      {"label", c.label},
+                      {"max_kl", c.max_kl},
+                      {"points", points}});
+  }
+  return {{"calibration_samples", o.calibration_samples},
+          {"candidates", o.candidates},
+          {"opponents", o.opponents},
+          {"n", o.n},
+          {"curves", curves}};
+}
 
 // Typed access that names the file and the key path on failure.
 class Reader {
@@ -37,6 +81,9 @@ class Reader {
                       file_, path_.empty() ? "" : path_ + ".", key));
     }
     return j_.at(key);
+  }
+  bool has(const std::string& key) const {
+    return j_.is_object() && j_.contains(key) && !j_.at(key).is_null();
   }
   Reader child(const std::string& key) const { return {at(key), file_, sub(key)}; }
   Reader item(const json& j, std::size_t i, const std::string& key) const {
@@ -64,6 +111,72 @@ class Reader {
     const Reader s = child(key);
     return {s.get<double>("mean_length"), s.get<double>("eos_rate")};
   }
+  UStats u_stats(const std::string& key) const {
+    const Reader u = child(key);
+    UStats out;
+    out.histogram = u.get<std::vector<double>>("histogram");
+    out.mean_u = u.get<double>("mean_u");
+    out.u_kl = u.estimate("u_kl");
+    if (u.has("kl_efficiency")) out.kl_efficiency = u.get<double>("kl_efficiency");
+    return out;
+  }
+  OracleGain gain(const std::string& key) const {
+    const Reader g = child(key);
+    OracleGain out;
+    out.transform = g.get<std::string>("transform");
+    out.kl = g.get<double>("kl");
+    out.beta = g.get<double>("beta");
+    out.note = g.get<std::string>("note");
+    const json& rows = g.array("rows");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const Reader row = g.item(rows[i], i, "rows");
+      GainRow r;
+      r.n = row.get<std::int64_t>("n");
+      r.best = row.get<std::string>("procedure") != "worst_of_n";
+      r.win = row.get<double>("win_rate");
+      r.oracle_win = row.get<double>("oracle_win_rate");
+      if (row.has("fraction")) r.fraction = row.estimate("fraction");
+      out.rows.push_back(r);
+    }
+    return out;
+  }
+  OracleReport oracle(const std::string& key) const {
+    const Reader o = child(key);
+    OracleReport out;
+    out.calibration_samples = o.get<std::int64_t>("calibration_samples");
+    out.candidates = o.get<std::int64_t>("candidates");
+    out.opponents = o.get<std::int64_t>("opponents");
+    out.n = o.get<std::vector<std::int64_t>>("n");
+    const json& curves = o.array("curves");
+    for (std::size_t i = 0; i < curves.size(); ++i) {
+      const Reader c = o.item(curves[i], i, "curves");
+      OracleCurve curve;
+      curve.judge = c.get<std::string>("judge");
+      curve.transform = c.get<std::string>("transform");
+      curve.label = c.get<std::string>("label");
+      curve.max_kl = c.get<double>("max_kl");
+      const json& points = c.array("points");
+      for (std::size_t k = 0; k < points.size(); ++k) {
+        const Reader p = c.item(points[k], k, "points");
+        OracleCurvePoint point;
+        point.target_kl = p.get<double>("target_kl");
+        point.beta = p.get<double>("beta");
+        point.kl = p.get<double>("kl");
+        for (const char* side : {"best_of_n", "worst_of_n"}) {
+          const json& list = p.array(side);
+          for (std::size_t q = 0; q < list.size(); ++q) {
+            const Reader e = p.item(list[q], q, side);
+            const Estimate est{e.get<double>("mean"), e.get<double>("lo"), e.get<double>("hi"),
+                               e.get<double>("se")};
+            (std::string(side) == "best_of_n" ? point.best : point.worst).push_back(est);
+          }
+        }
+        curve.points.push_back(std::move(point));
+      }
+      out.curves.push_back(std::move(curve));
+    }
+    return out;
+  }
 
  private:
   std::string sub(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
@@ -73,6 +186,19 @@ class Reader {
 
 std::string interval(const Estimate& e) {
   return fmt::format("{:.3f} [{:.3f}, {:.3f}]", e.mean, e.lo, e.hi);
+}
+
+// The gain row of a judge result for (n, best), if any.
+const GainRow* gain_row(const JudgeResult& jr, std::int64_t n, bool best) {
+  if (!jr.oracle) return nullptr;
+  for (const GainRow& row : jr.oracle->rows) {
+    if (row.n == n && (n == 1 || row.best == best)) return &row;
+  }
+  return nullptr;
+}
+
+std::string procedure_name(std::int64_t n, bool best) {
+  return n == 1 ? "standard" : fmt::format("{}-of-{}", best ? "best" : "worst", n);
 }
 
 }  // namespace
@@ -110,6 +236,10 @@ std::string results_json(const EvalResults& r) {
   j["confidence"] = r.confidence;
   j["temperature"] = r.temperature;
   j["seed"] = r.seed;
+  j["calibration_samples"] = r.calibration_samples;
+  j["base"]["u"] = json::object();
+  for (const auto& [judge, u] : r.base_u) j["base"]["u"][judge] = to_json(u);
+  j["oracle"] = r.oracle ? to_json(*r.oracle) : json(nullptr);
   j["seconds"] = r.seconds;
   j["samples_per_second"] = r.samples_per_second;
   j["policies"] = json::array();
@@ -130,7 +260,9 @@ std::string results_json(const EvalResults& r) {
       jp["judges"].push_back({{"judge", jr.judge},
                               {"policy_mean_score", jr.policy_mean},
                               {"base_mean_score", jr.base_mean},
-                              {"win_rates", rows}});
+                              {"win_rates", rows},
+                              {"u", jr.u ? to_json(*jr.u) : json(nullptr)},
+                              {"oracle", jr.oracle ? to_json(*jr.oracle) : json(nullptr)}});
     }
     if (p.theory) {
       jp["theory"] = {{"transform", p.theory->transform},
@@ -166,6 +298,14 @@ EvalResults parse_results(const std::string& text, const std::string& file) {
   r.confidence = top.get<double>("confidence");
   r.temperature = top.get<double>("temperature");
   r.seed = top.get<std::uint64_t>("seed");
+  if (top.has("calibration_samples")) r.calibration_samples = top.get<std::int64_t>("calibration_samples");
+  if (top.child("base").has("u")) {
+    const Reader u = top.child("base").child("u");
+    for (const auto& [judge, value] : top.child("base").at("u").items()) {
+      r.base_u.emplace_back(judge, u.u_stats(judge));
+    }
+  }
+  if (top.has("oracle")) r.oracle = top.oracle("oracle");
   r.seconds = top.get<double>("seconds");
   r.samples_per_second = top.get<double>("samples_per_second");
   const json& policies = top.array("policies");
@@ -191,6 +331,8 @@ EvalResults parse_results(const std::string& text, const std::string& file) {
         out.rows.push_back(
             {row.get<std::int64_t>("n"), row.estimate("best_of_n"), row.estimate("worst_of_n")});
       }
+      if (jr.has("u")) out.u = jr.u_stats("u");
+      if (jr.has("oracle")) out.oracle = jr.gain("oracle");
       pr.judges.push_back(std::move(out));
     }
     if (!p.at("theory").is_null()) {
@@ -211,7 +353,11 @@ EvalResults parse_results(const std::string& text, const std::string& file) {
 std::string results_csv(const EvalResults& r) {
   std::ostringstream out;
   out << "policy,judge,procedure,n,win_rate,ci_lo,ci_hi,se,kl_k1,kl_k1_se,kl_k3,kl_k3_se,"
-         "mean_length,eos_rate\n";
+         "mean_length,eos_rate,u_mean,u_kl,u_kl_se,kl_efficiency,oracle_win_rate,"
+         "oracle_gain_fraction,oracle_gain_lo,oracle_gain_hi\n";
+  auto opt = [](bool has, double v, const char* f) {
+    return has ? fmt::format(fmt::runtime(f), v) : std::string();
+  };
   for (const auto& p : r.policies) {
     for (const auto& jr : p.judges) {
       for (const auto& row : jr.rows) {
@@ -219,16 +365,59 @@ std::string results_csv(const EvalResults& r) {
           const Estimate& e = best ? row.best : row.worst;
           const char* procedure = row.n == 1 ? "standard" : best ? "best_of_n" : "worst_of_n";
           if (row.n == 1 && !best) continue;
+          const GainRow* g = gain_row(jr, row.n, best);
+          const bool f = g != nullptr && g->fraction.has_value();
           out << fmt::format(
               "{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},"
-              "{:.3f},{:.4f}\n",
+              "{:.3f},{:.4f},{},{},{},{},{},{},{},{}\n",
               p.name, jr.judge, procedure, row.n, e.mean, e.lo, e.hi, e.se, p.kl_k1.mean,
-              p.kl_k1.se, p.kl_k3.mean, p.kl_k3.se, p.stats.mean_length, p.stats.eos_rate);
+              p.kl_k1.se, p.kl_k3.mean, p.kl_k3.se, p.stats.mean_length, p.stats.eos_rate,
+              opt(jr.u.has_value(), jr.u ? jr.u->mean_u : 0, "{:.6f}"),
+              opt(jr.u.has_value(), jr.u ? jr.u->u_kl.mean : 0, "{:.6f}"),
+              opt(jr.u.has_value(), jr.u ? jr.u->u_kl.se : 0, "{:.6f}"),
+              opt(jr.u && jr.u->kl_efficiency, jr.u && jr.u->kl_efficiency ? *jr.u->kl_efficiency : 0,
+                  "{:.6f}"),
+              opt(g != nullptr, g ? g->oracle_win : 0, "{:.6f}"),
+              opt(f, f ? g->fraction->mean : 0, "{:.6f}"), opt(f, f ? g->fraction->lo : 0, "{:.6f}"),
+              opt(f, f ? g->fraction->hi : 0, "{:.6f}"));
         }
       }
     }
   }
   return out.str();
+}
+
+std::string oracle_csv(const OracleReport& o) {
+  std::ostringstream out;
+  out << "judge,transform,target_kl,beta,kl,procedure,n,win_rate,se\n";
+  for (const OracleCurve& c : o.curves) {
+    for (const OracleCurvePoint& p : c.points) {
+      for (std::size_t k = 0; k < o.n.size(); ++k) {
+        for (const bool best : {true, false}) {
+          if (o.n[k] == 1 && !best) continue;
+          const Estimate& e = best ? p.best[k] : p.worst[k];
+          out << fmt::format("{},{},{:.6g},{:.8g},{:.6f},{},{},{:.6f},{:.6f}\n", c.judge,
+                             c.transform, p.target_kl, p.beta, p.kl,
+                             o.n[k] == 1 ? "standard" : best ? "best_of_n" : "worst_of_n", o.n[k],
+                             e.mean, e.se);
+        }
+      }
+    }
+  }
+  return out.str();
+}
+
+std::string oracle_json(const EvalResults& r) {
+  INFALIGN_CHECK(r.oracle.has_value(), "oracle_json: no oracle in these results");
+  json j = to_json(*r.oracle);
+  j["infalign_version"] = r.version;
+  j["config_hash"] = r.config_hash;
+  j["base"] = r.base_path;
+  j["prompts_file"] = r.prompts_file;
+  j["prompts"] = r.prompts;
+  j["seed"] = r.seed;
+  j["temperature"] = r.temperature;
+  return j.dump(2) + "\n";
 }
 
 std::string results_table(const EvalResults& r) {
@@ -240,6 +429,12 @@ std::string results_table(const EvalResults& r) {
       r.bootstrap_resamples > 0 ? "bootstrap" : "normal (mean +- z se)");
   out << fmt::format("base: mean length {:.2f}, EOS rate {:.3f}\n", r.base_stats.mean_length,
                      r.base_stats.eos_rate);
+  for (const auto& [judge, u] : r.base_u) {
+    out << fmt::format(
+        "base {}: mean u {:.3f}, u_kl {:.4f} (the estimator's floor at these sizes; u against {} "
+        "calibration samples per prompt)\n",
+        judge, u.mean_u, u.u_kl.mean, r.calibration_samples);
+  }
   for (const auto& p : r.policies) {
     out << fmt::format("\n{} ({}){}\n", p.name, p.path,
                        p.transform.empty() ? "" : ", trained with " + p.transform);
@@ -255,6 +450,51 @@ std::string results_table(const EvalResults& r) {
       for (const auto& row : jr.rows) {
         out << fmt::format("  {:>4}  {:<24}  {:<24}\n", row.n, interval(row.best),
                            interval(row.worst));
+      }
+      if (jr.u) {
+        out << fmt::format(
+            "  u: mean {:.3f}, u_kl {:.4f} [{:.4f}, {:.4f}], KL efficiency (u_kl / k1) {}\n",
+            jr.u->mean_u, jr.u->u_kl.mean, jr.u->u_kl.lo, jr.u->u_kl.hi,
+            jr.u->kl_efficiency ? fmt::format("{:.3f}", *jr.u->kl_efficiency)
+                                : std::string("undefined (KL ~ 0)"));
+      }
+      if (jr.oracle && jr.oracle->rows.empty()) {
+        out << fmt::format("  oracle gain fraction: {}\n", jr.oracle->note);
+      } else if (jr.oracle) {
+        out << fmt::format("  oracle {} at the policy's KL {:.3f}: win rate, oracle's, fraction of "
+                           "the oracle's gain over 0.5\n",
+                           jr.oracle->transform, jr.oracle->kl);
+        for (const GainRow& g : jr.oracle->rows) {
+          out << fmt::format("  {:>12}  {:.3f}  {:.3f}  {}\n", procedure_name(g.n, g.best), g.win,
+                             g.oracle_win,
+                             g.fraction ? interval(*g.fraction)
+                                        : std::string("undefined (oracle gain < 0.005)"));
+        }
+      }
+    }
+  }
+  if (r.oracle) {
+    const OracleReport& o = *r.oracle;
+    out << fmt::format(
+        "\nOracle: the KL-regularised optimum of each transform, by importance resampling of the {} "
+        "calibration samples per prompt (each calibrated against the other {}), in duels against "
+        "the {} base samples the policies faced\n",
+        o.candidates, o.candidates - 1, o.opponents);
+    for (const OracleCurve& c : o.curves) {
+      out << fmt::format("  judge {}, {} (KL up to {:.2f}):\n    {:>6}", c.judge, c.label,
+                         c.max_kl, "KL");
+      for (std::size_t k = 0; k < o.n.size(); ++k) {
+        out << fmt::format("  {:>11}", procedure_name(o.n[k], true));
+        if (o.n[k] != 1) out << fmt::format("  {:>11}", procedure_name(o.n[k], false));
+      }
+      out << "\n";
+      for (const OracleCurvePoint& p : c.points) {
+        out << fmt::format("    {:>6.3f}", p.kl);
+        for (std::size_t k = 0; k < o.n.size(); ++k) {
+          out << fmt::format("  {:>11.3f}", p.best[k].mean);
+          if (o.n[k] != 1) out << fmt::format("  {:>11.3f}", p.worst[k].mean);
+        }
+        out << "\n";
       }
     }
   }
@@ -295,6 +535,23 @@ std::string compare_table(const std::vector<std::pair<std::string, EvalResults>>
     k1.lo = k1.mean - 1.96 * k1.se;
     k1.hi = k1.mean + 1.96 * k1.se;
     put("KL k1 (+-1.96 se)", c, k1);
+    for (const auto& jr : p.judges) {
+      if (jr.u) {
+        put(fmt::format("{} u_kl", jr.judge), c, jr.u->u_kl);
+        if (jr.u->kl_efficiency) {
+          const double v = *jr.u->kl_efficiency;
+          put(fmt::format("{} KL efficiency", jr.judge), c, {v, v, v, 0});
+        }
+      }
+      if (jr.oracle) {
+        for (const GainRow& g : jr.oracle->rows) {
+          if (g.fraction) {
+            put(fmt::format("{} oracle gain {}", jr.judge, procedure_name(g.n, g.best)), c,
+                *g.fraction);
+          }
+        }
+      }
+    }
   }
   std::size_t key_width = 8;
   for (const auto& k : keys) key_width = std::max(key_width, k.size());

@@ -48,6 +48,92 @@ std::vector<double> max_cdf(std::size_t m, std::int64_t n) {
   return cdf;
 }
 
+// The law of a maximum as its CDF at the distinct values it takes, ascending.
+struct MaxLaw {
+  std::vector<double> values, cdf;  // cdf[g] = P(max <= values[g])
+};
+
+// The maximum of a uniform n-subset of `sorted` (ascending).
+MaxLaw subset_max_law(const std::vector<double>& sorted, std::int64_t n) {
+  const std::vector<double> c = max_cdf(sorted.size(), n);
+  MaxLaw law;
+  for (std::size_t i = 0; i < sorted.size();) {
+    std::size_t j = i;
+    while (j < sorted.size() && sorted[j] == sorted[i]) ++j;
+    law.values.push_back(sorted[i]);
+    law.cdf.push_back(c[j]);
+    i = j;
+  }
+  return law;
+}
+
+// The maximum of n independent draws from the discrete law (values ascending, weights >= 0
+// summing to 1): F(v)^n.
+MaxLaw weighted_max_law(const std::vector<double>& values, const std::vector<double>& weights,
+                        std::int64_t n) {
+  MaxLaw law;
+  double cumulative = 0;
+  for (std::size_t i = 0; i < values.size();) {
+    std::size_t j = i;
+    for (; j < values.size() && values[j] == values[i]; ++j) cumulative += weights[j];
+    law.values.push_back(values[i]);
+    law.cdf.push_back(std::pow(std::min(1.0, cumulative), static_cast<double>(n)));
+    i = j;
+  }
+  if (!law.cdf.empty()) law.cdf.back() = 1.0;
+  return law;
+}
+
+// P(X > Y) + P(X = Y) / 2 for independent maxima X ~ x and Y ~ y, by one merge.
+double duel(const MaxLaw& x, const MaxLaw& y) {
+  double win = 0, x_below = 0;
+  std::size_t iy = 0;
+  double y_below = 0;  // P(Y < current x value)
+  for (std::size_t g = 0; g < x.values.size(); ++g) {
+    const double v = x.values[g];
+    while (iy < y.values.size() && y.values[iy] < v) y_below = y.cdf[iy++];
+    const double y_at = iy < y.values.size() && y.values[iy] == v ? y.cdf[iy] - y_below : 0.0;
+    win += (x.cdf[g] - x_below) * (y_below + 0.5 * y_at);
+    x_below = x.cdf[g];
+  }
+  return win;
+}
+
+std::vector<double> negated_sorted(std::vector<double> v) {
+  for (double& x : v) x = -x;
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// The candidates sorted by value with their weights normalised, checked.
+void sort_weighted(std::vector<double>& values, std::vector<double>& weights) {
+  if (values.empty() || values.size() != weights.size()) {
+    throw Error(fmt::format(
+        "weighted win rate: got {} values and {} weights, expected the same non-zero number",
+        values.size(), weights.size()));
+  }
+  check_finite(values);
+  double total = 0;
+  for (const double w : weights) {
+    if (!(w >= 0) || !std::isfinite(w)) {
+      throw Error(fmt::format("weighted win rate: a weight is {}; expected finite weights >= 0", w));
+    }
+    total += w;
+  }
+  if (!(total > 0)) throw Error("weighted win rate: the weights sum to 0");
+  std::vector<std::size_t> order(values.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t i, std::size_t j) { return values[i] < values[j]; });
+  std::vector<double> v(values.size()), w(values.size());
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    v[k] = values[order[k]];
+    w[k] = weights[order[k]] / total;
+  }
+  values = std::move(v);
+  weights = std::move(w);
+}
+
 }  // namespace
 
 double best_of_n_win_rate(std::vector<double> a, std::vector<double> b, std::int64_t n) {
@@ -56,22 +142,7 @@ double best_of_n_win_rate(std::vector<double> a, std::vector<double> b, std::int
   check_finite(b);
   std::sort(a.begin(), a.end());
   std::sort(b.begin(), b.end());
-  const std::vector<double> fa = max_cdf(a.size(), n), fb = max_cdf(b.size(), n);
-  // Walk the distinct values of a; for each, the counts of a and b below and at it.
-  double win = 0;
-  std::size_t ia = 0, ib_lt = 0, ib_le = 0;
-  while (ia < a.size()) {
-    const double v = a[ia];
-    std::size_t ja = ia;
-    while (ja < a.size() && a[ja] == v) ++ja;
-    while (ib_lt < b.size() && b[ib_lt] < v) ++ib_lt;
-    ib_le = std::max(ib_le, ib_lt);
-    while (ib_le < b.size() && b[ib_le] == v) ++ib_le;
-    const double p_a_max_is_v = fa[ja] - fa[ia];
-    win += p_a_max_is_v * (fb[ib_lt] + 0.5 * (fb[ib_le] - fb[ib_lt]));
-    ia = ja;
-  }
-  return win;
+  return duel(subset_max_law(a, n), subset_max_law(b, n));
 }
 
 double worst_of_n_win_rate(std::vector<double> a, std::vector<double> b, std::int64_t n) {
@@ -79,6 +150,65 @@ double worst_of_n_win_rate(std::vector<double> a, std::vector<double> b, std::in
   for (double& x : a) x = -x;
   for (double& x : b) x = -x;
   return 1.0 - best_of_n_win_rate(std::move(a), std::move(b), n);
+}
+
+double weighted_win_rate(std::vector<double> values, std::vector<double> weights,
+                         std::vector<double> opponents, std::int64_t n, bool best) {
+  check_n(opponents.size(), opponents.size(), n);
+  check_finite(opponents);
+  sort_weighted(values, weights);
+  if (best) {
+    std::sort(opponents.begin(), opponents.end());
+    return duel(weighted_max_law(values, weights, n), subset_max_law(opponents, n));
+  }
+  // The worst of n is the best of n of the negations; the duel is then the other way round.
+  std::reverse(values.begin(), values.end());
+  std::reverse(weights.begin(), weights.end());
+  for (double& x : values) x = -x;
+  return 1.0 - duel(weighted_max_law(values, weights, n), subset_max_law(negated_sorted(opponents), n));
+}
+
+double brute_force_weighted_win_rate(const std::vector<double>& values,
+                                     const std::vector<double>& weights,
+                                     const std::vector<double>& opponents, std::int64_t n,
+                                     bool best) {
+  check_n(opponents.size(), opponents.size(), n);
+  double total = 0;
+  for (const double w : weights) total += w;
+  // Every n-tuple of candidates (with replacement, probability the product of the weights)
+  // against the extreme of every n-subset of the opponents.
+  std::vector<double> opp;  // the opponents' extremes, one per subset
+  std::vector<std::size_t> pick;
+  std::function<void(std::size_t)> subsets = [&](std::size_t from) {
+    if (static_cast<std::int64_t>(pick.size()) == n) {
+      double e = opponents[pick[0]];
+      for (const std::size_t i : pick) e = best ? std::max(e, opponents[i]) : std::min(e, opponents[i]);
+      opp.push_back(e);
+      return;
+    }
+    for (std::size_t i = from; i < opponents.size(); ++i) {
+      pick.push_back(i);
+      subsets(i + 1);
+      pick.pop_back();
+    }
+  };
+  subsets(0);
+  double win = 0;
+  std::vector<std::size_t> tuple(static_cast<std::size_t>(n), 0);
+  while (true) {
+    double p = 1, e = values[tuple[0]];
+    for (const std::size_t i : tuple) {
+      p *= weights[i] / total;
+      e = best ? std::max(e, values[i]) : std::min(e, values[i]);
+    }
+    double score = 0;
+    for (const double y : opp) score += e > y ? 1.0 : e == y ? 0.5 : 0.0;
+    win += p * score / static_cast<double>(opp.size());
+    std::size_t k = 0;  // next tuple, odometer order
+    while (k < tuple.size() && ++tuple[k] == values.size()) tuple[k++] = 0;
+    if (k == tuple.size()) break;
+  }
+  return win;
 }
 
 double brute_force_win_rate(const std::vector<double>& a, const std::vector<double>& b,
@@ -124,11 +254,28 @@ Estimate mean_and_se(const std::vector<double>& values) {
   return e;
 }
 
+Estimate bootstrap_interval(double point, std::vector<double> replicates, double confidence) {
+  Estimate e;
+  e.mean = e.lo = e.hi = point;
+  if (replicates.size() < 2) return e;
+  e.se = mean_and_se(replicates).se * std::sqrt(static_cast<double>(replicates.size()));
+  std::sort(replicates.begin(), replicates.end());
+  auto percentile = [&](double q) {
+    const double pos = q * static_cast<double>(replicates.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const std::size_t hi = std::min(lo + 1, replicates.size() - 1);
+    return replicates[lo] + (pos - static_cast<double>(lo)) * (replicates[hi] - replicates[lo]);
+  };
+  e.lo = percentile(0.5 * (1 - confidence));
+  e.hi = percentile(0.5 * (1 + confidence));
+  return e;
+}
+
 Estimate bootstrap_mean(const std::vector<double>& per_prompt, std::int64_t resamples,
                         double confidence, std::uint64_t seed) {
   INFALIGN_CHECK(!per_prompt.empty() && resamples >= 1 && confidence > 0 && confidence < 1,
                  "bootstrap_mean: needs values, resamples >= 1 and a confidence in (0, 1)");
-  Estimate e = mean_and_se(per_prompt);
+  const Estimate plain = mean_and_se(per_prompt);
   SplitMix64 rng(seed);
   std::vector<double> means(static_cast<std::size_t>(resamples));
   const std::size_t n = per_prompt.size();
@@ -137,16 +284,8 @@ Estimate bootstrap_mean(const std::vector<double>& per_prompt, std::int64_t resa
     for (std::size_t i = 0; i < n; ++i) sum += per_prompt[rng.below(n)];
     m = sum / static_cast<double>(n);
   }
-  std::sort(means.begin(), means.end());
-  // Percentiles with linear interpolation between order statistics.
-  auto percentile = [&](double q) {
-    const double pos = q * static_cast<double>(means.size() - 1);
-    const auto lo = static_cast<std::size_t>(std::floor(pos));
-    const std::size_t hi = std::min(lo + 1, means.size() - 1);
-    return means[lo] + (pos - static_cast<double>(lo)) * (means[hi] - means[lo]);
-  };
-  e.lo = percentile(0.5 * (1 - confidence));
-  e.hi = percentile(0.5 * (1 + confidence));
+  Estimate e = bootstrap_interval(plain.mean, std::move(means), confidence);
+  e.se = plain.se;  // the analytic standard error of the mean
   return e;
 }
 

@@ -284,7 +284,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* di
       texts.push_back(prompts.texts[i]);
     }
     const std::vector<reward::ScoredText> all_items =
-        reward::scored_texts(prompt_ptrs, gen, *tok, *scorer);
+        reward::scored_texts(prompt_ptrs, gen, *tok, scorer->needs_text());
     const std::vector<reward::ScoredText> items(all_items.begin() + lo,
                                                 all_items.begin() + lo + local_b);
     const at::Tensor raw_reward = gather(at::tensor(scorer->score(items), at::kDouble));

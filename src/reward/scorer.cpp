@@ -86,7 +86,7 @@ std::vector<double> GoldScorer::score(const std::vector<ScoredText>& items) {
 
 std::vector<ScoredText> scored_texts(const std::vector<const std::vector<std::int64_t>*>& prompts,
                                      const generation::GenerationResult& result,
-                                     const tokenizer::Tokenizer& tok, const RewardScorer& scorer) {
+                                     const tokenizer::Tokenizer& tok, bool decode) {
   auto responses = generation::response_tokens(result, tok.eos_id());
   INFALIGN_CHECK(responses.size() == prompts.size(), "scored_texts: {} prompts for {} rows",
                  prompts.size(), responses.size());
@@ -94,7 +94,7 @@ std::vector<ScoredText> scored_texts(const std::vector<const std::vector<std::in
   for (std::size_t b = 0; b < items.size(); ++b) {
     items[b].prompt_ids = prompts[b];
     items[b].response_ids = std::move(responses[b]);
-    if (scorer.needs_text()) items[b].response_text = tok.decode(items[b].response_ids);
+    if (decode) items[b].response_text = tok.decode(items[b].response_ids);
   }
   return items;
 }

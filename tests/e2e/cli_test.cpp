@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -492,6 +493,8 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
       " --set reward.lexicon_path=" + shell_quote(dir.path() + "/lexicon.txt") +
       " --set data.eval_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
       " --set eval.samples_per_prompt=4 --set eval.best_of_n=[1,2,4]"
+      " --set eval.calibration_samples=8 --set oracle.enabled=true"
+      " --set oracle.kl_points=[0.1,0.5]"
       " --set eval.bootstrap_resamples=200 --set eval.output_dir=" +
       shell_quote(dir.path() + "/eval") + " --set " +
       shell_quote("eval.policies=[" + dir.path() + "/ppo, " + dir.path() +
@@ -524,6 +527,52 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
         }
       }
     }
+    // The calibrated rewards: every policy's u under both judges; the KL efficiency where the
+    // KL is not 0; the base's own u (the estimator's floor).
+    for (const auto& p : policies) {
+      for (const auto& j : p.at("judges")) {
+        ASSERT_FALSE(j.at("u").is_null());
+        const double u_kl = j.at("u").at("u_kl").at("mean").get<double>();
+        EXPECT_GE(u_kl, 0.0);
+        EXPECT_EQ(j.at("u").at("histogram").size(), 10u);
+        EXPECT_EQ(j.at("u").at("kl_efficiency").is_null(), &p == &policies[2]);
+      }
+    }
+    EXPECT_EQ(results.at("base").at("u").size(), 2u);
+    // The oracle: the configured transforms and the PPO run's own, under both judges; the PPO run
+    // gets its fraction of the oracle's gain (or the reason it has none), the base nothing.
+    const auto& oracle = results.at("oracle");
+    ASSERT_FALSE(oracle.is_null());
+    EXPECT_EQ(oracle.at("candidates"), 8);
+    const std::string own = policies[0].at("judges")[0].at("oracle").at("transform");
+    std::set<std::string> curves;
+    for (const auto& c : oracle.at("curves")) curves.insert(c.at("transform").get<std::string>());
+    EXPECT_TRUE(curves.count(own) == 1 && curves.count("raw") == 1 && curves.count("identity") == 1)
+        << own;
+    const auto& gain = policies[0].at("judges")[0].at("oracle");
+    if (gain.at("rows").empty()) {
+      EXPECT_NE(gain.at("note").get<std::string>().find("undefined"), std::string::npos);
+    } else {
+      EXPECT_EQ(gain.at("rows").size(), 5u);  // standard and best/worst of 2 and 4
+    }
+    EXPECT_TRUE(policies[2].at("judges")[0].at("oracle").is_null());
+    EXPECT_FALSE(run.file("eval", "oracle.json").empty());
+    EXPECT_EQ(run.file("eval", "oracle.csv").rfind("judge,transform,target_kl", 0), 0u);
+    // One record per sample: 4 prompts x (4 duel + 8 calibration base samples + 3 policies x 4).
+    const std::string records =
+        fs::gzip_decompress(run.file("eval", "samples.jsonl.gz"), "samples.jsonl.gz");
+    EXPECT_EQ(std::count(records.begin(), records.end(), '\n'), 4 * (4 + 8 + 3 * 4));
+    const auto first = nlohmann::json::parse(records.substr(0, records.find('\n')));
+    EXPECT_EQ(first.at("model"), "base");
+    EXPECT_EQ(first.at("set"), "duel");
+    for (const char* key : {"prompt_id", "prompt", "index", "response", "tokens", "eos"}) {
+      EXPECT_TRUE(first.contains(key)) << key;
+    }
+    for (const char* judge : {"reward_model", "gold"}) {
+      EXPECT_TRUE(first.at("scores").at(judge).is_number()) << judge;
+      const double u = first.at("u").at(judge).get<double>();
+      EXPECT_TRUE(u >= 0 && u <= 1) << u;
+    }
     const std::string csv = run.file("eval", "results.csv");
     // Header + 3 policies x 2 judges x (standard + 2 N x best/worst).
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 3 * 2 * 5);
@@ -536,6 +585,18 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
   ASSERT_EQ(compared.exit_code, 0) << compared.err;
   EXPECT_NE(compared.out.find("reward_model best-of-4"), std::string::npos) << compared.out;
   EXPECT_NE(compared.out.find("+0.000"), std::string::npos) << compared.out;
+  EXPECT_NE(compared.out.find("reward_model u_kl"), std::string::npos) << compared.out;
+  // The oracle alone: the same base samples, oracle.json without policies.
+  const auto oracle_only = run.eval("oracle " + eval_args + " --set eval.output_dir=" +
+                                    shell_quote(dir.path() + "/oracle") + " --set eval.plot=false");
+  ASSERT_EQ(oracle_only.exit_code, 0) << oracle_only.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/oracle/results.json"));
+  {
+    const auto alone = nlohmann::json::parse(run.file("oracle", "oracle.json"));
+    const auto with_policies = nlohmann::json::parse(run.file("eval", "oracle.json"));
+    // The configured transforms' curves equal those of the evaluation (same samples).
+    EXPECT_EQ(alone.at("curves")[0], with_policies.at("curves")[0]);
+  }
   fs::write_file_atomic(dir.path() + "/bad.json", "{\"infalign_version\": \"0.1.0\"}");
   const auto bad_results = run_process(kEval + " compare " + shell_quote(dir.path() + "/bad.json"));
   EXPECT_EQ(bad_results.exit_code, 3) << bad_results.err;
@@ -601,6 +662,33 @@ TEST(TheoryCliTest, SweepWritesCsvAndBadUsageExitsTwo) {
   }
   // infalign-eval without a subcommand still needs --config.
   EXPECT_EQ(run_process(kEval).exit_code, 2);
+}
+
+// The synthetic self-check: the oracle on uniform rewards agrees with the theory tool at the
+// same transform and KL (eval's default candidate count), and bad sizes exit 2 with the reason.
+TEST(OracleCliTest, SyntheticUniformAgreesWithTheTheoryTool) {
+  for (const std::string transform : {"exp --t 12.63", "negexp --t 9.68", "identity"}) {
+    const auto oracle = run_process(kEval + " oracle --synthetic uniform --transform " + transform +
+                                    " --kl 0.5 --n 4 --prompts 2000 --seed 3 --json");
+    ASSERT_EQ(oracle.exit_code, 0) << oracle.err;
+    const auto theory =
+        run_process(kEval + " theory --transform " + transform + " --kl 0.5 --n 4 --json");
+    ASSERT_EQ(theory.exit_code, 0) << theory.err;
+    const auto o = nlohmann::json::parse(oracle.out), t = nlohmann::json::parse(theory.out);
+    EXPECT_NEAR(o.at("kl").get<double>(), 0.5, 1e-6);
+    for (const char* key : {"standard", "bon", "won"}) {
+      EXPECT_NEAR(o.at(key).get<double>(), t.at(key).get<double>(), 0.01) << transform << " " << key;
+    }
+  }
+  for (const char* bad :
+       {" oracle --synthetic uniform --kl 0.5 --candidates 1",  // nothing to calibrate against
+        " oracle --synthetic uniform --kl 6 --candidates 64",   // beyond log 64
+        " oracle --synthetic uniform --kl 0.5 --n 8 --opponents 4",
+        " oracle --synthetic uniform", " oracle --synthetic normal --kl 0.5"}) {
+    const auto r = run_process(kEval + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.err;
+    EXPECT_FALSE(r.err.empty()) << bad;
+  }
 }
 
 // Two processes (scripts/launch.sh, Gloo on loopback) sharing each batch train the same model as
@@ -694,7 +782,8 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
       " --set reward.lexicon_path=" +
       shell_quote(dir.path() + "/lexicon.txt") +
       " --set data.eval_prompts_file=" + shell_quote(dir.path() + "/prompts.txt") +
-      " --set eval.num_prompts=3 --set eval.plot=false";
+      " --set eval.num_prompts=3 --set eval.plot=false --set eval.calibration_samples=6"
+      " --set oracle.enabled=true --set oracle.kl_points=[0.2]";
   const auto eval1 =
       run.eval(eval_args + " --set eval.output_dir=" + shell_quote(dir.path() + "/e1"));
   ASSERT_EQ(eval1.exit_code, 0) << eval1.err;
@@ -704,6 +793,11 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
   const std::string csv1 = fs::read_file(dir.path() + "/e1/results.csv");
   EXPECT_EQ(fs::read_file(dir.path() + "/e2/results.csv"), csv1);
   EXPECT_NE(csv1.find("one,gold,best_of_n,4,"), std::string::npos) << csv1;
+  EXPECT_EQ(fs::read_file(dir.path() + "/e2/oracle.csv"), fs::read_file(dir.path() + "/e1/oracle.csv"));
+  // Each rank wrote its prompts' records; rank 0 joined them in prompt order.
+  EXPECT_EQ(fs::gzip_decompress(fs::read_file(dir.path() + "/e2/samples.jsonl.gz"), "e2"),
+            fs::gzip_decompress(fs::read_file(dir.path() + "/e1/samples.jsonl.gz"), "e1"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/e2/samples.jsonl.gz.rank1"));
 
   // Stopped after iteration 3 (every rank), restarted with two processes: the same policy.
   ASSERT_EQ(run.lm("two_resumed", ppo_args, "INFALIGN_TEST_STOP_AFTER_STEP=3 " + launch2).exit_code,

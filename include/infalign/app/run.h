@@ -10,11 +10,14 @@ struct RunRequest {
   config::LoadedConfig loaded;
   // Validate, set up and report (runtime, BLAS, throughput, inputs) without running the job.
   bool check_only = false;
+  // infalign-eval only: the oracle of the evaluation prompts alone (`infalign-eval oracle`), no
+  // policies.
+  bool oracle_only = false;
 };
 
 // Runs run.stage of the experiment.
 void run_train(const RunRequest& request);
-// Evaluates eval.policies against eval.base_model.
+// Evaluates eval.policies against eval.base_model (or, with oracle_only, computes the oracle).
 void run_eval(const RunRequest& request);
 
 }  // namespace infalign::app

@@ -53,6 +53,17 @@ double calibrated_reward(const std::vector<double>& sorted, double r, bool plus_
 // uniform law on {0, ..., K}, the exact law of K u for a fresh base sample without ties.
 double ks_uniform_lattice(const std::vector<double>& counts, std::int64_t k);
 
+// How much the base rewards differ between prompts: what calibration has to correct on a task
+// (frontier.md 2). From the K rewards of each prompt (at least 2 prompts of K >= 2).
+struct Heterogeneity {
+  // Var(prompt means) / (Var(prompt means) + mean within-prompt variance), unbiased within.
+  double between_share = 0;
+  // Per-prompt standard deviations: mean, coefficient of variation, 10th and 90th percentiles.
+  double sd_mean = 0, sd_cv = 0, sd_p10 = 0, sd_p90 = 0;
+  double tie_fraction = 0;  // adjacent equal rewards within a prompt's sorted list
+};
+Heterogeneity reward_heterogeneity(const std::vector<CacheRecord>& records);
+
 class CalibrationCache {
  public:
   CalibrationCache() = default;

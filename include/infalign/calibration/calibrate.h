@@ -9,14 +9,9 @@
 #include <ATen/core/Tensor.h>
 
 #include "infalign/calibration/cache.h"
-#include "infalign/config/transform_config.h"
-#include "infalign/theory/transform.h"
+#include "infalign/calibration/transform.h"
 
 namespace infalign::calibration {
-
-// The theory transform the config selects (kind must not be raw); a log floor of 0 means half a
-// lattice step, 1 / (2K).
-theory::Transform make_transform(const config::TransformConfig& t, std::int64_t k);
 
 // u for each row: rewards [B] (any floating dtype, any device) against the cache records of
 // `keys` -> [B] float64 on the rewards' device. A key missing from the cache is a DataError

@@ -8,6 +8,7 @@
 #include "infalign/config/generation_config.h"
 #include "infalign/config/logging_config.h"
 #include "infalign/config/model_config.h"
+#include "infalign/config/oracle_config.h"
 #include "infalign/config/ppo_config.h"
 #include "infalign/config/reward_config.h"
 #include "infalign/config/run_config.h"
@@ -30,6 +31,7 @@ struct ExperimentConfig {
   PpoConfig ppo;
   CheckpointConfig checkpoint;
   EvalConfig eval;
+  OracleConfig oracle;
   LoggingConfig logging;
 };
 

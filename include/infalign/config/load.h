@@ -55,6 +55,11 @@ struct LoadedConfig {
 LoadedConfig load_experiment_config(const std::string& path,
                                     const std::vector<std::string>& overrides = {},
                                     const std::vector<std::string>& overlays = {});
+// A config a run recorded (config.resolved.yaml), perhaps written by another version of
+// infalign: as load_experiment_config, except that unknown sections and keys are skipped (their
+// key paths go to `skipped`) instead of being errors.
+LoadedConfig load_recorded_config(const std::string& path,
+                                  std::vector<std::string>* skipped = nullptr);
 // The same for YAML text; `name` is used in messages and its directory resolves `base:` paths.
 LoadedConfig parse_experiment_config(std::string_view yaml, const std::string& name,
                                      const std::vector<std::string>& overrides = {});

@@ -2,6 +2,10 @@
 // (CTRL step 2; infalign.md section 3).
 #pragma once
 
+#include <optional>
+#include <string>
+#include <string_view>
+
 namespace infalign::config {
 
 // raw = uncalibrated reward-model score (standard RLHF); the rest act on u.
@@ -19,5 +23,12 @@ struct TransformConfig {
   // Map Phi affinely onto [0, 1] over u in [0, 1], so kl_coef keeps its meaning across t.
   bool normalize = true;
 };
+
+// A transform written as one string, as oracle.transforms and infalign-eval oracle take it: raw,
+// identity, log, exp:T, negexp:T, logistic:T or logistic:T:C (T > 0, 0 < C < 1; normalised
+// forms, default log floor). Fills `out` and returns nothing, or returns what is wrong.
+std::optional<std::string> parse_transform_spec(std::string_view spec, TransformConfig& out);
+// The spec that parse_transform_spec reads back (t and c only where the kind has them).
+std::string transform_spec(const TransformConfig& t);
 
 }  // namespace infalign::config

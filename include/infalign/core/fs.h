@@ -1,4 +1,5 @@
-// Files: atomic writes (tmp -> fsync -> rename -> fsync dir), whole-file reads, SHA-256, temp dirs.
+// Files: atomic writes (tmp -> fsync -> rename -> fsync dir), whole-file reads, gzip, SHA-256,
+// temp dirs.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,12 @@ std::string read_file(const std::string& path);
 // Writes `content` to `path` so that readers see the old file or the new one, never a mix:
 // writes `path.tmp.<pid>`, fsyncs it, renames it over `path`, fsyncs the directory.
 void write_file_atomic(const std::string& path, std::string_view content);
+
+// The gzip format (RFC 1952) of `bytes`, one member; concatenated members are a valid gzip file.
+std::string gzip_compress(std::string_view bytes);
+// The uncompressed bytes of a gzip file (all its members). Throws infalign::DataError naming
+// `name` on corrupt input.
+std::string gzip_decompress(std::string_view bytes, const std::string& name);
 
 // Creates the directory and its parents if missing. Throws infalign::Error on failure.
 void create_directories(const std::string& path);

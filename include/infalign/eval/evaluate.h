@@ -32,6 +32,7 @@ struct ModelSamples {
   std::vector<double> k1, k3;  // per sequence: sum over response tokens (empty without a base)
   std::vector<std::int64_t> lengths;  // response tokens, EOS included
   std::vector<std::uint8_t> eos;      // 1 when the response ended with EOS
+  std::vector<std::string> texts;     // decoded responses (SamplingPlan::keep_texts; not gathered)
 };
 
 struct SamplingPlan {
@@ -41,6 +42,7 @@ struct SamplingPlan {
   std::string stream;                            // separates the base's draws from the policies'
   config::DType dtype = config::DType::Float32;  // the KL forwards' autocast
   config::DType sampler_dtype = config::DType::Float32;  // generation.dtype
+  bool keep_texts = false;                               // decode every response into `texts`
 };
 
 // Samples `per_prompt` responses of every prompt from `model`, scores them with `judges`, and,
@@ -65,11 +67,16 @@ struct PolicySource {
 };
 PolicySource resolve_policy(const std::string& path, const std::string& base_model);
 
-// The whole evaluation; writes results.json, results.csv and the plot into `out_dir`. With
-// `dist` over W processes each rank samples, scores and measures the KL of a contiguous 1/W of the
-// prompts; rank 0 gathers the per-sample results (the same numbers as one process: every sample
-// is seeded by its prompt and index) and computes and writes everything.
+// The whole evaluation; writes results.json, results.csv, samples.jsonl.gz (eval.write_samples),
+// oracle.json / oracle.csv (oracle.enabled) and the plot into `out_dir`. Per prompt it draws
+// eval.samples_per_prompt base samples (the base side of every duel), eval.calibration_samples
+// more (the calibration set: each sample's u; the oracle's candidates) and the same number as
+// the first from each policy. With `oracle_only` it draws the base's samples and computes the
+// oracle alone (`infalign-eval oracle`). With `dist` over W processes each rank samples, scores
+// and measures the KL of a contiguous 1/W of the prompts; rank 0 gathers the per-sample results
+// (the same numbers as one process: every sample is seeded by its prompt and index) and computes
+// and writes everything (each rank writes its prompts' sample records, rank 0 joins them).
 EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string& out_dir,
-                           runtime::Distributed* dist = nullptr);
+                           runtime::Distributed* dist = nullptr, bool oracle_only = false);
 
 }  // namespace infalign::eval

@@ -25,6 +25,20 @@ double worst_of_n_win_rate(std::vector<double> a, std::vector<double> b, std::in
 double brute_force_win_rate(const std::vector<double>& a, const std::vector<double>& b,
                             std::int64_t n, bool best);
 
+// A weighted discrete law against a sample (the oracle's duel, frontier.h): X is the best
+// (`best`) or worst of n independent draws from `values` with probabilities proportional to
+// `weights` (with replacement: the law is F(v)^n), Y the best or worst of a uniform n-subset of
+// `opponents` (without replacement, as above). Returns P(X > Y) + P(X = Y) / 2 exactly; needs
+// 1 <= n <= |opponents|, finite values and weights >= 0 with a positive sum.
+double weighted_win_rate(std::vector<double> values, std::vector<double> weights,
+                         std::vector<double> opponents, std::int64_t n, bool best);
+// The same by enumerating every n-tuple of values and every n-subset of opponents (the test's
+// reference; tiny inputs only).
+double brute_force_weighted_win_rate(const std::vector<double>& values,
+                                     const std::vector<double>& weights,
+                                     const std::vector<double>& opponents, std::int64_t n,
+                                     bool best);
+
 // A mean over prompts with a percentile bootstrap interval (prompts resampled with replacement).
 struct Estimate {
   double mean = 0, lo = 0, hi = 0;
@@ -32,6 +46,11 @@ struct Estimate {
 };
 Estimate bootstrap_mean(const std::vector<double>& per_prompt, std::int64_t resamples,
                         double confidence, std::uint64_t seed);
+
+// A point estimate with the spread of its bootstrap replicates: se = their standard deviation,
+// [lo, hi] = their percentile interval at `confidence` (linear interpolation between order
+// statistics); lo = hi = point when there are fewer than 2 replicates.
+Estimate bootstrap_interval(double point, std::vector<double> replicates, double confidence);
 
 // Mean and its standard error (no bootstrap), e.g. for KL over sequences.
 Estimate mean_and_se(const std::vector<double>& values);

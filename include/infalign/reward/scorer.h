@@ -35,10 +35,10 @@ class RewardScorer {
 };
 
 // The items to score for a generation batch: row b pairs `prompts[b]` with its response
-// (EOS dropped), decoded only when the scorer reads text.
+// (EOS dropped), decoded when `decode` (pass scorer.needs_text() unless the text is kept).
 std::vector<ScoredText> scored_texts(const std::vector<const std::vector<std::int64_t>*>& prompts,
                                      const generation::GenerationResult& result,
-                                     const tokenizer::Tokenizer& tok, const RewardScorer& scorer);
+                                     const tokenizer::Tokenizer& tok, bool decode);
 
 // The token ids a reward model reads for one item: <bos> prompt response <eos> (or <bos>
 // response <eos> when `input` is Response), cut to `limit` tokens with the <eos> kept, so the

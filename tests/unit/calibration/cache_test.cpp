@@ -205,3 +205,25 @@ TEST(CalibrationCacheTest, StructuralErrorsBehindAValidChecksum) {
 
 }  // namespace
 }  // namespace infalign::calibration
+
+namespace infalign::calibration {
+namespace {
+
+TEST(Heterogeneity, HandComputedShares) {
+  // Prompt means 1 and 5 (between-prompt variance 8), within-prompt variances 2 and 2.
+  const Heterogeneity h = reward_heterogeneity({{1, {0.0, 2.0}}, {2, {4.0, 6.0}}});
+  EXPECT_NEAR(h.between_share, 8.0 / 10.0, 1e-12);
+  EXPECT_NEAR(h.sd_mean, std::sqrt(2.0), 1e-12);
+  EXPECT_NEAR(h.sd_cv, 0.0, 1e-12);
+  EXPECT_EQ(h.tie_fraction, 0.0);
+  // SDs 1 and 3 (sd of the SDs sqrt(2), mean 2); one tie among 4 adjacent pairs.
+  const Heterogeneity g = reward_heterogeneity({{1, {0.0, 0.0, 1.0, 2.0, 1.0}}, {2, {-3.0, 3.0}}});
+  EXPECT_NEAR(g.tie_fraction, 1.0 / 5.0, 1e-12);
+  const Heterogeneity s = reward_heterogeneity({{1, {0.0, 2.0}}, {2, {0.0, 6.0}}});
+  EXPECT_NEAR(s.sd_mean, 2 * std::sqrt(2.0), 1e-12);
+  EXPECT_NEAR(s.sd_cv, std::sqrt(2.0) * std::sqrt(2.0) / (2 * std::sqrt(2.0)), 1e-12);
+  EXPECT_NEAR(s.sd_p10, std::sqrt(2.0) + 0.1 * 2 * std::sqrt(2.0), 1e-12);
+}
+
+}  // namespace
+}  // namespace infalign::calibration

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "infalign/core/error.h"
+#include "infalign/core/fs.h"
 
 #include "paths.h"
 
@@ -175,6 +176,22 @@ TEST(LoadTest, ConfigHashChangesWithAnyField) {
   EXPECT_EQ(config_hash(a).size(), 64u);
   b.transform.t = 10.000000001;
   EXPECT_NE(config_hash(a), config_hash(b));
+}
+
+TEST(LoadTest, RecordedConfigsOfOtherVersionsSkipUnknownKeysButNotBadValues) {
+  fs::TempDir dir;
+  const std::string file = dir.path() + "/config.resolved.yaml";
+  fs::write_file_atomic(file,
+                        "run:\n  stage: ppo\n  retired_key: 3\nfuture_section:\n  x: 1\n"
+                        "transform:\n  kind: negexp\n  t: 9.68\n");
+  std::vector<std::string> skipped;
+  const LoadedConfig loaded = load_recorded_config(file, &skipped);
+  EXPECT_EQ(loaded.config.transform.kind, TransformKind::NegExp);
+  EXPECT_DOUBLE_EQ(loaded.config.transform.t, 9.68);
+  EXPECT_EQ(skipped, (std::vector<std::string>{"run.retired_key", "future_section"}));
+  EXPECT_THROW(load_experiment_config(file), ConfigError);  // strict as an experiment
+  fs::write_file_atomic(file, "transform:\n  t: -1\n");
+  EXPECT_THROW(load_recorded_config(file), ConfigError);  // known keys stay strict
 }
 
 }  // namespace
