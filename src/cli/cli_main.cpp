@@ -149,8 +149,8 @@ int run_main(Tool tool, int argc, char** argv) {
   }
 
   try {
-    app::RunRequest request{config::load_experiment_config(config_path, overrides, overlays),
-                            check, oracle_only};
+    app::RunRequest request{config::load_experiment_config(config_path, overrides, overlays), check,
+                            oracle_only};
     if (dump) {
       std::cout << config::dump_config(request.loaded.config) << std::flush;
       return kExitOk;

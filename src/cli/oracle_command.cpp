@@ -84,8 +84,10 @@ int run_synthetic_oracle(const OracleCommand& c) {
   if (c.sub->count("--kl") == 0 || !(c.kl > 0)) {
     throw UsageError("oracle --synthetic: give --kl K with K > 0");
   }
-  if (c.samples < 1) throw UsageError(fmt::format("oracle --samples: got {}, expected >= 1", c.samples));
-  if (c.prompts < 1) throw UsageError(fmt::format("oracle --prompts: got {}, expected >= 1", c.prompts));
+  if (c.samples < 1)
+    throw UsageError(fmt::format("oracle --samples: got {}, expected >= 1", c.samples));
+  if (c.prompts < 1)
+    throw UsageError(fmt::format("oracle --prompts: got {}, expected >= 1", c.prompts));
   if (c.candidates < 1) {
     throw UsageError(fmt::format(
         "oracle --candidates: got {}, expected at least 1 candidate per prompt", c.candidates));
@@ -166,17 +168,19 @@ int run_synthetic_oracle(const OracleCommand& c) {
   std::cout << fmt::format("transform     {} (synthetic uniform rewards)\n", transform.describe())
             << fmt::format("sizes         {} prompts x {} candidates ({}), {} opponents\n",
                            c.prompts, c.candidates,
-                           c.calibration > 0 ? fmt::format("u from {} calibration samples", c.calibration)
-                                             : std::string("each calibrated against the others"),
+                           c.calibration > 0
+                               ? fmt::format("u from {} calibration samples", c.calibration)
+                               : std::string("each calibrated against the others"),
                            c.opponents)
             << fmt::format("beta          {:.6g}\n", r.beta)
             << fmt::format("KL            {:.6f}\n", r.kl)
             << fmt::format("standard      {:.4f} +- {:.4f}\n", r.best[0].mean, r.best[0].se)
             << fmt::format("best-of-{:<5} {:.4f} +- {:.4f}\n", c.n, r.best[1].mean, r.best[1].se)
             << fmt::format("worst-of-{:<4} {:.4f} +- {:.4f}\n", c.n, r.worst[1].mean, r.worst[1].se)
-            << fmt::format("u_kl          {:.4f} +- {:.4f} ({} samples per prompt from the theory's "
-                           "density at KL {}, against the candidates)\n",
-                           u.u_kl.mean, u.u_kl.se, c.samples, c.kl);
+            << fmt::format(
+                   "u_kl          {:.4f} +- {:.4f} ({} samples per prompt from the theory's "
+                   "density at KL {}, against the candidates)\n",
+                   u.u_kl.mean, u.u_kl.se, c.samples, c.kl);
   return kExitOk;
 }
 

@@ -489,15 +489,14 @@ struct Registry {
     Section<OracleConfig>(fields, sections, "oracle", &ExperimentConfig::oracle)
         .field("enabled", &OracleConfig::enabled)
         .field("transforms", &OracleConfig::transforms,
-               Check<std::vector<std::string>>(
-                   [](const std::vector<std::string>& specs) -> Error {
-                     for (std::size_t i = 0; i < specs.size(); ++i) {
-                       TransformConfig t;
-                       if (auto e = parse_transform_spec(specs[i], t))
-                         return fmt::format("item {}: {}", i, *e);
-                     }
-                     return {};
-                   }))
+               Check<std::vector<std::string>>([](const std::vector<std::string>& specs) -> Error {
+                 for (std::size_t i = 0; i < specs.size(); ++i) {
+                   TransformConfig t;
+                   if (auto e = parse_transform_spec(specs[i], t))
+                     return fmt::format("item {}: {}", i, *e);
+                 }
+                 return {};
+               }))
         .field("kl_points", &OracleConfig::kl_points,
                non_empty_list<double>(in_range(0.0, 20.0, true, false)));
 

@@ -23,10 +23,10 @@ std::optional<double> number(std::string_view text) {
 }  // namespace
 
 std::optional<std::string> parse_transform_spec(std::string_view spec, TransformConfig& out) {
-  const std::string expected =
-      fmt::format("got '{}', expected raw, identity, log, exp:T, negexp:T, logistic:T or "
-                  "logistic:T:C (T > 0, 0 < C < 1), e.g. exp:12.63",
-                  spec);
+  const std::string expected = fmt::format(
+      "got '{}', expected raw, identity, log, exp:T, negexp:T, logistic:T or "
+      "logistic:T:C (T > 0, 0 < C < 1), e.g. exp:12.63",
+      spec);
   std::vector<std::string_view> parts;
   for (std::size_t start = 0;;) {
     const std::size_t colon = spec.find(':', start);

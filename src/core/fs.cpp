@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -11,7 +12,6 @@
 #include <sstream>
 
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include "infalign/core/error.h"
 

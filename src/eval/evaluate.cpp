@@ -71,7 +71,8 @@ ModelSamples sample_and_score(model::CausalLm& model, model::CausalLm* base,
       // One decoded item per row for every judge (the text only when someone reads it).
       bool need_text = plan.keep_texts;
       for (const auto* judge : judges) need_text = need_text || judge->needs_text();
-      std::vector<reward::ScoredText> items = reward::scored_texts(prompt_ptrs, gen, *tok, need_text);
+      std::vector<reward::ScoredText> items =
+          reward::scored_texts(prompt_ptrs, gen, *tok, need_text);
       for (std::size_t j = 0; j < judges.size(); ++j) {
         const std::vector<double> s = judges[j]->score(items);
         out.scores[j].insert(out.scores[j].end(), s.begin(), s.end());
@@ -326,8 +327,8 @@ std::string sample_records(const calibration::PromptSet& prompts, const Shard& s
     const std::size_t p = shard.first + i;
     for (const RecordSet& set : sets) {
       for (std::int64_t k = 0; k < set.per_prompt; ++k) {
-        const std::size_t row = i * static_cast<std::size_t>(set.per_prompt) +
-                                static_cast<std::size_t>(k);
+        const std::size_t row =
+            i * static_cast<std::size_t>(set.per_prompt) + static_cast<std::size_t>(k);
         nlohmann::ordered_json r;
         r["prompt_id"] = p;
         r["prompt"] = prompts.texts[p];
@@ -342,8 +343,8 @@ std::string sample_records(const calibration::PromptSet& prompts, const Shard& s
         for (std::size_t j = 0; j < judge_names.size(); ++j) {
           const double score = set.samples->scores[j][row];
           scores[judge_names[j]] = score;
-          const std::vector<double>& cal = calibration.empty() ? std::vector<double>{}
-                                                               : calibration[j][p];
+          const std::vector<double>& cal =
+              calibration.empty() ? std::vector<double>{} : calibration[j][p];
           if (cal.empty() || (set.leave_one_out && cal.size() < 2)) {
             u[judge_names[j]] = nullptr;
           } else if (set.leave_one_out) {
@@ -516,7 +517,8 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   std::vector<std::vector<std::vector<double>>> calib_sorted;  // [judge][prompt], ascending
   if (kc > 0) {
     plan.stream = "calibration";
-    calib_local = sample_and_score(base, nullptr, tok.get(), mine, kc, plan, judges, &progress, &done);
+    calib_local =
+        sample_and_score(base, nullptr, tok.get(), mine, kc, plan, judges, &progress, &done);
     calib_samples = gather_samples(calib_local, n_prompts, kc, shard.per_rank, false, dist);
     calib_sorted.assign(judges.size(), std::vector<std::vector<double>>(n_prompts));
     for (std::size_t j = 0; j < judges.size(); ++j) {
@@ -546,8 +548,8 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
     for (std::size_t p = 0; p < n_prompts; ++p) {
       estimator.add_prompt(calib_sorted[j][p], slice(s.scores[j], p, m));
     }
-    return u_stats(estimator, e, runtime::RngSet::derive_seed(cfg.run.seed, "u_kl:" + judge_names[j]),
-                   kl);
+    return u_stats(estimator, e,
+                   runtime::RngSet::derive_seed(cfg.run.seed, "u_kl:" + judge_names[j]), kl);
   };
   if (kc > 0) {
     for (std::size_t j = 0; j < judges.size(); ++j) {
@@ -603,7 +605,8 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
     const bool rm_judge =
         std::find(e.judges.begin(), e.judges.end(), config::Judge::RewardModel) != e.judges.end();
     if (pp.transform.phi && rm_judge) {
-      pr.theory = theory_curve(*pp.transform.phi, e.best_of_n, std::max(2.0, 2.0 * pr.kl_k1.mean), 24);
+      pr.theory =
+          theory_curve(*pp.transform.phi, e.best_of_n, std::max(2.0, 2.0 * pr.kl_k1.mean), 24);
     }
     results.policies.push_back(std::move(pr));
   }
@@ -640,9 +643,10 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
         OracleCurve curve{judge_names[j], t.spec(), t.describe(), oracle.max_kl(), {}};
         for (const double kl : cfg.oracle.kl_points) {
           if (!(kl < oracle.max_kl())) {
-            log::warn("[eval] oracle {} under {}: KL {} is beyond the {:.3f} that {} candidates "
-                      "per prompt reach; that point is left out",
-                      t.describe(), judge_names[j], kl, oracle.max_kl(), kc);
+            log::warn(
+                "[eval] oracle {} under {}: KL {} is beyond the {:.3f} that {} candidates "
+                "per prompt reach; that point is left out",
+                t.describe(), judge_names[j], kl, oracle.max_kl(), kc);
             continue;
           }
           const OracleRates r = oracle.at_kl(kl);
@@ -671,9 +675,9 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
                 if (e.best_of_n[k] == 1 && !best) continue;
                 const auto& pol = best ? best_pp[i][j][k] : worst_pp[i][j][k];
                 const auto& orc = best ? r.best_per_prompt[k] : r.worst_per_prompt[k];
-                gain.rows.push_back({e.best_of_n[k], best, mean_of(pol), mean_of(orc),
-                                     gain_fraction(pol, orc, e.bootstrap_resamples, e.confidence,
-                                                   seed)});
+                gain.rows.push_back(
+                    {e.best_of_n[k], best, mean_of(pol), mean_of(orc),
+                     gain_fraction(pol, orc, e.bootstrap_resamples, e.confidence, seed)});
               }
             }
           }

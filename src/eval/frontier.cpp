@@ -43,7 +43,8 @@ UKlEstimator::UKlEstimator(std::int64_t bins) : bins_(bins) {
   INFALIGN_CHECK(bins >= 1, "UKlEstimator: bins must be >= 1, got {}", bins);
 }
 
-void UKlEstimator::add_prompt(const std::vector<double>& sorted, const std::vector<double>& rewards) {
+void UKlEstimator::add_prompt(const std::vector<double>& sorted,
+                              const std::vector<double>& rewards) {
   if (sorted.empty()) throw Error("u_kl: a prompt has no calibration rewards");
   const auto k = static_cast<std::int64_t>(sorted.size());
   const auto bins = static_cast<std::size_t>(bins_);
@@ -160,12 +161,14 @@ Oracle::Oracle(const std::vector<OracleSamples>& prompts, OracleTransform transf
       throw Error(fmt::format("oracle: prompt {} has no candidates; expected at least one", i));
     }
     if (transform_.phi && leave_one_out && s.candidates.size() < 2) {
-      throw Error(fmt::format("oracle: prompt {} has {} candidates; leave-one-out calibration needs 2", i, s.candidates.size()));
+      throw Error(
+          fmt::format("oracle: prompt {} has {} candidates; leave-one-out calibration needs 2", i,
+                      s.candidates.size()));
     }
     if (transform_.phi && !leave_one_out && s.calibration.empty()) {
-      throw Error(fmt::format(
-          "oracle: prompt {} has no calibration rewards; the transform {} needs u", i,
-          transform_.describe()));
+      throw Error(
+          fmt::format("oracle: prompt {} has no calibration rewards; the transform {} needs u", i,
+                      transform_.describe()));
     }
     check_scores(s.candidates, "candidate", i);
     check_scores(s.calibration, "calibration", i);
@@ -321,8 +324,7 @@ std::optional<Estimate> gain_fraction(const std::vector<double>& policy,
   return bootstrap_interval(gain / oracle_gain, std::move(values), confidence);
 }
 
-std::vector<OracleSamples> synthetic_uniform_samples(std::int64_t prompts,
-                                                     std::int64_t calibration,
+std::vector<OracleSamples> synthetic_uniform_samples(std::int64_t prompts, std::int64_t calibration,
                                                      std::int64_t candidates,
                                                      std::int64_t opponents, std::uint64_t seed) {
   SplitMix64 rng(seed);

@@ -33,13 +33,15 @@ json to_json(const OracleGain& g) {
   json rows = json::array();
   for (const GainRow& row : g.rows) {
     rows.push_back({{"n", row.n},
-                    {"procedure", row.n == 1 ? "standard" : row.best ? "best_of_n" : "worst_of_n"},
+                    {"procedure", row.n == 1 ? "standard"
+                                  : row.best ? "best_of_n"
+                                             : "worst_of_n"},
                     {"win_rate", row.win},
                     {"oracle_win_rate", row.oracle_win},
                     {"fraction", row.fraction ? to_json(*row.fraction) : json(nullptr)}});
   }
-  return {{"transform", g.transform}, {"kl", g.kl}, {"beta", g.beta}, {"rows", rows},
-          {"note", g.note}};
+  return {
+      {"transform", g.transform}, {"kl", g.kl}, {"beta", g.beta}, {"rows", rows}, {"note", g.note}};
 }
 json to_json(const OracleReport& o) {
   json curves = json::array();
@@ -298,7 +300,8 @@ EvalResults parse_results(const std::string& text, const std::string& file) {
   r.confidence = top.get<double>("confidence");
   r.temperature = top.get<double>("temperature");
   r.seed = top.get<std::uint64_t>("seed");
-  if (top.has("calibration_samples")) r.calibration_samples = top.get<std::int64_t>("calibration_samples");
+  if (top.has("calibration_samples"))
+    r.calibration_samples = top.get<std::int64_t>("calibration_samples");
   if (top.child("base").has("u")) {
     const Reader u = top.child("base").child("u");
     for (const auto& [judge, value] : top.child("base").at("u").items()) {
@@ -375,11 +378,11 @@ std::string results_csv(const EvalResults& r) {
               opt(jr.u.has_value(), jr.u ? jr.u->mean_u : 0, "{:.6f}"),
               opt(jr.u.has_value(), jr.u ? jr.u->u_kl.mean : 0, "{:.6f}"),
               opt(jr.u.has_value(), jr.u ? jr.u->u_kl.se : 0, "{:.6f}"),
-              opt(jr.u && jr.u->kl_efficiency, jr.u && jr.u->kl_efficiency ? *jr.u->kl_efficiency : 0,
-                  "{:.6f}"),
+              opt(jr.u && jr.u->kl_efficiency,
+                  jr.u && jr.u->kl_efficiency ? *jr.u->kl_efficiency : 0, "{:.6f}"),
               opt(g != nullptr, g ? g->oracle_win : 0, "{:.6f}"),
-              opt(f, f ? g->fraction->mean : 0, "{:.6f}"), opt(f, f ? g->fraction->lo : 0, "{:.6f}"),
-              opt(f, f ? g->fraction->hi : 0, "{:.6f}"));
+              opt(f, f ? g->fraction->mean : 0, "{:.6f}"),
+              opt(f, f ? g->fraction->lo : 0, "{:.6f}"), opt(f, f ? g->fraction->hi : 0, "{:.6f}"));
         }
       }
     }
@@ -398,8 +401,10 @@ std::string oracle_csv(const OracleReport& o) {
           const Estimate& e = best ? p.best[k] : p.worst[k];
           out << fmt::format("{},{},{:.6g},{:.8g},{:.6f},{},{},{:.6f},{:.6f}\n", c.judge,
                              c.transform, p.target_kl, p.beta, p.kl,
-                             o.n[k] == 1 ? "standard" : best ? "best_of_n" : "worst_of_n", o.n[k],
-                             e.mean, e.se);
+                             o.n[k] == 1 ? "standard"
+                             : best      ? "best_of_n"
+                                         : "worst_of_n",
+                             o.n[k], e.mean, e.se);
         }
       }
     }
@@ -461,14 +466,14 @@ std::string results_table(const EvalResults& r) {
       if (jr.oracle && jr.oracle->rows.empty()) {
         out << fmt::format("  oracle gain fraction: {}\n", jr.oracle->note);
       } else if (jr.oracle) {
-        out << fmt::format("  oracle {} at the policy's KL {:.3f}: win rate, oracle's, fraction of "
-                           "the oracle's gain over 0.5\n",
-                           jr.oracle->transform, jr.oracle->kl);
+        out << fmt::format(
+            "  oracle {} at the policy's KL {:.3f}: win rate, oracle's, fraction of "
+            "the oracle's gain over 0.5\n",
+            jr.oracle->transform, jr.oracle->kl);
         for (const GainRow& g : jr.oracle->rows) {
-          out << fmt::format("  {:>12}  {:.3f}  {:.3f}  {}\n", procedure_name(g.n, g.best), g.win,
-                             g.oracle_win,
-                             g.fraction ? interval(*g.fraction)
-                                        : std::string("undefined (oracle gain < 0.005)"));
+          out << fmt::format(
+              "  {:>12}  {:.3f}  {:.3f}  {}\n", procedure_name(g.n, g.best), g.win, g.oracle_win,
+              g.fraction ? interval(*g.fraction) : std::string("undefined (oracle gain < 0.005)"));
         }
       }
     }
@@ -476,13 +481,14 @@ std::string results_table(const EvalResults& r) {
   if (r.oracle) {
     const OracleReport& o = *r.oracle;
     out << fmt::format(
-        "\nOracle: the KL-regularised optimum of each transform, by importance resampling of the {} "
+        "\nOracle: the KL-regularised optimum of each transform, by importance resampling of the "
+        "{} "
         "calibration samples per prompt (each calibrated against the other {}), in duels against "
         "the {} base samples the policies faced\n",
         o.candidates, o.candidates - 1, o.opponents);
     for (const OracleCurve& c : o.curves) {
-      out << fmt::format("  judge {}, {} (KL up to {:.2f}):\n    {:>6}", c.judge, c.label,
-                         c.max_kl, "KL");
+      out << fmt::format("  judge {}, {} (KL up to {:.2f}):\n    {:>6}", c.judge, c.label, c.max_kl,
+                         "KL");
       for (std::size_t k = 0; k < o.n.size(); ++k) {
         out << fmt::format("  {:>11}", procedure_name(o.n[k], true));
         if (o.n[k] != 1) out << fmt::format("  {:>11}", procedure_name(o.n[k], false));

@@ -116,7 +116,8 @@ void sort_weighted(std::vector<double>& values, std::vector<double>& weights) {
   double total = 0;
   for (const double w : weights) {
     if (!(w >= 0) || !std::isfinite(w)) {
-      throw Error(fmt::format("weighted win rate: a weight is {}; expected finite weights >= 0", w));
+      throw Error(
+          fmt::format("weighted win rate: a weight is {}; expected finite weights >= 0", w));
     }
     total += w;
   }
@@ -165,7 +166,8 @@ double weighted_win_rate(std::vector<double> values, std::vector<double> weights
   std::reverse(values.begin(), values.end());
   std::reverse(weights.begin(), weights.end());
   for (double& x : values) x = -x;
-  return 1.0 - duel(weighted_max_law(values, weights, n), subset_max_law(negated_sorted(opponents), n));
+  return 1.0 -
+         duel(weighted_max_law(values, weights, n), subset_max_law(negated_sorted(opponents), n));
 }
 
 double brute_force_weighted_win_rate(const std::vector<double>& values,
@@ -182,7 +184,8 @@ double brute_force_weighted_win_rate(const std::vector<double>& values,
   std::function<void(std::size_t)> subsets = [&](std::size_t from) {
     if (static_cast<std::int64_t>(pick.size()) == n) {
       double e = opponents[pick[0]];
-      for (const std::size_t i : pick) e = best ? std::max(e, opponents[i]) : std::min(e, opponents[i]);
+      for (const std::size_t i : pick)
+        e = best ? std::max(e, opponents[i]) : std::min(e, opponents[i]);
       opp.push_back(e);
       return;
     }

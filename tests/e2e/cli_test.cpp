@@ -677,14 +677,15 @@ TEST(OracleCliTest, SyntheticUniformAgreesWithTheTheoryTool) {
     const auto o = nlohmann::json::parse(oracle.out), t = nlohmann::json::parse(theory.out);
     EXPECT_NEAR(o.at("kl").get<double>(), 0.5, 1e-6);
     for (const char* key : {"standard", "bon", "won"}) {
-      EXPECT_NEAR(o.at(key).get<double>(), t.at(key).get<double>(), 0.01) << transform << " " << key;
+      EXPECT_NEAR(o.at(key).get<double>(), t.at(key).get<double>(), 0.01)
+          << transform << " " << key;
     }
   }
   for (const char* bad :
        {" oracle --synthetic uniform --kl 0.5 --candidates 1",  // nothing to calibrate against
         " oracle --synthetic uniform --kl 6 --candidates 64",   // beyond log 64
-        " oracle --synthetic uniform --kl 0.5 --n 8 --opponents 4",
-        " oracle --synthetic uniform", " oracle --synthetic normal --kl 0.5"}) {
+        " oracle --synthetic uniform --kl 0.5 --n 8 --opponents 4", " oracle --synthetic uniform",
+        " oracle --synthetic normal --kl 0.5"}) {
     const auto r = run_process(kEval + bad);
     EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.err;
     EXPECT_FALSE(r.err.empty()) << bad;
@@ -793,7 +794,8 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
   const std::string csv1 = fs::read_file(dir.path() + "/e1/results.csv");
   EXPECT_EQ(fs::read_file(dir.path() + "/e2/results.csv"), csv1);
   EXPECT_NE(csv1.find("one,gold,best_of_n,4,"), std::string::npos) << csv1;
-  EXPECT_EQ(fs::read_file(dir.path() + "/e2/oracle.csv"), fs::read_file(dir.path() + "/e1/oracle.csv"));
+  EXPECT_EQ(fs::read_file(dir.path() + "/e2/oracle.csv"),
+            fs::read_file(dir.path() + "/e1/oracle.csv"));
   // Each rank wrote its prompts' records; rank 0 joined them in prompt order.
   EXPECT_EQ(fs::gzip_decompress(fs::read_file(dir.path() + "/e2/samples.jsonl.gz"), "e2"),
             fs::gzip_decompress(fs::read_file(dir.path() + "/e1/samples.jsonl.gz"), "e1"));

@@ -155,8 +155,7 @@ std::optional<Estimate> gain_fraction(const std::vector<double>& policy,
 // Base samples of `prompts` prompts with rewards drawn from U[0, 1] (the synthetic self-check:
 // there u is uniform under the base, so the oracle must reproduce the theory module); no
 // calibration set when `calibration` is 0.
-std::vector<OracleSamples> synthetic_uniform_samples(std::int64_t prompts,
-                                                     std::int64_t calibration,
+std::vector<OracleSamples> synthetic_uniform_samples(std::int64_t prompts, std::int64_t calibration,
                                                      std::int64_t candidates,
                                                      std::int64_t opponents, std::uint64_t seed);
 

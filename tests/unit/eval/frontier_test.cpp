@@ -61,7 +61,8 @@ TEST(WeightedWinRate, RejectsBadInputs) {
 }
 
 TEST(OracleTransformTest, SpecsReadBackAndBadSpecsAreConfigErrors) {
-  for (const char* spec : {"raw", "identity", "log", "exp:12.63", "negexp:9.68", "logistic:10:0.5"}) {
+  for (const char* spec :
+       {"raw", "identity", "log", "exp:12.63", "negexp:9.68", "logistic:10:0.5"}) {
     EXPECT_EQ(OracleTransform::parse(spec, 64).spec(), spec);
   }
   EXPECT_FALSE(OracleTransform::parse("raw", 64).phi.has_value());
