@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """Writes docs/results.md (the paper's comparison on the default task) from the results.json
-files of scripts/reproduce.sh: one table per target KL, the verdicts on the paper's two claims
-with effect sizes and whether the 95% intervals overlap, the gold-judge view, and two plots
-(win rate vs KL under the reward model and under the gold judge) next to the markdown file.
+of scripts/reproduce.sh (one evaluation of every run; several files also work): one table per
+target KL, the verdicts on the paper's two claims with effect sizes and whether the 95%
+intervals overlap, the oracle of each transform with each run's KL efficiency and fraction of
+the oracle's gain, the gold-judge view, and two plots (win rate vs KL under the reward model
+and under the gold judge, with the oracle curves) next to the markdown file.
 
-    scripts/make_results.py --out docs/results.md runs/reproduce/*_kl*/eval/results.json
+    scripts/make_results.py --out docs/results.md runs/reproduce/eval/results.json
 """
 import argparse
 import datetime
@@ -41,21 +43,114 @@ def compare(a, b):
     return f"{diff:+.3f}" + ("" if overlap else " (intervals apart)")
 
 
+# The transform spec each method trains with (oracle.transforms / OracleTransform::spec).
+SPECS = {"rlhf_raw": "raw", "rlhf_calibrated": "identity", "ctrl_bon4": "exp:12.63",
+         "ctrl_won4": "negexp:9.68"}
+# The metric each method's transform targets: (label, n, best).
+TARGETS = {"rlhf_raw": ("standard", 1, True), "rlhf_calibrated": ("standard", 1, True),
+           "ctrl_bon4": ("best-of-4", 4, True), "ctrl_won4": ("worst-of-4", 4, False)}
+
+
+def oracle_section(runs, oracle, kls, n):
+    """The oracle of each method's transform on the evaluation's rewards, and each run's KL
+    efficiency and fraction of its transform's oracle gain (reward-model judge)."""
+    ns = oracle["n"]
+    if 1 not in ns or n not in ns:
+        return []
+    i1, i_n = ns.index(1), ns.index(n)
+    curves = {c["transform"]: c for c in oracle["curves"] if c["judge"] == "reward_model"}
+    lines = ["## The oracle: what each transform's optimum reaches on this task", "",
+             f"The KL-regularised optimum pi_ref exp(Phi(u) / beta) / Z of each method's transform, "
+             f"computed by `infalign-eval` (oracle.enabled) on the evaluation prompts' real rewards: "
+             f"{oracle['candidates']} base samples per prompt reweighted (each calibrated against the "
+             f"others), in duels against the {oracle['opponents']} base samples the trained "
+             "policies faced (reward-model judge; mean over prompts; docs/frontier.md). It is the "
+             "best any solver can do with that transform at that KL, so it says which claims can "
+             "hold on this task at all.", "",
+             f"| transform | KL | standard | best-of-{n} | worst-of-{n} |", "|---|---|---|---|---|"]
+    for method, spec in SPECS.items():
+        c = curves.get(spec)
+        if not c:
+            continue
+        for point in c["points"]:
+            if point["target_kl"] not in (0.1, 0.25, 0.5, 1.0):
+                continue
+            lines.append(f"| {METHODS[method]} | {point['kl']:.2f} | "
+                         f"{point['best_of_n'][i1]['mean']:.3f} | "
+                         f"{point['best_of_n'][i_n]['mean']:.3f} | "
+                         f"{point['worst_of_n'][i_n]['mean']:.3f} |")
+    lines += ["", "Which transform's optimum is best at each KL (the oracle's prediction for the "
+              "paper's claims on this task):", ""]
+    for point_kl in (0.1, 0.25, 0.5, 1.0):
+        best = {}
+        for label, idx, side in (("standard", i1, "best_of_n"), (f"best-of-{n}", i_n, "best_of_n"),
+                                 (f"worst-of-{n}", i_n, "worst_of_n")):
+            values = []
+            for method, spec in SPECS.items():
+                c = curves.get(spec)
+                pt = next((p for p in c["points"] if p["target_kl"] == point_kl), None) if c else None
+                if pt:
+                    values.append((pt[side][idx]["mean"], METHODS[method]))
+            if values:
+                values.sort(reverse=True)
+                gap = values[0][0] - values[1][0] if len(values) > 1 else 0.0
+                best[label] = f"{values[0][1]} ({values[0][0]:.3f}, +{gap:.3f} over the next)"
+        if best:
+            lines.append(f"- KL {point_kl}: " + "; ".join(f"{k}: {v}" for k, v in best.items()) + ".")
+    lines += ["", "Each run against the oracle of its own transform at the run's measured KL: "
+              "u_kl is the KL of the distribution of its calibrated rewards u (a lower bound of "
+              "the sequence KL; its estimator's floor on the base's own samples is "
+              + ", ".join(f"{u['u_kl']['mean']:.3f} ({j})"
+                          for j, u in next(iter(runs.values()))[1]["base"].get("u", {}).items())
+              + "), KL efficiency = u_kl / KL, and the fraction of the oracle's gain over 0.5 "
+              "(win - 0.5) / (oracle win - 0.5), with 95% intervals (prompts resampled jointly).",
+              "", f"| run | measured KL | u_kl | KL efficiency | standard | best-of-{n} | "
+              f"worst-of-{n} | on its own target |", "|---|---|---|---|---|---|---|---|"]
+
+    def fraction(gain, want_n, best):
+        for row in (gain or {}).get("rows", []):
+            if row["n"] == want_n and (want_n == 1 or (row["procedure"] == "best_of_n") == best):
+                f = row["fraction"]
+                if f is None:
+                    return "-"
+                return f"{f['mean']:.2f} [{f['lo']:.2f}, {f['hi']:.2f}]"
+        return "-"
+
+    for kl in kls:
+        for method in METHODS:
+            if (method, kl) not in runs:
+                continue
+            p = runs[(method, kl)][0]
+            j = next((x for x in p["judges"] if x["judge"] == "reward_model"), None)
+            if j is None or j.get("u") is None:
+                continue
+            eff = j["u"]["kl_efficiency"]
+            gain = j.get("oracle")
+            label, tn, tb = TARGETS[method]
+            lines.append(
+                f"| {METHODS[method]}, KL {kl} | {p['kl_k1']['mean']:.3f} | "
+                f"{j['u']['u_kl']['mean']:.3f} | {'-' if eff is None else f'{eff:.2f}'} | "
+                f"{fraction(gain, 1, True)} | {fraction(gain, n, True)} | "
+                f"{fraction(gain, n, False)} | {label}: {fraction(gain, tn, tb)} |")
+    return lines + [""]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="+")
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=4)
     args = ap.parse_args()
-    runs = {}
+    runs, oracle = {}, None
     for path in args.results:
         with open(path) as f:
             r = json.load(f)
-        p = r["policies"][0]
-        m = re.match(r"(.+)_kl([0-9.]+)$", p["name"])
-        if not m or m.group(1) not in METHODS:
-            sys.exit(f"{path}: policy name {p['name']} is not <method>_kl<KL>")
-        runs[(m.group(1), m.group(2))] = (p, r)
+        for p in r["policies"]:
+            m = re.match(r"(.+)_kl([0-9.]+)$", p["name"])
+            if not m or m.group(1) not in METHODS:
+                sys.exit(f"{path}: policy name {p['name']} is not <method>_kl<KL>")
+            runs[(m.group(1), m.group(2))] = (p, r)
+        oracle = oracle or r.get("oracle")
     n = args.n
     kls = sorted({kl for _, kl in runs}, key=float)
     some = next(iter(runs.values()))[1]
@@ -64,8 +159,9 @@ def main():
         "",
         f"Written by `scripts/reproduce.sh` (`scripts/make_results.py`) on "
         f"{datetime.date.today().isoformat()}: each method trained by stage ppo at a target KL "
-        "(adaptive beta from the theory tool's starting value), each evaluated against the base "
-        f"on {some['prompts']} evaluation prompts x {some['samples_per_prompt']} samples per model; "
+        "(adaptive beta from the theory tool's starting value), all evaluated against the base "
+        f"on {some['prompts']} evaluation prompts x {some['samples_per_prompt']} samples per model "
+        "(one evaluation: the same prompts and base samples for every run); "
         f"win rates against the base with {round(100 * some['confidence'])}% bootstrap intervals "
         "over prompts, KL(policy || base) per sequence (k1, mean +- standard error).",
         "",
@@ -189,6 +285,8 @@ def main():
                 continue
             lines.append(f"| {label}, KL {kl} | {p['kl_k1']['mean']:.3f} | {cell(rm)} | "
                          f"{cell(gold)} | {rm['mean'] - gold['mean']:+.3f} |")
+    if oracle:
+        lines += oracle_section(runs, oracle, kls, n)
     lines += ["", "Caveats: each method is one training run (one seed), so the intervals cover the "
               "evaluation's sampling of prompts and responses, not the variation between training "
               "runs; the runs are compared through separate intervals, not a paired test. "

@@ -3,8 +3,9 @@
 # against the base at matched KL for standard RLHF on the raw reward, the calibrated identity,
 # CTRL exp(t u) (t = 12.63, the theory tool's best t for best-of-4 at KL 0.5) and CTRL -exp(-t u)
 # (t = 9.68, the best for worst-of-4), each trained at target KLs 0.25, 0.5 and 1 (adaptive beta
-# starting from the theory tool's beta for that KL), each evaluated against the base; then
-# docs/results.md and its plots (scripts/make_results.py).
+# starting from the theory tool's beta for that KL), all evaluated against the base in one
+# infalign-eval call with the oracle of each transform; then docs/results.md and its plots
+# (scripts/make_results.py).
 #
 # Runs scripts/quickstart.sh first for the shared preparation. Resumable: every run and every
 # evaluation is a fingerprinted stage (scripts/lib/stages.sh), so a rerun continues the sweep,
@@ -35,7 +36,7 @@ if ((smoke)); then
   results_md=$out/results.md
   extra_train=(--set ppo.total_steps=2 --set ppo.rollout_batch_size=32)
   extra_eval=(--set eval.num_prompts=8 --set eval.samples_per_prompt=8 --set "eval.best_of_n=[1,2,4,8]"
-    --set eval.bootstrap_resamples=200)
+    --set eval.bootstrap_resamples=200 --set eval.calibration_samples=32)
 fi
 stamps=$out/.stamps
 stage_tag=reproduce
@@ -59,7 +60,7 @@ start_beta() {  # METHOD KL
   esac | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["beta"])'
 }
 
-results=()
+runs=()
 for kl in 0.25 0.5 1.0; do
   for method in rlhf_raw rlhf_calibrated ctrl_bon4 ctrl_won4; do
     run=$out/${method}_kl$kl
@@ -68,13 +69,18 @@ for kl in 0.25 0.5 1.0; do
       "$run/final/model.safetensors" "$prepared" train \
       --set run.run_dir="$run" --set run.name="${method}_kl$kl" --set ppo.kl_coef="$beta" \
       --set ppo.target_kl="$kl" "${extra_train[@]}"
-    stage "$method at KL $kl (eval)" "eval_${method}_kl$kl" configs/default/eval_runs.yaml \
-      "$run/eval/results.json" "$run/final $evaluated" eval \
-      --set "eval.policies=[$run]" --set eval.output_dir="$run/eval" \
-      --set run.run_dir="$run/eval" "${extra_eval[@]}"
-    results+=("$run/eval/results.json")
+    runs+=("$run")
   done
 done
 
-/usr/bin/python3 scripts/make_results.py --out "$results_md" "${results[@]}"
+# One evaluation of every run: the same prompts and base samples for all, and the oracle of each
+# method's transform on them (configs/default/eval_runs.yaml has oracle.enabled).
+policies=$(IFS=,; echo "${runs[*]}")
+finals=$(for r in "${runs[@]}"; do printf '%s/final ' "$r"; done)
+stage "evaluation of every run, with the oracle" eval_all configs/default/eval_runs.yaml \
+  "$out/eval/results.json" "$finals$evaluated" eval \
+  --set "eval.policies=[$policies]" --set eval.output_dir="$out/eval" \
+  --set run.run_dir="$out/eval" "${extra_eval[@]}"
+
+/usr/bin/python3 scripts/make_results.py --out "$results_md" "$out/eval/results.json"
 echo "[reproduce] wrote $results_md"
