@@ -18,11 +18,12 @@ declare -A allowed=(
   [generation]="core config runtime model"
   [reward]="core config runtime tokenizer model generation"
   [calibration]="core config tokenizer theory data runtime checkpoint model generation reward"
-  [train]="core config tokenizer data runtime checkpoint model generation reward"
-  [ppo]="core config tokenizer theory data runtime checkpoint model generation reward calibration train"
+  [loop]="core config data runtime checkpoint"
+  [train]="core config tokenizer data runtime checkpoint loop model generation reward"
+  [ppo]="core config tokenizer theory data runtime checkpoint loop model generation reward calibration"
   [eval]="core config tokenizer theory data runtime checkpoint model generation reward calibration"
-  [app]="core config tokenizer theory data runtime checkpoint model generation reward calibration train ppo eval"
-  [cli]="core config tokenizer theory data runtime checkpoint model generation reward calibration train ppo eval app"
+  [app]="core config tokenizer theory data runtime checkpoint loop model generation reward calibration train ppo eval"
+  [cli]="core config tokenizer theory data runtime checkpoint loop model generation reward calibration train ppo eval app"
 )
 torch_free="core config tokenizer theory data"
 

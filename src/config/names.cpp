@@ -44,6 +44,8 @@ INFALIGN_ENUM_TABLE(KlEstimator, {KlEstimator::K1, "k1"}, {KlEstimator::K3, "k3"
                     {KlEstimator::Full, "full"})
 INFALIGN_ENUM_TABLE(ValueInit, {ValueInit::RewardModel, "reward_model"},
                     {ValueInit::Policy, "policy"})
+INFALIGN_ENUM_TABLE(Advantage, {Advantage::Gae, "gae"}, {Advantage::Rloo, "rloo"},
+                    {Advantage::Group, "group"})
 INFALIGN_ENUM_TABLE(Judge, {Judge::RewardModel, "reward_model"}, {Judge::Gold, "gold"})
 INFALIGN_ENUM_TABLE(LogLevel, {LogLevel::Trace, "trace"}, {LogLevel::Debug, "debug"},
                     {LogLevel::Info, "info"}, {LogLevel::Warn, "warn"}, {LogLevel::Error, "error"})
@@ -91,6 +93,7 @@ INFALIGN_INSTANTIATE(TransformKind)
 INFALIGN_INSTANTIATE(LrSchedule)
 INFALIGN_INSTANTIATE(KlEstimator)
 INFALIGN_INSTANTIATE(ValueInit)
+INFALIGN_INSTANTIATE(Advantage)
 INFALIGN_INSTANTIATE(Judge)
 INFALIGN_INSTANTIATE(LogLevel)
 

@@ -434,6 +434,9 @@ struct Registry {
     Section<PpoConfig>(fields, sections, "ppo", &ExperimentConfig::ppo)
         .field("total_steps", &PpoConfig::total_steps, at_least<I>(1))
         .field("rollout_batch_size", &PpoConfig::rollout_batch_size, in_range<I>(1, 1 << 20))
+        .field("samples_per_prompt", &PpoConfig::samples_per_prompt, in_range<I>(1, 1 << 16))
+        .field("advantage", &PpoConfig::advantage)
+        .field("whiten_advantages", &PpoConfig::whiten_advantages)
         .field("num_mini_batches", &PpoConfig::num_mini_batches, in_range<I>(1, 1 << 20))
         .field("ppo_epochs", &PpoConfig::ppo_epochs, in_range<I>(1, 1000))
         .field("gamma", &PpoConfig::gamma, in_range(0.0, 1.0))
@@ -445,6 +448,7 @@ struct Registry {
                  return fmt::format("got {}, expected 0 (off) or a value > 1", show(v));
                }))
         .field("kl_coef", &PpoConfig::kl_coef, at_least(0.0))
+        .field("kl_coef_from_theory", &PpoConfig::kl_coef_from_theory)
         .field("kl_estimator", &PpoConfig::kl_estimator)
         .field("adaptive_kl", &PpoConfig::adaptive_kl)
         .field("target_kl", &PpoConfig::target_kl, if_set(greater_than(0.0)))

@@ -158,10 +158,39 @@ void check_ppo(const ExperimentConfig& c, Issues& issues) {
   if (p.adaptive_kl && !p.target_kl) {
     issues.add("ppo.target_kl", "missing; required when ppo.adaptive_kl is true");
   }
+  if (p.rollout_batch_size % p.samples_per_prompt != 0) {
+    issues.add("ppo.samples_per_prompt",
+               fmt::format("got {}, expected a divisor of ppo.rollout_batch_size ({}): each "
+                           "prompt of a rollout batch gets this many samples",
+                           p.samples_per_prompt, p.rollout_batch_size));
+  }
+  if (p.advantage != Advantage::Gae && p.samples_per_prompt < 2) {
+    issues.add("ppo.samples_per_prompt",
+               fmt::format("got {} with ppo.advantage {}, expected at least 2: the baseline of a "
+                           "sample is the other samples of its prompt",
+                           p.samples_per_prompt, enum_name(p.advantage)));
+  }
+  if (p.kl_coef_from_theory) {
+    if (!p.target_kl) {
+      issues.add("ppo.target_kl",
+                 "missing; required when ppo.kl_coef_from_theory is true (the KL whose "
+                 "theory beta is used)");
+    }
+    if (c.transform.kind == TransformKind::Raw) {
+      issues.add("ppo.kl_coef_from_theory",
+                 "got true with transform.kind raw, expected a calibrated transform: the theory "
+                 "beta exists only in calibrated space");
+    }
+  }
   if (p.kl_estimator == KlEstimator::Full && p.whiten_rewards) {
     issues.add("ppo.whiten_rewards",
                "got true with ppo.kl_estimator full; expected false: whitening the rewards "
                "rescales the KL penalty inside them but not the full estimator's loss term");
+  }
+  if (p.critic_warmup_steps > 0 && p.advantage != Advantage::Gae) {
+    issues.add("ppo.critic_warmup_steps",
+               fmt::format("got {} with ppo.advantage {}, expected 0: only gae has a value model",
+                           p.critic_warmup_steps, enum_name(p.advantage)));
   }
   if (p.critic_warmup_steps >= p.total_steps) {
     issues.add("ppo.critic_warmup_steps",

@@ -100,10 +100,8 @@ ModelSamples sample_and_score(model::CausalLm& model, model::CausalLm* base,
       };
       const at::Tensor m = gen.response_mask.to(at::kDouble);
       const at::Tensor lp = logp(model).to(at::kDouble), lb = logp(*base).to(at::kDouble);
-      const at::Tensor k1 =
-          generation::kl_estimate(lp, lb, m, config::KlEstimator::K1).sum(1).cpu();
-      const at::Tensor k3 =
-          generation::kl_estimate(lp, lb, m, config::KlEstimator::K3).sum(1).cpu();
+      const at::Tensor k1 = generation::kl_k1(lp, lb, m).sum(1).cpu();
+      const at::Tensor k3 = generation::kl_k3(lp, lb, m).sum(1).cpu();
       for (std::int64_t b = 0; b < k1.size(0); ++b) {
         out.k1.push_back(k1[b].item<double>());
         out.k3.push_back(k3[b].item<double>());

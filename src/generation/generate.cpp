@@ -194,15 +194,13 @@ at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, doubl
   return logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1);
 }
 
-at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask,
-                       config::KlEstimator estimator) {
-  const at::Tensor m = mask.to(logp.scalar_type());
-  const at::Tensor log_ratio = ref_logp - logp;  // log(pi_ref / pi)
-  INFALIGN_CHECK(estimator != config::KlEstimator::Full,
-                 "kl_estimate: the full estimator needs the logits (exact_kl)");
-  if (estimator == config::KlEstimator::K1) return -log_ratio * m;
-  const at::Tensor l = log_ratio.clamp(-20.0, 20.0);
-  return (at::expm1(l) - l) * m;
+at::Tensor kl_k1(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask) {
+  return (logp - ref_logp) * mask.to(logp.scalar_type());
+}
+
+at::Tensor kl_k3(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask) {
+  const at::Tensor l = (ref_logp - logp).clamp(-20.0, 20.0);  // log(pi_ref / pi)
+  return (at::expm1(l) - l) * mask.to(logp.scalar_type());
 }
 
 at::Tensor response_logits(model::CausalLm& lm, const at::Tensor& input_ids, const at::Tensor& mask,

@@ -30,6 +30,14 @@ at::Tensor masked_whiten(const at::Tensor& x, const at::Tensor& mask, bool shift
   return w * mask.to(x.scalar_type());
 }
 
+at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask,
+                       config::KlEstimator estimator) {
+  INFALIGN_CHECK(estimator != config::KlEstimator::Full,
+                 "kl_estimate: the full estimator needs the logits (exact_kl)");
+  return estimator == config::KlEstimator::K1 ? generation::kl_k1(logp, ref_logp, mask)
+                                              : generation::kl_k3(logp, ref_logp, mask);
+}
+
 at::Tensor token_entropy(const at::Tensor& logits, double temperature) {
   const at::Tensor z = logits.to(at::kFloat) / temperature;
   const at::Tensor logp = at::log_softmax(z, -1);
@@ -72,6 +80,59 @@ Gae gae(const at::Tensor& rewards, const at::Tensor& values, const at::Tensor& m
   }
   const at::Tensor a = at::stack(advantages, 1) * m;
   return {a, (a + v) * m};
+}
+
+namespace {
+// returns [B] as [B / k, k], checked.
+at::Tensor by_prompt(const at::Tensor& returns, std::int64_t k) {
+  INFALIGN_CHECK(returns.dim() == 1 && k >= 2 && returns.size(0) % k == 0,
+                 "per-prompt advantages need [B] returns with B divisible by k >= 2; got {} "
+                 "values, k = {}",
+                 returns.numel(), k);
+  return returns.view({returns.size(0) / k, k});
+}
+}  // namespace
+
+at::Tensor rloo_advantages(const at::Tensor& returns, std::int64_t k) {
+  const at::Tensor g = by_prompt(returns, k);
+  const at::Tensor others = (g.sum(1, true) - g) / static_cast<double>(k - 1);
+  return (g - others).reshape({-1});
+}
+
+at::Tensor group_advantages(const at::Tensor& returns, std::int64_t k) {
+  const at::Tensor g = by_prompt(returns, k);
+  const at::Tensor mean = g.mean(1, true);
+  const at::Tensor sd = g.std(1, /*unbiased=*/true, /*keepdim=*/true);
+  return ((g - mean) / (sd + 1e-6)).reshape({-1});
+}
+
+Advantages compute_advantages(const AdvantageInputs& in, const AdvantageOptions& o) {
+  Advantages out;
+  const at::Tensor m = in.mask.to(at::kFloat);
+  at::Tensor raw;  // before whitening, [B, R]
+  if (o.kind == config::Advantage::Gae) {
+    at::Tensor rewards = shape_rewards(in.kl, in.mask, in.scores.to(at::kFloat), o.beta);
+    if (o.whiten_rewards) rewards = masked_whiten(rewards, in.mask, /*shift_mean=*/false);
+    const Gae g = gae(rewards, in.values, in.mask, o.gamma, o.lam);
+    out.returns = g.returns;
+    raw = g.advantages;
+  } else {
+    INFALIGN_CHECK(!o.whiten_rewards, "reward whitening applies to gae only");
+    out.sequence_returns = in.scores.to(at::kFloat) - o.beta * (in.kl.to(at::kFloat) * m).sum(1);
+    const at::Tensor a = o.kind == config::Advantage::Rloo
+                             ? rloo_advantages(out.sequence_returns, o.samples_per_prompt)
+                             : group_advantages(out.sequence_returns, o.samples_per_prompt);
+    raw = a.unsqueeze(1) * m;
+  }
+  if (o.whiten_advantages) {
+    const double sd = std::sqrt(masked_var(raw, in.mask, true).item<double>() + 1e-8);
+    out.advantages = masked_whiten(raw, in.mask);
+    out.kl_loss_coef = o.beta / sd;
+  } else {
+    out.advantages = raw;
+    out.kl_loss_coef = o.beta;
+  }
+  return out;
 }
 
 PolicyLoss policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,

@@ -1,9 +1,6 @@
 #include "infalign/ppo/trainer.h"
 
 #include <cmath>
-#include <csignal>
-#include <cstdlib>
-#include <filesystem>
 #include <optional>
 
 #include <fmt/format.h>
@@ -12,17 +9,17 @@
 
 #include "infalign/calibration/builder.h"
 #include "infalign/calibration/calibrate.h"
-#include "infalign/checkpoint/manager.h"
+#include "infalign/checkpoint/resume.h"
+#include "infalign/config/names.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/core/logging.h"
 #include "infalign/core/metrics.h"
 #include "infalign/core/progress.h"
-#include "infalign/core/signals.h"
 #include "infalign/core/timer.h"
 #include "infalign/data/cursor.h"
-#include "infalign/data/text_corpus.h"
 #include "infalign/generation/generate.h"
+#include "infalign/loop/training_loop.h"
 #include "infalign/model/hf_io.h"
 #include "infalign/ppo/core.h"
 #include "infalign/reward/scorer.h"
@@ -31,8 +28,8 @@
 #include "infalign/runtime/distributed.h"
 #include "infalign/runtime/rng.h"
 #include "infalign/runtime/schedule.h"
+#include "infalign/theory/calibrated.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
-#include "infalign/train/checkpointing.h"
 
 namespace infalign::ppo {
 
@@ -45,9 +42,34 @@ struct Rollout {
   at::Tensor response_ids, mask;  // mask: 1 up to and including EOS
   at::Tensor old_logp, ref_logp, old_values;
   at::Tensor advantages, returns;
-  // kl_estimator full: the reference's log_softmax(logits / T) [B, R, V] and the exact
-  // per-token KL of the rollout policy [B, R].
+  // kl_estimator full: the reference's log_softmax(logits / T) [B, R, V] of this rank's rows and
+  // the exact per-token KL of the rollout policy [B, R].
   at::Tensor ref_logsoftmax, kl_full;
+};
+
+// Everything one iteration computes, phase by phase.
+struct Iteration {
+  // rollout
+  std::vector<std::int64_t> rows_prompt;  // [B] prompt index of each row
+  generation::GenerationResult gen;
+  Rollout r;
+  at::Tensor maskf;  // [B, R] float mask
+  // score
+  at::Tensor raw_reward, u, score;  // [B] float64 (u: calibrated transforms only)
+  // reference
+  double sampler_dev = 0;
+  // advantages
+  double beta = 0;
+  at::Tensor kl1, kl3, kl;  // [B, R] per-token KL: k1, k3, and the one in the reward
+  Advantages adv;
+  // update
+  bool train_policy = true;
+  double policy_lr = 0, value_lr = 0;
+  double pg_sum = 0, vf_sum = 0, clip_sum = 0, vclip_sum = 0, akl_sum = 0, ratio_sum = 0,
+         ratio_var_sum = 0, pgn_sum = 0, vgn_sum = 0, ent_sum = 0, first_ratio_dev = 0;
+  int updates = 0;
+  // timings, seconds
+  double t_generate = 0, t_score = 0, t_reference = 0, t_update = 0;
 };
 
 // Log-probs of the response tokens (at the rollout temperature) for rows `rows` of the rollout,
@@ -87,6 +109,469 @@ double std_of(const at::Tensor& t) {
   return t.numel() > 1 ? t.to(at::kDouble).std().item<double>() : 0.0;
 }
 
+// Stage ppo: the models, the reward and the phases of one iteration. With W ranks, each samples,
+// scores and runs the no-gradient forwards of its B / W rows [lo, lo + local_b); the per-row
+// results are gathered so every rank holds the whole batch.
+class PpoRun {
+ public:
+  PpoRun(const config::LoadedConfig& loaded, runtime::Distributed& d)
+      : loaded_(loaded),
+        cfg_(loaded.config),
+        p_(cfg_.ppo),
+        d_(d),
+        device_(runtime::resolve_device(cfg_.run.device)),
+        tok_(tokenizer::load_configured_tokenizer(loaded)),
+        prompts_(calibration::load_prompt_set(cfg_, *tok_)),
+        raw_(cfg_.transform.kind == config::TransformKind::Raw),
+        critic_(p_.advantage == config::Advantage::Gae),
+        full_kl_(p_.kl_estimator == config::KlEstimator::Full),
+        local_b_(p_.rollout_batch_size / d.world_size()),
+        lo_(d.rank() * local_b_) {
+    // 1. Calibration (built first when missing or stale, its chunks shared among the ranks)
+    // and the transform.
+    if (!raw_) {
+      cache_ = calibration::ensure_cache(loaded, nullptr, &d);
+      phi_ = calibration::make_transform(cfg_.transform, cfg_.calibration.num_samples);
+      cache_hash_ = fs::sha256_file(calibration::cache_path(cfg_));
+      log::info("[ppo] reward: calibrated against K = {} base samples, transformed by {}",
+                cache_->header().num_samples, phi_->describe());
+    } else {
+      log::info("[ppo] reward: the raw reward-model score (standard RLHF, no calibration)");
+    }
+    initial_beta_ = p_.kl_coef;
+    if (p_.kl_coef_from_theory) {
+      // Validation guarantees a calibrated transform and a target KL.
+      initial_beta_ = theory::solve_beta(theory::PhiGrid(*phi_), *p_.target_kl);
+      log::info("[ppo] kl_coef from the theory tool: beta {:.6g} puts the optimum of {} at KL {}",
+                initial_beta_, phi_->describe(), *p_.target_kl);
+    }
+
+    // 2. Models: policy (trained), frozen reference, reward scorer, value model (trained; gae
+    // only: rloo and group need none).
+    const model::LoadOptions load{device_, at::kFloat};
+    policy_ = model::load_causal_lm(cfg_.model.init_from, load);
+    reference_ = model::load_causal_lm(cfg_.model.init_from, load);
+    (*reference_)->eval();
+    for (auto& t : (*reference_)->parameters()) t.set_requires_grad(false);
+    scorer_ = reward::make_scorer(cfg_, *tok_, device_);
+    const bool value_from_rm = p_.value_init == config::ValueInit::RewardModel &&
+                               cfg_.reward.kind == config::RewardKind::Model;
+    if (critic_) {
+      value_ = value_from_rm ? model::load_scalar_model(cfg_.reward.model_path, load)
+                             : model::load_scalar_model(cfg_.model.init_from, load,
+                                                        /*allow_fresh_head=*/true);
+      if (!value_from_rm) {
+        at::NoGradGuard no_grad;
+        (*value_)->named_parameters()["score.weight"].zero_();
+      }
+    }
+    log::info("[ppo] policy and frozen reference from {}; {}", cfg_.model.init_from,
+              !critic_ ? fmt::format("no value model ({} advantages over {} samples per prompt)",
+                                     config::enum_name(p_.advantage), p_.samples_per_prompt)
+              : value_from_rm ? "value model from " + cfg_.reward.model_path
+                              : "value model from " + cfg_.model.init_from + " (fresh head)");
+    const runtime::AdamWOptions adam{0.9, 0.999, p_.adam_eps, p_.weight_decay};
+    policy_opt_.emplace(checkpoint::named_parameters(**policy_), adam);
+    if (critic_) value_opt_.emplace(checkpoint::named_parameters(**value_), adam);
+    hashes_ = {{"reference", reward::model_content_hash(cfg_.model.init_from)},
+               {"reward", scorer_->content_hash()},
+               {"calibration", cache_hash_}};
+    // Validation keeps top-k and top-p off for PPO: the rollouts must come from the policy.
+    g_ = generation::options_from_config(cfg_.generation, tok_->eos_id(), tok_->pad_id());
+    sampler_.emplace(*policy_, cfg_.generation.dtype);
+  }
+
+  // What every checkpoint holds besides the state: the policy and, with gae, the value model.
+  std::vector<checkpoint::TrainedPart> parts() {
+    std::vector<checkpoint::TrainedPart> out = {{"policy", **policy_, *policy_opt_}};
+    if (critic_) out.push_back({"value", **value_, *value_opt_});
+    return out;
+  }
+  std::int64_t prompts() const { return static_cast<std::int64_t>(prompts_.ids.size()); }
+  const std::map<std::string, std::string>& input_hashes() const { return hashes_; }
+  double initial_beta() const { return initial_beta_; }
+  model::CausalLm& policy() { return *policy_; }
+
+  // --- Rollout: B prompts from the cursor (k samples of each; every rank walks the same
+  // cursor), responses from the current policy for this rank's rows, each seeded by
+  // (iteration, row).
+  void rollout(Iteration& it, loop::TrainingLoop& loop) {
+    Timer phase;
+    const std::int64_t B = p_.rollout_batch_size;
+    std::vector<std::vector<std::int64_t>> batch_prompts, local_prompts;
+    g_.row_seeds.clear();
+    std::int64_t idx = 0;
+    for (std::int64_t b = 0; b < B; ++b) {
+      if (b % p_.samples_per_prompt == 0) idx = loop.next_example();
+      it.rows_prompt.push_back(idx);
+      batch_prompts.push_back(prompts_.ids[static_cast<std::size_t>(idx)]);
+      if (b >= lo_ && b < lo_ + local_b_) {
+        local_prompts.push_back(batch_prompts.back());
+        g_.row_seeds.push_back(runtime::RngSet::derive_seed(
+            cfg_.run.seed, fmt::format("rollout:{}:{}", loop.step(), b)));
+      }
+    }
+    auto [prompt_ids, prompt_mask] = generation::left_pad(batch_prompts, tok_->pad_id(), device_);
+    // Every rank pads its prompts to the whole batch's longest, as one process would.
+    g_.min_prompt_length = prompt_ids.size(1);
+    (*policy_)->eval();
+    sampler_->sync();  // the sampler's copy (generation.dtype bfloat16) follows the policy
+    generation::GenerationResult gen =
+        generation::generate(sampler_->get(), local_prompts, g_, at::Generator());
+    (*policy_)->train();
+    if (d_.active()) {
+      // Responses of all rows, padded to the longest rank's response length.
+      at::Tensor steps = at::full({1}, static_cast<double>(gen.response_ids.size(1)), at::kDouble);
+      d_.all_reduce_max(steps);
+      const auto R = static_cast<std::int64_t>(steps.item<double>());
+      const std::int64_t extra = R - gen.response_ids.size(1);
+      auto pad_right = [&](const at::Tensor& t, double value) {
+        return extra == 0 ? t : at::constant_pad_nd(t, {0, extra}, value);
+      };
+      gen.response_ids = gather(pad_right(gen.response_ids, static_cast<double>(tok_->pad_id())));
+      gen.response_mask = gather(pad_right(gen.response_mask, 0));
+      gen.logprobs = gather(pad_right(gen.logprobs, 0));
+      gen.ended_with_eos = gather(gen.ended_with_eos.to(at::kLong)).to(at::kBool);
+      gen.response_lengths = gen.response_mask.sum(1);
+      gen.generated_tokens = gen.response_lengths.sum().item<std::int64_t>();
+    }
+    gen.prompt_ids = prompt_ids;
+    gen.prompt_mask = prompt_mask;
+    Rollout& r = it.r;
+    r.prompt_length = gen.prompt_ids.size(1);
+    r.response_ids = gen.response_ids;
+    r.mask = gen.response_mask;
+    r.input_ids = at::cat({gen.prompt_ids, gen.response_ids}, 1);
+    r.attention_mask = at::cat({gen.prompt_mask, gen.response_mask}, 1);
+    r.position_ids = model::position_ids_from_mask(r.attention_mask);
+    it.maskf = r.mask.to(at::kFloat);
+    it.gen = std::move(gen);
+    it.t_generate = phase.seconds();
+  }
+
+  // --- Score: the reward (model or gold) of this rank's rows' truncated text, gathered; then u
+  // and Phi(u) for the whole batch, minus the missing-EOS penalty.
+  void score(Iteration& it) {
+    Timer phase;
+    std::vector<const std::vector<std::int64_t>*> prompt_ptrs;
+    std::vector<std::uint64_t> keys;
+    std::vector<std::string> texts;
+    for (const std::int64_t idx : it.rows_prompt) {
+      const auto i = static_cast<std::size_t>(idx);
+      prompt_ptrs.push_back(&prompts_.ids[i]);
+      keys.push_back(prompts_.keys[i]);
+      texts.push_back(prompts_.texts[i]);
+    }
+    const std::vector<reward::ScoredText> all_items =
+        reward::scored_texts(prompt_ptrs, it.gen, *tok_, scorer_->needs_text());
+    const std::vector<reward::ScoredText> items(all_items.begin() + lo_,
+                                                all_items.begin() + lo_ + local_b_);
+    it.raw_reward = gather(at::tensor(scorer_->score(items), at::kDouble));
+    if (raw_) {
+      it.score = it.raw_reward.clone();
+    } else {
+      it.u = calibration::calibrate_rewards(*cache_, keys, it.raw_reward, cfg_.calibration.plus_one,
+                                            texts, calibration::cache_path(cfg_));
+      it.score = calibration::apply_transform(*phi_, it.u);
+    }
+    const at::Tensor no_eos = it.gen.ended_with_eos.cpu().logical_not();
+    if (p_.missing_eos_penalty != 0) {
+      it.score = it.score - p_.missing_eos_penalty * no_eos.to(at::kDouble);
+    }
+    it.t_score = phase.seconds();
+  }
+
+  // --- Reference: old log-probs, reference log-probs (and values) of this rank's rows through
+  // the training forward, without gradients; then gathered (the reference's log-softmax of the
+  // full estimator stays local).
+  void reference(Iteration& it) {
+    Timer phase;
+    Rollout& r = it.r;
+    const double temperature = cfg_.generation.temperature;
+    {
+      at::NoGradGuard no_grad;
+      std::vector<at::Tensor> old_lp, ref_lp, vals, ref_lsm, kl_full;
+      for (std::int64_t s = 0; s < local_b_; s += micro()) {
+        const at::Tensor rows = at::arange(lo_ + s, lo_ + std::min(local_b_, s + micro()),
+                                           at::TensorOptions(at::kLong).device(device_));
+        at::Tensor policy_logits, ref_logits;
+        old_lp.push_back(policy_logprobs(*policy_, r, rows, temperature, cfg_.run.dtype, nullptr,
+                                         false, full_kl_ ? &policy_logits : nullptr));
+        ref_lp.push_back(policy_logprobs(*reference_, r, rows, temperature, cfg_.run.dtype, nullptr,
+                                         false, full_kl_ ? &ref_logits : nullptr));
+        if (full_kl_) {
+          ref_lsm.push_back(at::log_softmax(ref_logits / temperature, -1));
+          kl_full.push_back(exact_kl(policy_logits, ref_lsm.back(), temperature));
+        }
+        if (critic_) vals.push_back(state_values(*value_, r, rows, cfg_.run.dtype));
+      }
+      r.old_logp = gather(at::cat(old_lp)) * it.maskf;
+      r.ref_logp = gather(at::cat(ref_lp)) * it.maskf;
+      if (critic_) r.old_values = gather(at::cat(vals)) * it.maskf;
+      if (full_kl_) {
+        r.ref_logsoftmax = at::cat(ref_lsm);  // this rank's rows only: row b is at b - lo
+        r.kl_full = gather(at::cat(kl_full)) * it.maskf;
+      }
+    }
+    // The sampler's log-probs (KV-cache path) against the training forward's: a large gap means
+    // the rollout and the update see different distributions (ppo.md mechanics 4 and 6).
+    it.sampler_dev =
+        ((it.gen.logprobs.to(at::kFloat) - r.old_logp).abs() * it.maskf).max().item<double>();
+    it.t_reference = phase.seconds();
+  }
+
+  // --- Advantages: the KL penalty in the reward, then gae / rloo / group (compute_advantages).
+  void advantages(Iteration& it, double beta) {
+    Rollout& r = it.r;
+    it.beta = beta;
+    it.kl1 = kl_estimate(r.old_logp, r.ref_logp, r.mask, config::KlEstimator::K1);
+    it.kl3 = kl_estimate(r.old_logp, r.ref_logp, r.mask, config::KlEstimator::K3);
+    it.kl = p_.kl_estimator == config::KlEstimator::K1   ? it.kl1
+            : p_.kl_estimator == config::KlEstimator::K3 ? it.kl3
+                                                         : r.kl_full;
+    AdvantageOptions o;
+    o.kind = p_.advantage;
+    o.samples_per_prompt = p_.samples_per_prompt;
+    o.beta = beta;
+    o.gamma = p_.gamma;
+    o.lam = p_.lam;
+    o.whiten_rewards = p_.whiten_rewards;
+    o.whiten_advantages = p_.whiten_advantages;
+    it.adv =
+        compute_advantages({it.kl, it.score.to(at::kFloat).to(device_), r.mask, r.old_values}, o);
+    r.returns = it.adv.returns;
+    r.advantages = it.adv.advantages;
+  }
+
+  // --- Update: ppo_epochs x num_mini_batches, a fresh seeded permutation per epoch. A
+  // minibatch's losses are token means over the whole minibatch, accumulated over micro-batches;
+  // each rank backpropagates its rows of the minibatch and the gradients are summed.
+  void update(Iteration& it, std::int64_t step) {
+    Timer phase;
+    Rollout& r = it.r;
+    const double temperature = cfg_.generation.temperature;
+    const std::int64_t B = p_.rollout_batch_size;
+    const std::int64_t mini = B / p_.num_mini_batches;
+    it.train_policy = step >= p_.critic_warmup_steps;
+    it.policy_lr = runtime::learning_rate(step, p_.total_steps, p_.warmup_steps, p_.policy_lr,
+                                          p_.lr_schedule, 0.0);
+    it.value_lr = runtime::learning_rate(step, p_.total_steps, p_.warmup_steps, p_.value_lr,
+                                         p_.lr_schedule, 0.0);
+    // The direct KL term of the full estimator, scaled like the surrogate (compute_advantages).
+    const double kl_loss_coef = full_kl_ ? it.adv.kl_loss_coef : 0.0;
+    const std::uint64_t perm_seed =
+        runtime::RngSet::derive_seed(cfg_.run.seed, fmt::format("minibatch:{}", step));
+    for (std::int64_t epoch = 0; epoch < p_.ppo_epochs; ++epoch) {
+      const std::vector<std::int64_t> perm = data::epoch_order(B, perm_seed, epoch, true);
+      for (std::int64_t mb = 0; mb < p_.num_mini_batches; ++mb) {
+        const at::Tensor mb_rows =
+            at::tensor(
+                std::vector<std::int64_t>(perm.begin() + mb * mini, perm.begin() + (mb + 1) * mini),
+                at::kLong)
+                .to(device_);
+        const double mb_tokens = it.maskf.index_select(0, mb_rows).sum().item<double>();
+        // This rank's rows of the minibatch (any number, also none); the token weights are
+        // shares of the whole minibatch, so the gradients summed over ranks are its gradient.
+        const at::Tensor mine =
+            mb_rows.masked_select((mb_rows >= lo_) & (mb_rows < lo_ + local_b_));
+        const std::int64_t n_mine = mine.size(0);
+        for (std::int64_t s = 0; s < n_mine; s += micro()) {
+          const at::Tensor rows = mine.narrow(0, s, std::min(micro(), n_mine - s));
+          const at::Tensor mask = r.mask.index_select(0, rows);
+          const double weight = it.maskf.index_select(0, rows).sum().item<double>() / mb_tokens;
+          if (it.train_policy) {
+            at::Tensor entropy, logits;
+            const at::Tensor logp =
+                policy_logprobs(*policy_, r, rows, temperature, cfg_.run.dtype, &entropy,
+                                p_.entropy_coef != 0, full_kl_ ? &logits : nullptr);
+            const PolicyLoss pl =
+                policy_loss(logp, r.old_logp.index_select(0, rows),
+                            r.advantages.index_select(0, rows), mask, p_.clip_range, p_.dual_clip);
+            at::Tensor loss = pl.loss;
+            if (p_.entropy_coef != 0) loss = loss - p_.entropy_coef * masked_mean(entropy, mask);
+            if (full_kl_) {
+              // The direct gradient of beta * KL at each visited state (the advantages carry
+              // only its effect on later states): token mean, like the surrogate.
+              const at::Tensor kl_now =
+                  exact_kl(logits, r.ref_logsoftmax.index_select(0, rows - lo_), temperature);
+              loss = loss + kl_loss_coef * masked_mean(kl_now, mask);
+            }
+            (loss * weight).backward();
+            it.pg_sum += pl.loss.item<double>() * weight;
+            it.clip_sum += pl.clipfrac * weight;
+            it.akl_sum += pl.approxkl * weight;
+            it.ratio_sum += pl.ratio_mean * weight;
+            it.ratio_var_sum += pl.ratio_var * weight;
+            it.ent_sum += masked_mean(entropy, mask).item<double>() * weight;
+            if (epoch == 0 && mb == 0) {
+              at::NoGradGuard no_grad;
+              const at::Tensor dev =
+                  ((logp - r.old_logp.index_select(0, rows)).exp() - 1).abs() * mask.to(at::kFloat);
+              it.first_ratio_dev = std::max(it.first_ratio_dev, dev.max().item<double>());
+            }
+          }
+          if (critic_) {
+            const at::Tensor v = state_values(*value_, r, rows, cfg_.run.dtype);
+            const ValueLoss vl =
+                value_loss(v, r.old_values.index_select(0, rows), r.returns.index_select(0, rows),
+                           mask, p_.clip_range_value);
+            // Parity mode (TRL, N+): L = L_pg + vf_coef L_vf under one optimizer.
+            (vl.loss * (p_.joint_optimizer ? p_.vf_coef : 1.0) * weight).backward();
+            it.vf_sum += vl.loss.item<double>() * weight;
+            it.vclip_sum += vl.clipfrac * weight;
+          }
+        }
+        apply_gradients(it);
+        ++it.updates;
+      }
+    }
+    if (d_.active()) {
+      // The loss statistics are token-weighted shares of each minibatch: their sums over ranks
+      // are the single-process values.
+      std::vector<at::Tensor> sums{
+          at::tensor(std::vector<double>{it.pg_sum, it.vf_sum, it.clip_sum, it.vclip_sum,
+                                         it.akl_sum, it.ratio_sum, it.ratio_var_sum, it.ent_sum},
+                     at::kDouble)};
+      d_.all_reduce_sum(sums);
+      const auto* v = sums[0].data_ptr<double>();
+      it.pg_sum = v[0], it.vf_sum = v[1], it.clip_sum = v[2], it.vclip_sum = v[3];
+      it.akl_sum = v[4], it.ratio_sum = v[5], it.ratio_var_sum = v[6], it.ent_sum = v[7];
+      at::Tensor dev = at::full({1}, it.first_ratio_dev, at::kDouble);
+      d_.all_reduce_max(dev);
+      it.first_ratio_dev = dev.item<double>();
+    }
+    it.t_update = phase.seconds();
+#ifndef NDEBUG
+    INFALIGN_CHECK(!it.train_policy || it.first_ratio_dev < 1e-4,
+                   "PPO ratio on the first minibatch is off 1 by {}: rollout and training "
+                   "log-probs disagree",
+                   it.first_ratio_dev);
+#endif
+  }
+
+  // --- Log: the iteration's metrics (TRL's names; shared docs ppo.md).
+  MetricValues metrics(const Iteration& it, std::int64_t step) const {
+    const std::int64_t B = p_.rollout_batch_size;
+    const double iteration_seconds = it.t_generate + it.t_score + it.t_reference + it.t_update;
+    const double n_updates = std::max(1, it.updates);
+    const double pg_updates = it.train_policy ? n_updates : 1.0;
+    const at::Tensor lengths = it.gen.response_lengths.to(at::kDouble);
+    const at::Tensor non_score = -it.beta * it.kl.sum(1).to(at::kDouble).cpu();
+    const auto tokens = static_cast<double>(it.gen.generated_tokens);
+    MetricValues m = {{"objective/raw_reward", mean_of(it.raw_reward)},
+                      {"objective/raw_reward_std", std_of(it.raw_reward)},
+                      {"objective/scores", mean_of(it.score)},
+                      {"objective/scores_std", std_of(it.score)},
+                      {"objective/kl", mean_of(it.kl1.sum(1))},
+                      {"objective/kl_k3", mean_of(it.kl3.sum(1))},
+                      {"objective/non_score_reward", mean_of(non_score)},
+                      {"objective/rlhf_reward", mean_of(it.score + non_score)},
+                      {"objective/entropy", mean_of((-it.r.old_logp).sum(1))},
+                      {"kl_coef", it.beta},
+                      {"loss/policy_avg", it.pg_sum / pg_updates},
+                      {"policy/approxkl_avg", it.akl_sum / pg_updates},
+                      {"policy/clipfrac_avg", it.clip_sum / pg_updates},
+                      {"policy/entropy_avg", it.ent_sum / pg_updates},
+                      {"policy/grad_norm", it.pgn_sum / pg_updates},
+                      {"policy/first_ratio_max_dev", it.first_ratio_dev},
+                      {"policy/sampler_logprob_max_dev", it.sampler_dev},
+                      {"val/ratio", it.ratio_sum / pg_updates},
+                      {"val/ratio_var", it.ratio_var_sum / pg_updates},
+                      {"gen/response_length_mean", mean_of(lengths)},
+                      {"gen/eos_rate", mean_of(it.gen.ended_with_eos.to(at::kDouble))},
+                      {"episode", static_cast<double>(step * B)},
+                      {"lr/policy", it.train_policy ? it.policy_lr : 0.0},
+                      {"perf/tokens_per_s", tokens / std::max(1e-9, iteration_seconds)},
+                      {"eps", static_cast<double>(B) / std::max(1e-9, iteration_seconds)},
+                      {"timing/generate", it.t_generate},
+                      {"timing/score", it.t_score},
+                      {"timing/reference", it.t_reference},
+                      {"timing/update", it.t_update}};
+    if (!raw_) {
+      m.insert(m.begin() + 2, {"objective/calibrated_u", mean_of(it.u)});
+      m.insert(m.begin() + 3, {"objective/calibrated_u_std", std_of(it.u)});
+    }
+    if (full_kl_) m.emplace_back("objective/kl_full", mean_of(it.r.kl_full.sum(1)));
+    if (critic_) {
+      m.emplace_back("lr/value", it.value_lr);
+      m.emplace_back("loss/value_avg", it.vf_sum / n_updates);
+      m.emplace_back("val/clipfrac_avg", it.vclip_sum / n_updates);
+      m.emplace_back("val/explained_variance",
+                     explained_variance(it.r.old_values, it.r.returns, it.r.mask));
+      m.emplace_back("value/grad_norm", it.vgn_sum / n_updates);
+    } else {
+      // The spread of the sequence returns: what the per-prompt baseline works with.
+      m.emplace_back("objective/returns_std", std_of(it.adv.sequence_returns));
+    }
+    return m;
+  }
+
+  // Writes the policy's Hugging Face export.
+  void export_policy(const std::string& dir) {
+    model::save_causal_lm(*policy_, dir, cfg_.tokenizer.path);
+  }
+
+ private:
+  std::int64_t micro() const {
+    const std::int64_t mini = p_.rollout_batch_size / p_.num_mini_batches;
+    return p_.micro_batch_size > 0 ? std::min(p_.micro_batch_size, mini) : mini;
+  }
+  // Per-row tensors of this rank's rows -> the whole batch, in row order, on every rank.
+  at::Tensor gather(const at::Tensor& local) {
+    return d_.all_gather_cat(local);  // the process group moves tensors where it needs them
+  }
+  // One optimizer step of each trained model from the minibatch's summed gradients.
+  void apply_gradients(Iteration& it) {
+    auto clip = [&](const std::vector<at::Tensor>& params) {
+      return p_.max_grad_norm > 0 ? runtime::clip_grad_norm(params, p_.max_grad_norm) : 0.0;
+    };
+    if (it.train_policy) d_.sum_gradients((*policy_)->parameters());
+    if (critic_) d_.sum_gradients((*value_)->parameters());
+    if (critic_ && p_.joint_optimizer) {
+      // One optimizer over both models: one gradient-norm clip and one learning rate.
+      std::vector<at::Tensor> all = (*policy_)->parameters();
+      for (const auto& t : (*value_)->parameters()) all.push_back(t);
+      const double norm = clip(all);
+      it.pgn_sum += norm;
+      it.vgn_sum += norm;
+      if (it.train_policy) policy_opt_->step(it.policy_lr);
+      value_opt_->step(it.policy_lr);
+    } else {
+      if (it.train_policy) {
+        it.pgn_sum += clip((*policy_)->parameters());
+        policy_opt_->step(it.policy_lr);
+      }
+      if (critic_) {
+        it.vgn_sum += clip((*value_)->parameters());
+        value_opt_->step(it.value_lr);
+      }
+    }
+    policy_opt_->zero_grad();
+    if (critic_) value_opt_->zero_grad();
+  }
+
+  const config::LoadedConfig& loaded_;
+  const config::ExperimentConfig& cfg_;
+  const config::PpoConfig& p_;
+  runtime::Distributed& d_;
+  c10::Device device_;
+  std::unique_ptr<tokenizer::Tokenizer> tok_;
+  calibration::PromptSet prompts_;
+  bool raw_, critic_, full_kl_;
+  std::int64_t local_b_, lo_;
+  std::optional<calibration::CalibrationCache> cache_;
+  std::optional<theory::Transform> phi_;
+  std::string cache_hash_ = "none";
+  double initial_beta_ = 0;
+  std::optional<model::CausalLm> policy_, reference_;
+  std::optional<model::ScalarModel> value_;
+  std::unique_ptr<reward::RewardScorer> scorer_;
+  std::optional<runtime::AdamW> policy_opt_, value_opt_;
+  std::map<std::string, std::string> hashes_;
+  generation::GenerationOptions g_;
+  std::optional<generation::SamplingModel> sampler_;
+};
+
 }  // namespace
 
 PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* dist) {
@@ -101,61 +586,14 @@ PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* di
                      "processes (WORLD_SIZE) that share each rollout batch",
                      p.rollout_batch_size, d.world_size())});
   }
-  const std::string run_dir = cfg.run.run_dir;
-  fs::create_directories(run_dir);
-  auto tok = tokenizer::load_configured_tokenizer(loaded);
-  const calibration::PromptSet prompts = calibration::load_prompt_set(cfg, *tok);
-  const bool raw = cfg.transform.kind == config::TransformKind::Raw;
-
-  // 1. Calibration (built first when missing or stale) and the transform.
-  std::optional<calibration::CalibrationCache> cache;
-  std::optional<theory::Transform> phi;
-  std::string cache_hash = "none";
-  if (!raw) {
-    // A missing cache is built first, its chunks shared among the ranks.
-    cache = calibration::ensure_cache(loaded, nullptr, &d);
-    phi = calibration::make_transform(cfg.transform, cfg.calibration.num_samples);
-    cache_hash = fs::sha256_file(calibration::cache_path(cfg));
-    log::info("[ppo] reward: calibrated against K = {} base samples, transformed by {}",
-              cache->header().num_samples, phi->describe());
-  } else {
-    log::info("[ppo] reward: the raw reward-model score (standard RLHF, no calibration)");
-  }
-
-  // 2. Models: policy (trained), frozen reference, reward scorer, value model (trained).
-  const model::LoadOptions load{device, at::kFloat};
-  model::CausalLm policy = model::load_causal_lm(cfg.model.init_from, load);
-  model::CausalLm reference = model::load_causal_lm(cfg.model.init_from, load);
-  reference->eval();
-  for (auto& t : reference->parameters()) t.set_requires_grad(false);
-  auto scorer = reward::make_scorer(cfg, *tok, device);
-  const bool value_from_rm = p.value_init == config::ValueInit::RewardModel &&
-                             cfg.reward.kind == config::RewardKind::Model;
-  model::ScalarModel value = value_from_rm ? model::load_scalar_model(cfg.reward.model_path, load)
-                                           : model::load_scalar_model(cfg.model.init_from, load,
-                                                                      /*allow_fresh_head=*/true);
-  if (!value_from_rm) {
-    at::NoGradGuard no_grad;
-    value->named_parameters()["score.weight"].zero_();
-  }
-  log::info("[ppo] policy and frozen reference from {}; value model from {}", cfg.model.init_from,
-            value_from_rm ? cfg.reward.model_path : cfg.model.init_from + " (fresh head)");
-
-  const runtime::AdamWOptions adam{0.9, 0.999, p.adam_eps, p.weight_decay};
-  runtime::AdamW policy_opt(train::named_parameters(*policy), adam);
-  runtime::AdamW value_opt(train::named_parameters(*value), adam);
+  fs::create_directories(cfg.run.run_dir);
+  PpoRun run(loaded, d);
   runtime::RngSet rngs(cfg.run.seed);
-  checkpoint::TrainState state;
-  checkpoint::CheckpointManager manager(run_dir, cfg.checkpoint.keep_last,
-                                        cfg.checkpoint.keep_every);
-  const std::map<std::string, std::string> hashes = {
-      {"reference", reward::model_content_hash(cfg.model.init_from)},
-      {"reward", scorer->content_hash()},
-      {"calibration", cache_hash}};
-  train::Resumable resumable{
-      {{"policy", *policy, policy_opt}, {"value", *value, value_opt}}, rngs, state};
-  if (const auto from = train::resume(loaded, manager, resumable)) {
-    for (const auto& [name, hash] : hashes) {
+  loop::TrainingLoop loop(loaded, {p.total_steps, p.log_every_steps, run.prompts(), run.parts()},
+                          rngs, &d);
+  checkpoint::TrainState& state = loop.state();
+  if (const auto& from = loop.resumed_from()) {
+    for (const auto& [name, hash] : run.input_hashes()) {
       const auto it = state.hashes.find(name);
       if (it == state.hashes.end() || it->second != hash) {
         throw CheckpointError(fmt::format(
@@ -166,386 +604,42 @@ PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* di
       }
     }
   }
-  state.hashes = hashes;
-  state.config_hash = config::config_hash(cfg);
-  KlController kl_ctl(state.values.count("kl_coef") ? state.values.at("kl_coef") : p.kl_coef,
-                      p.adaptive_kl, p.target_kl.value_or(1.0), p.kl_horizon);
-  std::optional<MetricsWriter> metrics;  // rank 0 writes metrics, checkpoints and the export
-  if (d.is_main()) metrics.emplace(run_dir + "/metrics.jsonl", state.step);
-  const auto n_prompts = static_cast<std::int64_t>(prompts.ids.size());
-  std::vector<std::int64_t> order =
-      data::epoch_order(n_prompts, cfg.run.seed, state.epoch, cfg.data.shuffle);
-  auto next_prompt = [&]() {
-    if (state.position >= n_prompts) {
-      ++state.epoch;
-      state.position = 0;
-      order = data::epoch_order(n_prompts, cfg.run.seed, state.epoch, cfg.data.shuffle);
-    }
-    return order[static_cast<std::size_t>(state.position++)];
-  };
-  auto save_now = [&](double wall_before, const Timer& wall) {
-    state.wall_seconds = wall_before + wall.seconds();
-    state.values["kl_coef"] = kl_ctl.beta();
-    if (d.is_main()) train::save(loaded, manager, resumable);
-  };
+  state.hashes = run.input_hashes();
+  KlController kl_ctl(
+      state.values.count("kl_coef") ? state.values.at("kl_coef") : run.initial_beta(),
+      p.adaptive_kl, p.target_kl.value_or(1.0), p.kl_horizon);
+  state.values["kl_coef"] = kl_ctl.beta();  // what a checkpoint saved now must restore
 
-  // Validation keeps top-k and top-p off for PPO: the rollouts must come from the policy itself.
-  generation::GenerationOptions g =
-      generation::options_from_config(cfg.generation, tok->eos_id(), tok->pad_id());
-  generation::SamplingModel sampler(policy, cfg.generation.dtype);
-  const double temperature = cfg.generation.temperature;
-  const bool full_kl = p.kl_estimator == config::KlEstimator::Full;
-  const std::int64_t B = p.rollout_batch_size;
-  const std::int64_t mini = B / p.num_mini_batches;
-  const std::int64_t micro = p.micro_batch_size > 0 ? std::min(p.micro_batch_size, mini) : mini;
-  std::int64_t stop_after = -1;
-  if (const char* v = std::getenv("INFALIGN_TEST_STOP_AFTER_STEP")) stop_after = std::atoll(v);
-
-  const double wall_before = state.wall_seconds;
-  Timer wall;
   Progress progress(p.total_steps, {"ppo", "step", cfg.logging.progress_interval_seconds,
                                     std::nullopt, state.step});
-  // This rank's rows of every rollout batch: [lo, lo + local_b).
-  const std::int64_t local_b = B / d.world_size();
-  const std::int64_t lo = d.rank() * local_b;
-  // Per-row tensors of this rank's rows -> the whole batch, in row order, on every rank.
-  auto gather = [&](const at::Tensor& local) {
-    return d.all_gather_cat(local);  // the process group moves tensors where it needs them
-  };
-  while (state.step < p.total_steps) {
-    if (d.any(signals::stop_requested())) {  // every rank stops at the same iteration
-      save_now(wall_before, wall);
-      signals::throw_if_stop_requested();
-      throw Interrupted(SIGTERM);  // another rank was signalled
-    }
-    Timer phase;
-    MetricValues m;
-    // --- Rollout: B prompts from the cursor (every rank walks the same cursor), responses from
-    // the current policy for this rank's rows, each seeded by (iteration, row).
-    std::vector<std::int64_t> rows_prompt;
-    std::vector<std::vector<std::int64_t>> batch_prompts, local_prompts;
-    g.row_seeds.clear();
-    for (std::int64_t b = 0; b < B; ++b) {
-      const std::int64_t idx = next_prompt();
-      rows_prompt.push_back(idx);
-      batch_prompts.push_back(prompts.ids[static_cast<std::size_t>(idx)]);
-      if (b >= lo && b < lo + local_b) {
-        local_prompts.push_back(batch_prompts.back());
-        g.row_seeds.push_back(runtime::RngSet::derive_seed(
-            cfg.run.seed, fmt::format("rollout:{}:{}", state.step, b)));
-      }
-    }
-    auto [prompt_ids, prompt_mask] = generation::left_pad(batch_prompts, tok->pad_id(), device);
-    // Every rank pads its prompts to the whole batch's longest, as one process would.
-    g.min_prompt_length = prompt_ids.size(1);
-    policy->eval();
-    sampler.sync();  // the sampler's copy (generation.dtype bfloat16) follows the updated policy
-    generation::GenerationResult gen =
-        generation::generate(sampler.get(), local_prompts, g, at::Generator());
-    policy->train();
-    if (d.active()) {
-      // Responses of all rows, padded to the longest rank's response length.
-      at::Tensor steps = at::full({1}, static_cast<double>(gen.response_ids.size(1)), at::kDouble);
-      d.all_reduce_max(steps);
-      const auto R = static_cast<std::int64_t>(steps.item<double>());
-      const std::int64_t extra = R - gen.response_ids.size(1);
-      auto pad_right = [&](const at::Tensor& t, double value) {
-        return extra == 0 ? t : at::constant_pad_nd(t, {0, extra}, value);
-      };
-      gen.response_ids = gather(pad_right(gen.response_ids, static_cast<double>(tok->pad_id())));
-      gen.response_mask = gather(pad_right(gen.response_mask, 0));
-      gen.logprobs = gather(pad_right(gen.logprobs, 0));
-      gen.ended_with_eos = gather(gen.ended_with_eos.to(at::kLong)).to(at::kBool);
-      gen.response_lengths = gen.response_mask.sum(1);
-      gen.generated_tokens = gen.response_lengths.sum().item<std::int64_t>();
-    }
-    gen.prompt_ids = prompt_ids;
-    gen.prompt_mask = prompt_mask;
-    const double t_generate = phase.seconds();
-    Rollout r;
-    r.prompt_length = gen.prompt_ids.size(1);
-    r.response_ids = gen.response_ids;
-    r.mask = gen.response_mask;
-    r.input_ids = at::cat({gen.prompt_ids, gen.response_ids}, 1);
-    r.attention_mask = at::cat({gen.prompt_mask, gen.response_mask}, 1);
-    r.position_ids = model::position_ids_from_mask(r.attention_mask);
-    const at::Tensor maskf = r.mask.to(at::kFloat);
-
-    // --- Score: reward model (or gold) on the truncated text of this rank's rows, then u and
-    // Phi(u) for the whole batch.
-    phase = Timer();
-    std::vector<const std::vector<std::int64_t>*> prompt_ptrs;
-    std::vector<std::uint64_t> keys;
-    std::vector<std::string> texts;
-    for (const std::int64_t idx : rows_prompt) {
-      const auto i = static_cast<std::size_t>(idx);
-      prompt_ptrs.push_back(&prompts.ids[i]);
-      keys.push_back(prompts.keys[i]);
-      texts.push_back(prompts.texts[i]);
-    }
-    const std::vector<reward::ScoredText> all_items =
-        reward::scored_texts(prompt_ptrs, gen, *tok, scorer->needs_text());
-    const std::vector<reward::ScoredText> items(all_items.begin() + lo,
-                                                all_items.begin() + lo + local_b);
-    const at::Tensor raw_reward = gather(at::tensor(scorer->score(items), at::kDouble));
-    at::Tensor u, score;
-    if (raw) {
-      score = raw_reward.clone();
-    } else {
-      u = calibration::calibrate_rewards(*cache, keys, raw_reward, cfg.calibration.plus_one, texts,
-                                         calibration::cache_path(cfg));
-      score = calibration::apply_transform(*phi, u);
-    }
-    const at::Tensor no_eos = gen.ended_with_eos.cpu().logical_not();
-    if (p.missing_eos_penalty != 0) score = score - p.missing_eos_penalty * no_eos.to(at::kDouble);
-    const double t_score = phase.seconds();
-
-    // --- Old log-probs, reference log-probs and values of this rank's rows: the training
-    // forward, no gradients; then gathered (the reference's log-softmax stays local).
-    phase = Timer();
-    {
-      at::NoGradGuard no_grad;
-      std::vector<at::Tensor> old_lp, ref_lp, vals, ref_lsm, kl_full;
-      for (std::int64_t s = 0; s < local_b; s += micro) {
-        const at::Tensor rows = at::arange(lo + s, lo + std::min(local_b, s + micro),
-                                           at::TensorOptions(at::kLong).device(device));
-        at::Tensor policy_logits, ref_logits;
-        old_lp.push_back(policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, nullptr,
-                                         false, full_kl ? &policy_logits : nullptr));
-        ref_lp.push_back(policy_logprobs(reference, r, rows, temperature, cfg.run.dtype, nullptr,
-                                         false, full_kl ? &ref_logits : nullptr));
-        if (full_kl) {
-          ref_lsm.push_back(at::log_softmax(ref_logits / temperature, -1));
-          kl_full.push_back(exact_kl(policy_logits, ref_lsm.back(), temperature));
-        }
-        vals.push_back(state_values(value, r, rows, cfg.run.dtype));
-      }
-      r.old_logp = gather(at::cat(old_lp)) * maskf;
-      r.ref_logp = gather(at::cat(ref_lp)) * maskf;
-      r.old_values = gather(at::cat(vals)) * maskf;
-      if (full_kl) {
-        r.ref_logsoftmax = at::cat(ref_lsm);  // this rank's rows only: row b is at b - lo
-        r.kl_full = gather(at::cat(kl_full)) * maskf;
-      }
-    }
-    const double t_reference = phase.seconds();
-    // The sampler's log-probs (KV-cache path) against the training forward's: a large gap means
-    // the rollout and the update see different distributions (ppo.md mechanics 4 and 6).
-    const double sampler_dev =
-        ((gen.logprobs.to(at::kFloat) - r.old_logp).abs() * maskf).max().item<double>();
-
-    // --- Rewards, GAE, whitening.
-    const double beta = kl_ctl.beta();
-    const at::Tensor kl1 = kl_estimate(r.old_logp, r.ref_logp, r.mask, config::KlEstimator::K1);
-    const at::Tensor kl3 = kl_estimate(r.old_logp, r.ref_logp, r.mask, config::KlEstimator::K3);
-    const at::Tensor kl = p.kl_estimator == config::KlEstimator::K1   ? kl1
-                          : p.kl_estimator == config::KlEstimator::K3 ? kl3
-                                                                      : r.kl_full;
-    at::Tensor rewards = shape_rewards(kl, r.mask, score.to(at::kFloat).to(device), beta);
-    if (p.whiten_rewards) rewards = masked_whiten(rewards, r.mask, /*shift_mean=*/false);
-    const Gae adv = gae(rewards, r.old_values, r.mask, p.gamma, p.lam);
-    r.returns = adv.returns;
-    r.advantages = masked_whiten(adv.advantages, r.mask);
-    // Whitening divides the surrogate's gradient by the advantages' standard deviation; the
-    // direct KL term of the full estimator is scaled the same way, so beta keeps its meaning.
-    const double kl_loss_coef =
-        full_kl ? beta * at::rsqrt(masked_var(adv.advantages, r.mask, true) + 1e-8).item<double>()
-                : 0.0;
-
-    // --- Updates: ppo_epochs x num_mini_batches, a fresh seeded permutation per epoch. A
-    // minibatch's losses are token means over the whole minibatch, accumulated over micro-batches.
-    phase = Timer();
-    const bool train_policy = state.step >= p.critic_warmup_steps;
-    const double policy_lr = runtime::learning_rate(state.step, p.total_steps, p.warmup_steps,
-                                                    p.policy_lr, p.lr_schedule, 0.0);
-    const double value_lr = runtime::learning_rate(state.step, p.total_steps, p.warmup_steps,
-                                                   p.value_lr, p.lr_schedule, 0.0);
-    double pg_sum = 0, vf_sum = 0, clip_sum = 0, vclip_sum = 0, akl_sum = 0, ratio_sum = 0,
-           ratio_var_sum = 0, pgn_sum = 0, vgn_sum = 0, ent_sum = 0, first_ratio_dev = 0;
-    int updates = 0;
-    const std::uint64_t perm_seed =
-        runtime::RngSet::derive_seed(cfg.run.seed, fmt::format("minibatch:{}", state.step));
-    for (std::int64_t epoch = 0; epoch < p.ppo_epochs; ++epoch) {
-      const std::vector<std::int64_t> perm = data::epoch_order(B, perm_seed, epoch, true);
-      for (std::int64_t mb = 0; mb < p.num_mini_batches; ++mb) {
-        const at::Tensor mb_rows =
-            at::tensor(
-                std::vector<std::int64_t>(perm.begin() + mb * mini, perm.begin() + (mb + 1) * mini),
-                at::kLong)
-                .to(device);
-        const double mb_tokens = maskf.index_select(0, mb_rows).sum().item<double>();
-        // This rank's rows of the minibatch (any number, also none); the token weights are
-        // shares of the whole minibatch, so the gradients summed over ranks are its gradient.
-        const at::Tensor mine = mb_rows.masked_select((mb_rows >= lo) & (mb_rows < lo + local_b));
-        const std::int64_t n_mine = mine.size(0);
-        for (std::int64_t s = 0; s < n_mine; s += micro) {
-          const at::Tensor rows = mine.narrow(0, s, std::min(micro, n_mine - s));
-          const at::Tensor mask = r.mask.index_select(0, rows);
-          const double weight = maskf.index_select(0, rows).sum().item<double>() / mb_tokens;
-          if (train_policy) {
-            at::Tensor entropy, logits;
-            const at::Tensor logp =
-                policy_logprobs(policy, r, rows, temperature, cfg.run.dtype, &entropy,
-                                p.entropy_coef != 0, full_kl ? &logits : nullptr);
-            const PolicyLoss pl =
-                policy_loss(logp, r.old_logp.index_select(0, rows),
-                            r.advantages.index_select(0, rows), mask, p.clip_range, p.dual_clip);
-            at::Tensor loss = pl.loss;
-            if (p.entropy_coef != 0) loss = loss - p.entropy_coef * masked_mean(entropy, mask);
-            if (full_kl) {
-              // The direct gradient of beta * KL at each visited state (the advantages carry
-              // only its effect on later states): token mean, like the surrogate.
-              const at::Tensor kl_now =
-                  exact_kl(logits, r.ref_logsoftmax.index_select(0, rows - lo), temperature);
-              loss = loss + kl_loss_coef * masked_mean(kl_now, mask);
-            }
-            (loss * weight).backward();
-            pg_sum += pl.loss.item<double>() * weight;
-            clip_sum += pl.clipfrac * weight;
-            akl_sum += pl.approxkl * weight;
-            ratio_sum += pl.ratio_mean * weight;
-            ratio_var_sum += pl.ratio_var * weight;
-            ent_sum += masked_mean(entropy, mask).item<double>() * weight;
-            if (epoch == 0 && mb == 0) {
-              at::NoGradGuard no_grad;
-              const at::Tensor dev =
-                  ((logp - r.old_logp.index_select(0, rows)).exp() - 1).abs() * mask.to(at::kFloat);
-              first_ratio_dev = std::max(first_ratio_dev, dev.max().item<double>());
-            }
-          }
-          const at::Tensor v = state_values(value, r, rows, cfg.run.dtype);
-          const ValueLoss vl =
-              value_loss(v, r.old_values.index_select(0, rows), r.returns.index_select(0, rows),
-                         mask, p.clip_range_value);
-          // Parity mode (TRL, N+): L = L_pg + vf_coef L_vf under one optimizer.
-          (vl.loss * (p.joint_optimizer ? p.vf_coef : 1.0) * weight).backward();
-          vf_sum += vl.loss.item<double>() * weight;
-          vclip_sum += vl.clipfrac * weight;
-        }
-        if (train_policy) d.sum_gradients(policy->parameters());
-        d.sum_gradients(value->parameters());
-        if (p.joint_optimizer) {
-          // One optimizer over both models: one gradient-norm clip and one learning rate.
-          std::vector<at::Tensor> all = policy->parameters();
-          for (const auto& t : value->parameters()) all.push_back(t);
-          const double norm =
-              p.max_grad_norm > 0 ? runtime::clip_grad_norm(all, p.max_grad_norm) : 0.0;
-          pgn_sum += norm;
-          vgn_sum += norm;
-          if (train_policy) policy_opt.step(policy_lr);
-          value_opt.step(policy_lr);
-        } else {
-          if (train_policy) {
-            pgn_sum += p.max_grad_norm > 0
-                           ? runtime::clip_grad_norm(policy->parameters(), p.max_grad_norm)
-                           : 0.0;
-            policy_opt.step(policy_lr);
-          }
-          vgn_sum += p.max_grad_norm > 0
-                         ? runtime::clip_grad_norm(value->parameters(), p.max_grad_norm)
-                         : 0.0;
-          value_opt.step(value_lr);
-        }
-        policy_opt.zero_grad();
-        value_opt.zero_grad();
-        ++updates;
-      }
-    }
-    if (d.active()) {
-      // The loss statistics are token-weighted shares of each minibatch: their sums over ranks
-      // are the single-process values.
-      std::vector<at::Tensor> sums{
-          at::tensor(std::vector<double>{pg_sum, vf_sum, clip_sum, vclip_sum, akl_sum, ratio_sum,
-                                         ratio_var_sum, ent_sum},
-                     at::kDouble)};
-      d.all_reduce_sum(sums);
-      const auto* v = sums[0].data_ptr<double>();
-      pg_sum = v[0], vf_sum = v[1], clip_sum = v[2], vclip_sum = v[3], akl_sum = v[4];
-      ratio_sum = v[5], ratio_var_sum = v[6], ent_sum = v[7];
-      at::Tensor dev = at::full({1}, first_ratio_dev, at::kDouble);
-      d.all_reduce_max(dev);
-      first_ratio_dev = dev.item<double>();
-    }
-    const double t_update = phase.seconds();
-#ifndef NDEBUG
-    INFALIGN_CHECK(!train_policy || first_ratio_dev < 1e-4,
-                   "PPO ratio on the first minibatch is off 1 by {}: rollout and training "
-                   "log-probs disagree",
-                   first_ratio_dev);
-#endif
-
-    // --- Bookkeeping: KL controller, counters, metrics, checkpoints.
-    const at::Tensor seq_kl1 = kl1.sum(1), seq_kl3 = kl3.sum(1);
-    const double mean_kl = mean_of(seq_kl1);
-    kl_ctl.update(mean_kl, B);
-    ++state.step;
-    const std::int64_t tokens = gen.generated_tokens;
-    state.tokens_seen += tokens;
-    state.wall_seconds = wall_before + wall.seconds();
-    const double iteration_seconds = t_generate + t_score + t_reference + t_update;
-    const double n_updates = std::max(1, updates);
-    const double pg_updates = train_policy ? n_updates : 1.0;
-    const at::Tensor lengths = gen.response_lengths.to(at::kDouble);
-    const at::Tensor non_score = -beta * kl.sum(1).to(at::kDouble).cpu();
-    m = {{"objective/raw_reward", mean_of(raw_reward)},
-         {"objective/raw_reward_std", std_of(raw_reward)},
-         {"objective/scores", mean_of(score)},
-         {"objective/scores_std", std_of(score)},
-         {"objective/kl", mean_kl},
-         {"objective/kl_k3", mean_of(seq_kl3)},
-         {"objective/non_score_reward", mean_of(non_score)},
-         {"objective/rlhf_reward", mean_of(score + non_score)},
-         {"objective/entropy", mean_of((-r.old_logp).sum(1))},
-         {"kl_coef", beta},
-         {"loss/policy_avg", pg_sum / pg_updates},
-         {"loss/value_avg", vf_sum / n_updates},
-         {"policy/approxkl_avg", akl_sum / pg_updates},
-         {"policy/clipfrac_avg", clip_sum / pg_updates},
-         {"policy/entropy_avg", ent_sum / pg_updates},
-         {"policy/grad_norm", pgn_sum / pg_updates},
-         {"policy/first_ratio_max_dev", first_ratio_dev},
-         {"policy/sampler_logprob_max_dev", sampler_dev},
-         {"val/ratio", ratio_sum / pg_updates},
-         {"val/ratio_var", ratio_var_sum / pg_updates},
-         {"val/clipfrac_avg", vclip_sum / n_updates},
-         {"val/explained_variance", explained_variance(r.old_values, r.returns, r.mask)},
-         {"value/grad_norm", vgn_sum / n_updates},
-         {"gen/response_length_mean", mean_of(lengths)},
-         {"gen/eos_rate", mean_of(gen.ended_with_eos.to(at::kDouble))},
-         {"episode", static_cast<double>(state.step * B)},
-         {"lr/policy", train_policy ? policy_lr : 0.0},
-         {"lr/value", value_lr},
-         {"perf/tokens_per_s", static_cast<double>(tokens) / std::max(1e-9, iteration_seconds)},
-         {"eps", static_cast<double>(B) / std::max(1e-9, iteration_seconds)},
-         {"timing/generate", t_generate},
-         {"timing/score", t_score},
-         {"timing/reference", t_reference},
-         {"timing/update", t_update}};
-    if (full_kl) m.emplace_back("objective/kl_full", mean_of(r.kl_full.sum(1)));
-    if (!raw) {
-      m.insert(m.begin() + 2, {"objective/calibrated_u", mean_of(u)});
-      m.insert(m.begin() + 3, {"objective/calibrated_u_std", std_of(u)});
-    }
-    if (state.step % p.log_every_steps == 0 || state.step == p.total_steps) {
-      if (metrics) metrics->write(state.step, state.wall_seconds, m);
-    }
-    progress.update(state.step, {{raw ? "reward" : "u",
-                                  fmt::format("{:.3f}", raw ? mean_of(raw_reward) : mean_of(u))},
-                                 {"score", fmt::format("{:.3f}", mean_of(score))},
-                                 {"kl", fmt::format("{:.3f}", mean_kl)},
-                                 {"beta", fmt::format("{:.3g}", kl_ctl.beta())}});
-    const auto every = cfg.checkpoint.every_steps;
-    if ((every > 0 && state.step % every == 0) || state.step == p.total_steps) {
-      save_now(wall_before, wall);
-    }
-    if (state.step == stop_after) std::raise(SIGTERM);
+  while (!loop.done()) {
+    loop.check_stop();  // every rank stops at the same iteration, after saving
+    Iteration it;
+    run.rollout(it, loop);
+    run.score(it);
+    run.reference(it);
+    run.advantages(it, kl_ctl.beta());
+    run.update(it, state.step);
+    // Once per rollout batch: the KL controller and the counters.
+    const double mean_kl = mean_of(it.kl1.sum(1));
+    kl_ctl.update(mean_kl, p.rollout_batch_size);
+    state.values["kl_coef"] = kl_ctl.beta();
+    loop.count_step();
+    state.tokens_seen += it.gen.generated_tokens;
+    progress.update(state.step,
+                    {{it.u.defined() ? "u" : "reward",
+                      fmt::format("{:.3f}", mean_of(it.u.defined() ? it.u : it.raw_reward))},
+                     {"score", fmt::format("{:.3f}", mean_of(it.score))},
+                     {"kl", fmt::format("{:.3f}", mean_kl)},
+                     {"beta", fmt::format("{:.3g}", kl_ctl.beta())}});
+    loop.end_step(run.metrics(it, state.step));
   }
   progress.finish();
 
   PpoResult result;
   result.steps = state.step;
-  result.policy_dir = run_dir + "/final";
-  if (d.is_main()) model::save_causal_lm(policy, result.policy_dir, cfg.tokenizer.path);
+  result.policy_dir = cfg.run.run_dir + "/final";
+  if (d.is_main()) run.export_policy(result.policy_dir);
   d.barrier();  // the export exists when any rank returns
   log::info("[ppo] done: {} iterations; policy exported to {} (Hugging Face layout)", state.step,
             result.policy_dir);

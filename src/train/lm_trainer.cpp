@@ -136,7 +136,7 @@ LmResult train_lm(const config::LoadedConfig& loaded, runtime::Distributed* dist
                      "processes (WORLD_SIZE) that share each batch",
                      t.batch_size, world)});
   }
-  TrainingLoop loop(loaded, *lm, rngs, train_chunks.count(), dist);
+  SupervisedLoop loop(loaded, *lm, rngs, train_chunks.count(), dist);
 
   // Fixed validation batches (in order), and the unigram baseline on the same targets.
   const std::int64_t valid_batches = std::min<std::int64_t>(

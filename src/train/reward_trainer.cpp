@@ -30,7 +30,6 @@
 #include "infalign/runtime/distributed.h"
 #include "infalign/runtime/rng.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
-#include "infalign/train/checkpointing.h"
 #include "infalign/train/loop.h"
 
 namespace infalign::train {
@@ -186,7 +185,7 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
                      "processes (WORLD_SIZE) that share each batch",
                      t.batch_size, world)});
   }
-  TrainingLoop loop(loaded, *rm, rngs, static_cast<std::int64_t>(trainable.size()), dist);
+  SupervisedLoop loop(loaded, *rm, rngs, static_cast<std::int64_t>(trainable.size()), dist);
 
   // Held-out accuracies: pairs of one prompt (the usual meaning) and pairs across prompts.
   struct Eval {

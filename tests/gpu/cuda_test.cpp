@@ -6,10 +6,10 @@
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 
+#include "infalign/checkpoint/resume.h"
 #include "infalign/generation/generate.h"
 #include "infalign/runtime/adamw.h"
 #include "infalign/runtime/device.h"
-#include "infalign/train/checkpointing.h"
 
 #include "tensor_compare.h"
 #include "tiny_lm.h"
@@ -84,8 +84,8 @@ TEST(CudaTest, AdamWStepMatchesTheCpuAndBf16AutocastRuns) {
   SKIP_WITHOUT_CUDA();
   model::CausalLm cpu = tiny_lm(13, 1.0);
   model::CausalLm gpu = on_cuda(13, 1.0);
-  runtime::AdamW oc(train::named_parameters(*cpu), {0.9, 0.999, 1e-8, 0.1});
-  runtime::AdamW og(train::named_parameters(*gpu), {0.9, 0.999, 1e-8, 0.1});
+  runtime::AdamW oc(checkpoint::named_parameters(*cpu), {0.9, 0.999, 1e-8, 0.1});
+  runtime::AdamW og(checkpoint::named_parameters(*gpu), {0.9, 0.999, 1e-8, 0.1});
   const at::Tensor ids =
       at::randint(4, 32, {4, 12}, at::detail::createCPUGenerator(2), at::TensorOptions(at::kLong));
   const at::Tensor mask = at::ones({4, 12}, at::kLong);

@@ -17,11 +17,23 @@ enum class KlEstimator { K1, K3, Full };
 // a fresh scalar head.
 enum class ValueInit { RewardModel, Policy };
 
+// How advantages are estimated: gae (GAE over a learned value model), rloo (each sample's return
+// minus the mean return of the other samples of its prompt) or group (each sample's return
+// normalised by its prompt's group mean and standard deviation). rloo and group need several
+// samples per prompt and no value model.
+enum class Advantage { Gae, Rloo, Group };
+
 struct PpoConfig {
   // PPO iterations (rollout batches) to run.
   std::int64_t total_steps = 200;
-  // Sequences generated per iteration (B).
+  // Sequences generated per iteration (B): rollout_batch_size / samples_per_prompt prompts.
   std::int64_t rollout_batch_size = 64;
+  // Samples of each prompt in a rollout batch (k); rloo and group need k >= 2.
+  std::int64_t samples_per_prompt = 1;
+  // Advantage estimator: gae (value model), rloo or group (no value model).
+  Advantage advantage = Advantage::Gae;
+  // Whiten the advantages over the rollout batch's tokens (mean 0, variance 1).
+  bool whiten_advantages = true;
   // Minibatches per epoch; must divide rollout_batch_size.
   std::int64_t num_mini_batches = 1;
   // Passes over each rollout batch.
@@ -38,6 +50,9 @@ struct PpoConfig {
   double dual_clip = 0.0;
   // Initial KL coefficient beta; compare transforms at matched measured KL, not equal beta.
   double kl_coef = 0.05;
+  // Replace kl_coef by the theory tool's beta for target_kl: the beta whose KL-regularised
+  // optimum of the (normalised, calibrated) transform has that KL.
+  bool kl_coef_from_theory = false;
   // KL in the per-token reward: k1, k3, or full (exact over the vocabulary, also as a loss term;
   // keeps B x R x V reference log-probs in memory).
   KlEstimator kl_estimator = KlEstimator::K1;

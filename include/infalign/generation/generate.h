@@ -8,7 +8,6 @@
 #include <ATen/core/Tensor.h>
 
 #include "infalign/config/generation_config.h"
-#include "infalign/config/ppo_config.h"
 #include "infalign/config/run_config.h"
 #include "infalign/generation/sampler.h"
 #include "infalign/model/llama.h"
@@ -82,11 +81,12 @@ GenerationResult generate(model::CausalLm& model,
 // log-probability of each token under the distribution sampling draws from at temperature T.
 at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, double temperature);
 
-// Per-token KL estimate from the sampling policy's and the reference's log-probs of the
-// sampled tokens: k1 = logp - ref_logp, k3 = (exp(l) - 1) - l with l = ref_logp - logp
-// (clamped to [-20, 20]). Zero off the mask.
-at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask,
-                       config::KlEstimator estimator);
+// Per-token estimates of KL(pi || pi_ref) from the sampling policy's and the reference's
+// log-probs of the sampled tokens (Schulman, "Approximating KL divergence"): k1 = logp - ref_logp
+// (unbiased), k3 = (exp(l) - 1) - l with l = ref_logp - logp clamped to [-20, 20] (unbiased,
+// never negative). Zero off the mask. PPO picks one by ppo.kl_estimator (ppo/core.h).
+at::Tensor kl_k1(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask);
+at::Tensor kl_k3(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask);
 
 // The logits [B, R, V] (float32) that predict each of the R response tokens, by one full
 // forward of `input_ids` = prompt (left-padded to `prompt_length`) + response, with `mask` and

@@ -24,9 +24,11 @@ at::Tensor masked_whiten(const at::Tensor& x, const at::Tensor& mask, bool shift
 // Entropy of softmax(logits / T) per position: [B, R, V] -> [B, R] float32.
 at::Tensor token_entropy(const at::Tensor& logits, double temperature);
 
-// The per-token KL estimators k1 / k3 live with the log-probs in generation (evaluation uses
-// them too).
-using generation::kl_estimate;
+// The per-token KL penalty ppo.kl_estimator selects: k1 or k3 of the sampled tokens
+// (generation::kl_k1 / kl_k3, which evaluation uses too). [B, R], 0 off the mask. The full
+// estimator needs the logits: exact_kl.
+at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask,
+                       config::KlEstimator estimator);
 
 // The exact KL(pi(.|s_t) || pi_ref(.|s_t)) of each position's next-token distributions at
 // temperature T, summed over the vocabulary: logits [.., V] of the policy and the reference's
@@ -49,6 +51,44 @@ struct Gae {
 };
 Gae gae(const at::Tensor& rewards, const at::Tensor& values, const at::Tensor& mask, double gamma,
         double lam);
+
+// Critic-free advantages from several samples per prompt: `returns` [B] holds k consecutive
+// samples of each prompt (rows g k .. g k + k - 1), B divisible by k >= 2.
+// RLOO (Kool et al. 2019; Ahmadian et al. 2024): A_i = G_i - mean_{j != i, same prompt} G_j,
+// an unbiased baseline because it excludes the sample itself. [B]
+at::Tensor rloo_advantages(const at::Tensor& returns, std::int64_t k);
+// Group-normalised (GRPO, Shao et al. 2024): A_i = (G_i - mean_g G) / (std_g G + 1e-6), std
+// with Bessel's correction, over the k samples of the prompt. [B]
+at::Tensor group_advantages(const at::Tensor& returns, std::int64_t k);
+
+// The advantages of one rollout batch, as the trainer computes them (the bandit tests run the
+// same function). Per-token rewards are -beta * kl_t with the score on the last real token.
+//   gae:          GAE over `values` (returns = advantages + values: the value targets);
+//   rloo / group: each sequence's return G = score - beta * sum_t kl_t, turned into a sequence
+//                 advantage by rloo_advantages / group_advantages over the k samples of each
+//                 prompt and given to every token of the sequence.
+// Then optionally whitened over the batch's tokens. `kl_loss_coef` is the weight of the direct
+// KL term in the loss (the full estimator): beta, divided by the advantages' standard deviation
+// when they were whitened, so that beta keeps its meaning against the surrogate.
+struct AdvantageInputs {
+  at::Tensor kl;      // [B, R] per-token KL penalty of the rollout policy (k1, k3 or full)
+  at::Tensor scores;  // [B] sequence scores: Phi(u) (or the raw reward) minus penalties
+  at::Tensor mask;    // [B, R]
+  at::Tensor values;  // [B, R] value estimates (gae only)
+};
+struct AdvantageOptions {
+  config::Advantage kind = config::Advantage::Gae;
+  std::int64_t samples_per_prompt = 1;
+  double beta = 0, gamma = 1, lam = 0.95;
+  bool whiten_rewards = false, whiten_advantages = true;
+};
+struct Advantages {
+  at::Tensor advantages;        // [B, R], 0 off the mask
+  at::Tensor returns;           // [B, R] value targets (gae); undefined otherwise
+  at::Tensor sequence_returns;  // [B] G (rloo / group); undefined for gae
+  double kl_loss_coef = 0;
+};
+Advantages compute_advantages(const AdvantageInputs& in, const AdvantageOptions& o);
 
 // Clipped surrogate: mean_m(max(-A rho, -A clip(rho, 1 - eps, 1 + eps))), rho = exp(logp -
 // old_logp); with dual_clip c > 1 the loss of a token with A < 0 is capped at -c A.

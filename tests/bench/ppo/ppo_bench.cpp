@@ -24,6 +24,7 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 
+#include "infalign/checkpoint/resume.h"
 #include "infalign/config/load.h"
 #include "infalign/core/fs.h"
 #include "infalign/core/timer.h"
@@ -34,7 +35,6 @@
 #include "infalign/runtime/adamw.h"
 #include "infalign/runtime/blas.h"
 #include "infalign/runtime/device.h"
-#include "infalign/train/checkpointing.h"
 
 #include "../bench_util.h"
 
@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
     const std::string model_dir = dir.path() + "/model";
     model::save_causal_lm(lm, model_dir);
     lm->to(c10::Device(a.device));
-    runtime::AdamW opt(train::named_parameters(*lm), {0.9, 0.999, 1e-5, 0.0});
+    runtime::AdamW opt(checkpoint::named_parameters(*lm), {0.9, 0.999, 1e-5, 0.0});
 
     std::cout << fmt::format(
         "bench_ppo on {}: policy update step, {} params (hidden {}, layers {}, vocab {}), prompt "

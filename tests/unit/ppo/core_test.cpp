@@ -2,11 +2,14 @@
 
 #include <cmath>
 #include <functional>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 
+#include "infalign/config/names.h"
+#include "infalign/core/error.h"
 #include "infalign/runtime/adamw.h"
 #include "infalign/theory/transform.h"
 
@@ -131,23 +134,80 @@ TEST(KlControllerTest, MovesBetaTowardsTheTarget) {
   EXPECT_NEAR(c.beta(), 0.11 * 0.95, 1e-15);
 }
 
-// A one-token bandit: after a fixed prompt the policy emits one of 6 tokens. The reward is the
-// transformed calibrated reward Phi(u(y)) of a fixed reward table, against a non-uniform
-// reference. PPO with KL in the reward (k1, fixed beta), GAE with no value model (V = 0),
-// whitened advantages and the clipped loss must reach pi*(y) ~ pi_ref(y) exp(Phi(u(y)) / beta).
-// With the full estimator the exact KL is the per-token penalty and a loss term, as in the
-// trainer.
-double bandit_tv(double beta, const theory::Transform& phi, double* start_tv = nullptr,
-                 config::KlEstimator estimator = config::KlEstimator::K1) {
-  const at::Tensor ref_logits = at::tensor({1.0, 0.2, -0.5, 0.7, 0.0, -1.0}, kF64);
-  const at::Tensor ref_logp = at::log_softmax(ref_logits, 0);
-  const std::vector<double> reward = {0.3, 1.5, -0.2, 0.9, 2.0, 0.9};
-  // Exact calibration against the reference: u(y) = P_ref(R < R(y)) + P_ref(R = R(y)) / 2.
+TEST(CriticFreeAdvantagesTest, RlooExcludesTheSampleAndGroupsArePerPrompt) {
+  // Two prompts of k = 4 samples.
+  const at::Tensor g = at::tensor({1.0, 2.0, 3.0, 6.0, 10.0, 10.0, 12.0, 8.0}, kF64);
+  const at::Tensor rloo = rloo_advantages(g, 4);
+  EXPECT_NEAR(rloo[0].item<double>(), 1.0 - (2.0 + 3.0 + 6.0) / 3.0, 1e-12);  // not 1 - 3
+  EXPECT_NEAR(rloo[3].item<double>(), 6.0 - 2.0, 1e-12);
+  EXPECT_NEAR(rloo[6].item<double>(), 12.0 - 28.0 / 3.0, 1e-12);  // the second prompt's others
+  const at::Tensor group = group_advantages(g, 4);
+  const double sd1 = std::sqrt(14.0 / 3.0), sd2 = std::sqrt(8.0 / 3.0);
+  EXPECT_NEAR(group[0].item<double>(), (1.0 - 3.0) / (sd1 + 1e-6), 1e-9);
+  EXPECT_NEAR(group[6].item<double>(), (12.0 - 10.0) / (sd2 + 1e-6), 1e-9);
+  EXPECT_THROW(rloo_advantages(g, 3), Error);  // 8 rows are not groups of 3
+}
+
+TEST(CriticFreeAdvantagesTest, SequenceReturnsCarryTheKlOnEveryToken) {
+  // Two prompts x k = 2, two tokens each (the second row of prompt 2 is one token long).
+  AdvantageInputs in;
+  in.kl = at::tensor({0.1, 0.2, 0.0, 0.4, 0.3, 0.1, 0.5, 9.0}, kF64).view({4, 2}).to(at::kFloat);
+  in.mask = at::tensor({1, 1, 1, 1, 1, 1, 1, 0}, at::kLong).view({4, 2});
+  in.scores = at::tensor({1.0, 0.0, 2.0, 2.0}, kF64);
+  AdvantageOptions o;
+  o.kind = config::Advantage::Rloo;
+  o.samples_per_prompt = 2;
+  o.beta = 0.5;
+  o.whiten_advantages = false;
+  const Advantages a = compute_advantages(in, o);
+  // G = score - beta * sum of the masked KL: 0.85, -0.2, 1.8, 1.75.
+  const std::vector<double> g = {0.85, -0.2, 1.8, 1.75};
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(a.sequence_returns[i].item<double>(), g[i], 1e-6);
+  EXPECT_NEAR(a.advantages[0][1].item<double>(), 0.85 + 0.2, 1e-6);
+  EXPECT_NEAR(a.advantages[3][0].item<double>(), 1.75 - 1.8, 1e-6);
+  EXPECT_EQ(a.advantages[3][1].item<double>(), 0.0);  // off the mask
+  EXPECT_NEAR(a.kl_loss_coef, 0.5, 1e-12);
+}
+
+// Toy problems with a known optimum. After a fixed prompt the policy emits `tokens` tokens (one:
+// a bandit over 6 actions; two: a two-token LM over 4 x 4 sequences). The score is the
+// transformed calibrated reward Phi(u(y)) of a fixed reward table, calibrated exactly against a
+// non-uniform reference. The policy is trained as the trainer trains it: rollouts of B = 512
+// (B / k prompts x k samples), compute_advantages with the KL in the reward (k1, or the full
+// estimator with its direct loss term), whitened advantages, 4 epochs of the clipped loss; gae
+// learns a tabular value per state. It must reach pi*(y) ~ pi_ref(y) exp(Phi(u(y)) / beta).
+struct Toy {
+  int tokens = 1;
+  config::Advantage kind = config::Advantage::Gae;
+  config::KlEstimator estimator = config::KlEstimator::K1;
+};
+
+double toy_tv(const Toy& toy, double beta, const theory::Transform& phi,
+              double* start_tv = nullptr) {
+  const int v = toy.tokens == 1 ? 6 : 4, seqs = toy.tokens == 1 ? 6 : 16;
+  // Reference logits: the first token's, then (two tokens) each first token's next-token row.
+  const at::Tensor ref1 =
+      at::log_softmax(toy.tokens == 1 ? at::tensor({1.0, 0.2, -0.5, 0.7, 0.0, -1.0}, kF64)
+                                      : at::tensor({0.8, -0.3, 0.1, 0.4}, kF64),
+                      0);
+  const at::Tensor ref2 = at::log_softmax(at::tensor({0.5, -0.5, 0.2, 0.0, -0.4, 0.9, 0.1, 0.3, 0.0,
+                                                      0.0, 1.0, -1.0, 0.7, 0.2, -0.2, 0.1},
+                                                     kF64)
+                                              .view({4, 4}),
+                                          1);
+  auto seq_logp = [&](const at::Tensor& l1, const at::Tensor& l2) {  // [seqs] log-probs
+    return toy.tokens == 1 ? l1 : (l1.unsqueeze(1) + l2).reshape({-1});
+  };
+  const at::Tensor ref_logp = seq_logp(ref1, ref2);
+  const std::vector<double> reward =
+      toy.tokens == 1 ? std::vector<double>{0.3, 1.5, -0.2, 0.9, 2.0, 0.9}
+                      : std::vector<double>{0.3, 1.5, -0.2, 0.9, 2.0,  0.9, 0.1, -1.0,
+                                            1.2, 0.4, 0.6,  1.5, -0.5, 0.0, 2.2, 0.8};
   const at::Tensor p_ref = ref_logp.exp();
-  std::vector<double> score(6);
-  for (int y = 0; y < 6; ++y) {
+  std::vector<double> score(static_cast<std::size_t>(seqs));
+  for (int y = 0; y < seqs; ++y) {
     double u = 0;
-    for (int z = 0; z < 6; ++z) {
+    for (int z = 0; z < seqs; ++z) {
       const double pz = p_ref[z].item<double>();
       u += reward[z] < reward[y] ? pz : reward[z] == reward[y] ? 0.5 * pz : 0.0;
     }
@@ -157,59 +217,124 @@ double bandit_tv(double beta, const theory::Transform& phi, double* start_tv = n
   const at::Tensor target = at::softmax(ref_logp + s_table / beta, 0);
   if (start_tv != nullptr) *start_tv = 0.5 * (p_ref - target).abs().sum().item<double>();
 
-  at::Tensor theta = ref_logits.clone().requires_grad_(true);
-  runtime::AdamW opt({{"theta", theta}}, {0.9, 0.999, 1e-8, 0.0});
+  at::Tensor theta1 = ref1.clone().requires_grad_(true);
+  at::Tensor theta2 = ref2.clone().requires_grad_(true);
+  at::Tensor value = at::zeros({1 + v}, kF64).requires_grad_(true);  // V(root), V(after y1)
+  runtime::AdamW opt({{"theta1", theta1}, {"theta2", theta2}}, {0.9, 0.999, 1e-8, 0.0});
+  runtime::AdamW value_opt({{"value", value}}, {0.9, 0.999, 1e-8, 0.0});
   at::Generator gen = at::detail::createCPUGenerator(11);
   constexpr std::int64_t kBatch = 512;
-  const at::Tensor mask = at::ones({kBatch, 1}, at::kLong);
-  for (int iter = 0; iter < 400; ++iter) {
-    at::Tensor y, old_logp, adv;
-    double kl_coef = 0;  // full: beta over the advantages' sd, as whitening scales the surrogate
+  const std::int64_t k = toy.kind == config::Advantage::Gae ? 1 : 4;
+  const auto r = static_cast<std::int64_t>(toy.tokens);
+  const at::Tensor mask = at::ones({kBatch, r}, at::kLong);
+  // Per-token log-probs [B, R] of the sampled sequences, and per-position exact KL.
+  auto token_logp = [&](const at::Tensor& y1, const at::Tensor& y2) {
+    const at::Tensor l1 = at::log_softmax(theta1, 0).index_select(0, y1);
+    if (r == 1) return l1.view({kBatch, 1});
+    const at::Tensor l2 =
+        at::log_softmax(theta2, 1).index_select(0, y1).gather(1, y2.view({-1, 1}));
+    return at::stack({l1, l2.view({-1})}, 1);
+  };
+  auto full_kl = [&](const at::Tensor& y1) {
+    const at::Tensor k1 = exact_kl(theta1, ref1, 1.0).expand({kBatch});
+    if (r == 1) return k1.view({kBatch, 1});
+    const at::Tensor k2 = exact_kl(theta2, ref2, 1.0).index_select(0, y1);
+    return at::stack({k1, k2}, 1);
+  };
+  auto state_values = [&](const at::Tensor& y1) {
+    const at::Tensor root = value.narrow(0, 0, 1).expand({kBatch});
+    if (r == 1) return root.view({kBatch, 1});
+    return at::stack({root, value.narrow(0, 1, v).index_select(0, y1)}, 1);
+  };
+  constexpr int kIterations = 150;
+  for (int iter = 0; iter < kIterations; ++iter) {
+    at::Tensor y1, y2, old_logp, old_values;
+    Advantages adv;
     {
       at::NoGradGuard no_grad;
-      const at::Tensor logp_all = at::log_softmax(theta, 0);
-      y = at::multinomial(logp_all.exp(), kBatch, true, gen);
-      old_logp = logp_all.index_select(0, y).view({kBatch, 1});
-      const at::Tensor kl =
-          estimator == config::KlEstimator::Full
-              ? exact_kl(theta, ref_logp, 1.0).expand({kBatch, 1}).to(at::kDouble)
-              : kl_estimate(old_logp, ref_logp.index_select(0, y).view({kBatch, 1}), mask,
-                            estimator);
-      const at::Tensor rewards = shape_rewards(kl, mask, s_table.index_select(0, y), beta);
-      const at::Tensor raw = gae(rewards, at::zeros_like(rewards), mask, 1.0, 0.95).advantages;
-      adv = masked_whiten(raw, mask);
-      kl_coef = beta / std::sqrt(masked_var(raw, mask, true).item<double>() + 1e-8);
+      y1 = at::multinomial(at::softmax(theta1, 0), kBatch, true, gen);
+      y2 = r == 1 ? y1
+                  : at::multinomial(at::softmax(theta2, 1).index_select(0, y1), 1, true, gen)
+                        .view({-1});
+      old_logp = token_logp(y1, y2);
+      const at::Tensor seq = r == 1 ? y1 : y1 * v + y2;
+      const at::Tensor ref_tokens =
+          r == 1 ? ref1.index_select(0, y1).view({kBatch, 1})
+                 : at::stack({ref1.index_select(0, y1),
+                              ref2.index_select(0, y1).gather(1, y2.view({-1, 1})).view({-1})},
+                             1);
+      AdvantageInputs in;
+      in.mask = mask;
+      in.scores = s_table.index_select(0, seq);
+      in.kl = toy.estimator == config::KlEstimator::Full
+                  ? full_kl(y1)
+                  : kl_estimate(old_logp, ref_tokens, mask, toy.estimator);
+      old_values = state_values(y1).clone();
+      in.values = old_values;
+      AdvantageOptions o;
+      o.kind = toy.kind;
+      o.samples_per_prompt = k;
+      o.beta = beta;
+      adv = compute_advantages(in, o);
     }
-    const double lr = 0.05 * (1.0 - iter / 400.0) + 1e-3;
+    const double lr = 0.05 * (1.0 - iter / static_cast<double>(kIterations)) + 1e-3;
     for (int epoch = 0; epoch < 4; ++epoch) {
-      const at::Tensor logp = at::log_softmax(theta, 0).index_select(0, y).view({kBatch, 1});
-      at::Tensor loss = policy_loss(logp, old_logp, adv, mask, 0.2).loss;
-      if (estimator == config::KlEstimator::Full) {
-        loss = loss + kl_coef * exact_kl(theta, ref_logp, 1.0);
+      at::Tensor loss = policy_loss(token_logp(y1, y2), old_logp, adv.advantages, mask, 0.2).loss;
+      if (toy.estimator == config::KlEstimator::Full) {
+        loss = loss + adv.kl_loss_coef * masked_mean(full_kl(y1), mask);
       }
       loss.backward();
       opt.step(lr);
       opt.zero_grad();
+      if (toy.kind == config::Advantage::Gae) {
+        value_loss(state_values(y1), old_values, adv.returns, mask, 1e9).loss.backward();
+        value_opt.step(0.05);
+        value_opt.zero_grad();
+      }
     }
   }
   at::NoGradGuard no_grad;
-  return 0.5 * (at::softmax(theta, 0) - target).abs().sum().item<double>();
+  const at::Tensor learned = seq_logp(at::log_softmax(theta1, 0), at::log_softmax(theta2, 1)).exp();
+  return 0.5 * (learned - target).abs().sum().item<double>();
 }
 
-TEST(BanditTest, PpoReachesTheKlRegularisedOptimum) {
+TEST(ToyTest, EveryEstimatorReachesTheKlRegularisedOptimumOfABandit) {
   const theory::Transform exp5{theory::Shape::Exp, 5.0};
-  for (double beta : {0.15, 0.4}) {
-    double start = 0;
-    EXPECT_LT(bandit_tv(beta, exp5, &start), 0.03) << "exp(5u), beta " << beta;
-    EXPECT_GT(start, 0.2) << "the optimum must be far from the reference for the test to mean much";
+  for (const auto kind :
+       {config::Advantage::Gae, config::Advantage::Rloo, config::Advantage::Group}) {
+    for (double beta : {0.15, 0.4}) {
+      double start = 0;
+      EXPECT_LT(toy_tv({1, kind}, beta, exp5, &start), 0.03)
+          << config::enum_name(kind) << ", exp(5u), beta " << beta;
+      EXPECT_GT(start, 0.2)
+          << "the optimum must be far from the reference for the test to mean much";
+    }
   }
-  EXPECT_LT(bandit_tv(0.25, theory::Transform{theory::Shape::Identity}), 0.03) << "identity";
 }
 
-TEST(BanditTest, TheExactKlEstimatorReachesTheSameOptimum) {
+TEST(ToyTest, EveryEstimatorAndTransformReachesTheOptimumOfATwoTokenLm) {
+  const theory::Transform identity{theory::Shape::Identity};
+  const theory::Transform exp5{theory::Shape::Exp, 5.0}, negexp5{theory::Shape::NegExp, 5.0};
+  for (const auto kind :
+       {config::Advantage::Gae, config::Advantage::Rloo, config::Advantage::Group}) {
+    for (const auto& [name, phi, beta] :
+         {std::tuple{"identity", identity, 0.2}, std::tuple{"exp(5u)", exp5, 0.25},
+          std::tuple{"negexp(5u)", negexp5, 0.25}}) {
+      double start = 0;
+      EXPECT_LT(toy_tv({2, kind}, beta, phi, &start), 0.03)
+          << config::enum_name(kind) << ", " << name;
+      EXPECT_GT(start, 0.15) << name;
+    }
+  }
+}
+
+TEST(ToyTest, TheExactKlEstimatorReachesTheSameOptimum) {
   const theory::Transform exp5{theory::Shape::Exp, 5.0};
-  for (double beta : {0.15, 0.4}) {
-    EXPECT_LT(bandit_tv(beta, exp5, nullptr, config::KlEstimator::Full), 0.03) << "beta " << beta;
+  for (const auto kind : {config::Advantage::Gae, config::Advantage::Rloo}) {
+    EXPECT_LT(toy_tv({1, kind, config::KlEstimator::Full}, 0.15, exp5), 0.03)
+        << config::enum_name(kind);
+    EXPECT_LT(toy_tv({2, kind, config::KlEstimator::Full}, 0.25, exp5), 0.03)
+        << config::enum_name(kind);
   }
 }
 

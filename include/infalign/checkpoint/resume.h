@@ -1,4 +1,4 @@
-// Checkpoint save and exact resume shared by the supervised trainers: model weights, optimizer
+// Checkpoint save and exact resume shared by every training stage: model weights, optimizer
 // moments, RNG streams, TrainState and the resolved config, per checkpoint.resume.
 #pragma once
 
@@ -15,7 +15,7 @@
 #include "infalign/runtime/adamw.h"
 #include "infalign/runtime/rng.h"
 
-namespace infalign::train {
+namespace infalign::checkpoint {
 
 // The parameters of `module` as (HF name, tensor) pairs.
 std::vector<std::pair<std::string, at::Tensor>> named_parameters(torch::nn::Module& module);
@@ -32,7 +32,7 @@ struct TrainedPart {
 struct Resumable {
   std::vector<TrainedPart> parts;
   runtime::RngSet& rngs;
-  checkpoint::TrainState& state;
+  TrainState& state;
 };
 
 // Restores `r` from the checkpoint checkpoint.resume selects (auto: `latest` in run.run_dir,
@@ -40,10 +40,9 @@ struct Resumable {
 // config keys (model.*, tokenizer.*, data.seq_len) must match the checkpoint's; other changes
 // are logged. Errors are CheckpointError naming the checkpoint.
 std::optional<std::string> resume(const config::LoadedConfig& loaded,
-                                  const checkpoint::CheckpointManager& manager, Resumable r);
+                                  const CheckpointManager& manager, Resumable r);
 
 // Writes checkpoint r.state.step through `manager`.
-std::string save(const config::LoadedConfig& loaded, checkpoint::CheckpointManager& manager,
-                 Resumable r);
+std::string save(const config::LoadedConfig& loaded, CheckpointManager& manager, Resumable r);
 
-}  // namespace infalign::train
+}  // namespace infalign::checkpoint

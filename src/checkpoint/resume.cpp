@@ -1,4 +1,4 @@
-#include "infalign/train/checkpointing.h"
+#include "infalign/checkpoint/resume.h"
 
 #include <fmt/format.h>
 
@@ -9,12 +9,11 @@
 #include "infalign/core/fs.h"
 #include "infalign/core/logging.h"
 
-namespace infalign::train {
+namespace infalign::checkpoint {
 
 namespace {
 
-void assign(torch::nn::Module& model, const checkpoint::SafetensorsContent& content,
-            const std::string& file) {
+void assign(torch::nn::Module& model, const SafetensorsContent& content, const std::string& file) {
   at::NoGradGuard no_grad;
   auto params = model.named_parameters();
   if (content.tensors.size() != params.size()) {
@@ -33,7 +32,11 @@ void assign(torch::nn::Module& model, const checkpoint::SafetensorsContent& cont
 }
 
 void compare_configs(const std::string& saved_path, const config::ExperimentConfig& now) {
-  const auto saved = config::load_experiment_config(saved_path).config;
+  std::vector<std::string> skipped;  // keys of another version of infalign
+  const auto saved = config::load_recorded_config(saved_path, &skipped).config;
+  for (const auto& key : skipped) {
+    log::warn("[ckpt] {}: {} is not a key of this version; ignored", saved_path, key);
+  }
   for (const auto& change : config::diff_configs(saved, now)) {
     if (change.key.rfind("model.", 0) == 0 || change.key.rfind("tokenizer.", 0) == 0 ||
         change.key == "data.seq_len") {
@@ -61,7 +64,7 @@ std::vector<std::pair<std::string, at::Tensor>> named_parameters(torch::nn::Modu
 }
 
 std::optional<std::string> resume(const config::LoadedConfig& loaded,
-                                  const checkpoint::CheckpointManager& manager, Resumable r) {
+                                  const CheckpointManager& manager, Resumable r) {
   const config::ExperimentConfig& cfg = loaded.config;
   std::optional<std::string> from;
   if (cfg.checkpoint.resume == "auto") {
@@ -74,15 +77,14 @@ std::optional<std::string> resume(const config::LoadedConfig& loaded,
   const std::string dir = *from;
   try {
     compare_configs(dir + "/config.resolved.yaml", cfg);
-    r.state =
-        checkpoint::TrainState::from_json(fs::read_file(dir + "/state.json"), dir + "/state.json");
+    r.state = TrainState::from_json(fs::read_file(dir + "/state.json"), dir + "/state.json");
     for (const auto& part : r.parts) {
       const std::string weights = dir + "/" + part.name + ".safetensors";
       const std::string moments = dir + "/" + optimizer_file(part.name);
-      assign(part.model, checkpoint::load_safetensors(weights), weights);
-      part.optimizer.load_state(checkpoint::load_safetensors(moments).tensors, moments);
+      assign(part.model, load_safetensors(weights), weights);
+      part.optimizer.load_state(load_safetensors(moments).tensors, moments);
     }
-    r.rngs.load_state(checkpoint::load_safetensors(dir + "/rng.safetensors").tensors);
+    r.rngs.load_state(load_safetensors(dir + "/rng.safetensors").tensors);
   } catch (const Error&) {
     std::throw_with_nested(CheckpointError(fmt::format("resuming from {}", dir)));
   }
@@ -91,15 +93,13 @@ std::optional<std::string> resume(const config::LoadedConfig& loaded,
   return dir;
 }
 
-std::string save(const config::LoadedConfig& loaded, checkpoint::CheckpointManager& manager,
-                 Resumable r) {
+std::string save(const config::LoadedConfig& loaded, CheckpointManager& manager, Resumable r) {
   const std::string dir = manager.save(r.state.step, [&](const std::string& tmp) {
     for (const auto& part : r.parts) {
-      checkpoint::save_safetensors(tmp + "/" + part.name + ".safetensors",
-                                   named_parameters(part.model));
-      checkpoint::save_safetensors(tmp + "/" + optimizer_file(part.name), part.optimizer.state());
+      save_safetensors(tmp + "/" + part.name + ".safetensors", named_parameters(part.model));
+      save_safetensors(tmp + "/" + optimizer_file(part.name), part.optimizer.state());
     }
-    checkpoint::save_safetensors(tmp + "/rng.safetensors", r.rngs.state());
+    save_safetensors(tmp + "/rng.safetensors", r.rngs.state());
     fs::write_file_atomic(tmp + "/state.json", r.state.to_json());
     fs::write_file_atomic(tmp + "/config.resolved.yaml", config::dump_config(loaded.config));
   });
@@ -107,4 +107,4 @@ std::string save(const config::LoadedConfig& loaded, checkpoint::CheckpointManag
   return dir;
 }
 
-}  // namespace infalign::train
+}  // namespace infalign::checkpoint
