@@ -133,7 +133,7 @@ int run_synthetic_oracle(const OracleCommand& c) {
   const theory::PhiGrid grid(shape);
   const theory::Density density(grid, 1.0 / theory::solve_beta(grid, c.kl));
   SplitMix64 rng(c.seed ^ 0x9e3779b97f4a7c15ull);
-  eval::UKlEstimator estimator;
+  calibration::UKlEstimator estimator;
   for (const auto& prompt : samples) {
     std::vector<double> sorted = c.calibration > 0 ? prompt.calibration : prompt.candidates;
     std::vector<double> rewards(static_cast<std::size_t>(c.samples));
@@ -141,7 +141,7 @@ int run_synthetic_oracle(const OracleCommand& c) {
     for (double& x : rewards) x = density.quantile(rng.uniform());
     estimator.add_prompt(sorted, rewards);
   }
-  const eval::UDistribution u = estimator.finish(200, 0.95, c.seed);
+  const calibration::UDistribution u = estimator.finish(200, 0.95, c.seed);
   nlohmann::ordered_json out;
   out["transform"] = transform.spec();
   out["n"] = c.n;

@@ -297,9 +297,9 @@ ModelSamples gather_samples(const ModelSamples& local, std::size_t n, std::int64
   return all;
 }
 
-UStats u_stats(const UKlEstimator& estimator, const config::EvalConfig& e, std::uint64_t seed,
-               std::optional<double> kl) {
-  const UDistribution d = estimator.finish(e.bootstrap_resamples, e.confidence, seed);
+UStats u_stats(const calibration::UKlEstimator& estimator, const config::EvalConfig& e,
+               std::uint64_t seed, std::optional<double> kl) {
+  const calibration::UDistribution d = estimator.finish(e.bootstrap_resamples, e.confidence, seed);
   UStats u{d.histogram, d.mean_u, d.u_kl, std::nullopt};
   if (kl && *kl > kMinKl) u.kl_efficiency = d.u_kl.mean / *kl;
   return u;
@@ -542,7 +542,7 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   results.base_stats = stats_of(base_samples);
   // u of the base's own duel samples: uniform in law, so its u_kl is the estimator's floor here.
   auto u_of = [&](const ModelSamples& s, std::size_t j, std::optional<double> kl) {
-    UKlEstimator estimator;
+    calibration::UKlEstimator estimator;
     for (std::size_t p = 0; p < n_prompts; ++p) {
       estimator.add_prompt(calib_sorted[j][p], slice(s.scores[j], p, m));
     }

@@ -9,6 +9,7 @@
 
 #include "infalign/calibration/builder.h"
 #include "infalign/calibration/calibrate.h"
+#include "infalign/calibration/u_kl.h"
 #include "infalign/checkpoint/resume.h"
 #include "infalign/config/names.h"
 #include "infalign/core/error.h"
@@ -490,6 +491,19 @@ class PpoRun {
     if (!raw_) {
       m.insert(m.begin() + 2, {"objective/calibrated_u", mean_of(it.u)});
       m.insert(m.begin() + 3, {"objective/calibrated_u_std", std_of(it.u)});
+      // How much of the KL moves u (docs/frontier.md): the rollout's u_kl against the cache,
+      // binned coarsely for a batch this small (about +0.02 at KL 0 for B = 256).
+      calibration::UKlEstimator estimator(10);
+      const at::Tensor raw_reward = it.raw_reward.cpu();
+      for (std::size_t b = 0; b < it.rows_prompt.size(); ++b) {
+        const std::uint64_t key = prompts_.keys[static_cast<std::size_t>(it.rows_prompt[b])];
+        estimator.add_prompt(*cache_->find(key),
+                             {raw_reward[static_cast<std::int64_t>(b)].item<double>()});
+      }
+      const double u_kl = estimator.finish(0, 0.95, 0).u_kl.mean;
+      const double kl = mean_of(it.kl1.sum(1));
+      m.emplace_back("objective/u_kl", u_kl);
+      m.emplace_back("objective/kl_efficiency", kl > 0.005 ? u_kl / kl : 0.0);
     }
     if (full_kl_) m.emplace_back("objective/kl_full", mean_of(it.r.kl_full.sum(1)));
     if (critic_) {

@@ -485,6 +485,36 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
   EXPECT_EQ(run.file("ppo3", "checkpoints/step_00000002/policy.safetensors"),
             run.file("ppo3", "checkpoints/step_00000001/policy.safetensors"));  // frozen
 
+  // The critic-free estimators (2 prompts x 2 samples a batch, the theory tool's fixed beta):
+  // no value model anywhere, and exact resume for each.
+  for (const char* estimator : {"rloo", "group"}) {
+    const std::string args = ppo_args + " --set ppo.advantage=" + estimator +
+                             " --set ppo.samples_per_prompt=2 --set ppo.kl_coef_from_theory=true"
+                             " --set ppo.target_kl=0.3 --set ppo.kl_estimator=full";
+    const std::string straight = std::string("cf_") + estimator;
+    const std::string resumed = straight + "_resumed";
+    const auto done = run.lm(straight, args);
+    ASSERT_EQ(done.exit_code, 0) << done.err;
+    EXPECT_NE(done.err.find("no value model"), std::string::npos) << done.err;
+    EXPECT_NE(done.err.find("kl_coef from the theory tool"), std::string::npos) << done.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/" + straight +
+                                         "/checkpoints/step_00000006/value.safetensors"));
+    const std::string metrics = run.file(straight, "metrics.jsonl");
+    EXPECT_NE(metrics.find("objective/returns_std"), std::string::npos);
+    EXPECT_EQ(metrics.find("val/explained_variance"), std::string::npos);
+    ASSERT_EQ(run.lm(resumed, args, "INFALIGN_TEST_STOP_AFTER_STEP=3 ").exit_code, 143);
+    const auto again = run.lm(resumed, args);
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    for (const char* f :
+         {"policy.safetensors", "policy_optimizer.safetensors", "rng.safetensors"}) {
+      EXPECT_EQ(run.file(straight, std::string("checkpoints/step_00000006/") + f),
+                run.file(resumed, std::string("checkpoints/step_00000006/") + f))
+          << estimator << " " << f;
+    }
+    EXPECT_EQ(without_timings(run.file(resumed, "metrics.jsonl")), without_timings(metrics))
+        << estimator;
+  }
+
   // infalign-eval: the PPO run (a run directory: its final export), a checkpoint of ppo3, and
   // the base itself, each against the base, under both judges; then compare.
   const std::string eval_args =
@@ -774,6 +804,20 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
     EXPECT_EQ(lines, 4);
   }
   EXPECT_TRUE(std::filesystem::exists(dir.path() + "/two/train.rank1.log"));
+  // The critic-free estimators: a rank owns whole prompts' samples (2 of the 4 rows), the
+  // per-prompt baselines come from the gathered batch; the same policy as one process.
+  for (const char* estimator : {"rloo", "group"}) {
+    const std::string args =
+        ppo_args + " --set ppo.advantage=" + estimator + " --set ppo.samples_per_prompt=2";
+    const std::string a = std::string("one_") + estimator, b = std::string("two_") + estimator;
+    ASSERT_EQ(run.lm(a, args).exit_code, 0);
+    const auto r2 = run.lm(b, args, launch2);
+    ASSERT_EQ(r2.exit_code, 0) << r2.err;
+    const std::string fa = dir.path() + "/" + a + "/final/model.safetensors";
+    EXPECT_LT(max_abs_difference(fa, dir.path() + "/" + b + "/final/model.safetensors"), 1e-5)
+        << estimator;
+    EXPECT_GT(max_abs_difference(fa, dir.path() + "/lm/model/model.safetensors"), 1e-3);
+  }
 
   // infalign-eval over 3 prompts, 2 ranks (2 + 1 prompts): the same numbers as one process.
   const std::string eval_args =

@@ -54,7 +54,7 @@ double calibrated_reward(const std::vector<double>& sorted, double r, bool plus_
 double ks_uniform_lattice(const std::vector<double>& counts, std::int64_t k);
 
 // How much the base rewards differ between prompts: what calibration has to correct on a task
-// (frontier.md 2). From the K rewards of each prompt (at least 2 prompts of K >= 2).
+// (docs/frontier.md). From the K rewards of each prompt (at least 2 prompts of K >= 2).
 struct Heterogeneity {
   // Var(prompt means) / (Var(prompt means) + mean within-prompt variance), unbiased within.
   double between_share = 0;

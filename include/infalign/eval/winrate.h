@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "infalign/core/stats.h"
+
 namespace infalign::eval {
 
 // P(best of n from a > best of n from b) + P(equal) / 2; needs 1 <= n <= min(|a|, |b|).
@@ -39,20 +41,10 @@ double brute_force_weighted_win_rate(const std::vector<double>& values,
                                      const std::vector<double>& opponents, std::int64_t n,
                                      bool best);
 
-// A mean over prompts with a percentile bootstrap interval (prompts resampled with replacement).
-struct Estimate {
-  double mean = 0, lo = 0, hi = 0;
-  double se = 0;  // standard error of the mean over prompts (sample sd / sqrt(count))
-};
-Estimate bootstrap_mean(const std::vector<double>& per_prompt, std::int64_t resamples,
-                        double confidence, std::uint64_t seed);
-
-// A point estimate with the spread of its bootstrap replicates: se = their standard deviation,
-// [lo, hi] = their percentile interval at `confidence` (linear interpolation between order
-// statistics); lo = hi = point when there are fewer than 2 replicates.
-Estimate bootstrap_interval(double point, std::vector<double> replicates, double confidence);
-
-// Mean and its standard error (no bootstrap), e.g. for KL over sequences.
-Estimate mean_and_se(const std::vector<double>& values);
+// The estimates the win rates are reported with (core/stats.h).
+using infalign::bootstrap_interval;
+using infalign::bootstrap_mean;
+using infalign::Estimate;
+using infalign::mean_and_se;
 
 }  // namespace infalign::eval

@@ -147,7 +147,7 @@ TEST(UKlEstimatorTest, RecoversTheKlOfKnownDensities) {
     for (const double kl : {0.1, 0.5, 1.0}) {
       const theory::Density d(grid, 1.0 / theory::solve_beta(grid, kl));
       SplitMix64 rng(23);
-      UKlEstimator estimator;
+      calibration::UKlEstimator estimator;
       for (int p = 0; p < 200; ++p) {
         std::vector<double> calibration(static_cast<std::size_t>(k)), rewards(32);
         for (double& x : calibration) x = rng.uniform();
@@ -155,7 +155,7 @@ TEST(UKlEstimatorTest, RecoversTheKlOfKnownDensities) {
         for (double& x : rewards) x = d.quantile(rng.uniform());
         estimator.add_prompt(calibration, rewards);
       }
-      const UDistribution u = estimator.finish(200, 0.95, 3);
+      const calibration::UDistribution u = estimator.finish(200, 0.95, 3);
       EXPECT_GT(u.u_kl.se, 0);
       EXPECT_NEAR(u.u_kl.mean, d.kl(), 0.03 * d.kl() + 0.005 + 3 * u.u_kl.se) << spec << " " << kl;
       EXPECT_NEAR(u.mean_u, d.standard(), 0.02) << spec << " " << kl;
@@ -168,13 +168,13 @@ TEST(UKlEstimatorTest, BaseSamplesGiveAboutZeroEvenWithTies) {
   // tie-breaking gives in expectation) keeps the base's law uniform on the lattice; counting it at
   // its mid-rank alone would not.
   SplitMix64 rng(31);
-  UKlEstimator estimator;
+  calibration::UKlEstimator estimator;
   for (int p = 0; p < 200; ++p) {
     std::vector<double> calibration = draw_levels(rng, 256, 3);
     std::sort(calibration.begin(), calibration.end());
     estimator.add_prompt(calibration, draw_levels(rng, 32, 3));
   }
-  const UDistribution u = estimator.finish(200, 0.95, 3);
+  const calibration::UDistribution u = estimator.finish(200, 0.95, 3);
   EXPECT_LT(u.u_kl.mean, 0.005 + 3 * u.u_kl.se);
   EXPECT_NEAR(u.mean_u, 0.5, 0.02);
   double total = 0;
