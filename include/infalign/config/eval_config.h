@@ -32,7 +32,7 @@ struct EvalConfig {
   // Base samples per prompt in the calibration set (drawn apart from the base samples the
   // policies duel): every sample's u, the u histograms and u_kl, and the oracle's candidates
   // (each calibrated against the others). 256 keeps the oracle's best-of-4 within 0.01 of the
-  // theory and u_kl within 3% (docs/frontier.md). 0 = none (no u, no oracle).
+  // theory and u_kl within 4% (docs/frontier.md). 0 = none (no u, no oracle).
   std::int64_t calibration_samples = 256;
   // Write samples.jsonl.gz: one record per sample (prompt, model, response, scores, u).
   bool write_samples = true;

@@ -138,7 +138,7 @@ TEST(OracleSynthetic, MatchesTheoryAtTheDefaultCandidateCount) {
 
 // u_kl on samples whose u has the density p(u) ~ exp(Phi(u) / beta) of a known KL, at the eval's
 // sizes (200 prompts x 32 samples, a calibration set of 256 per prompt): within the bias stated
-// in frontier.h (-3% of the KL, +0.005) plus three bootstrap standard deviations.
+// in calibration/u_kl.h (-4% of the KL, +0.005) plus three bootstrap standard deviations.
 TEST(UKlEstimatorTest, RecoversTheKlOfKnownDensities) {
   const std::int64_t k = config::EvalConfig{}.calibration_samples;
   for (const char* spec : {"identity", "exp:12.63", "negexp:9.68"}) {
@@ -157,7 +157,7 @@ TEST(UKlEstimatorTest, RecoversTheKlOfKnownDensities) {
       }
       const calibration::UDistribution u = estimator.finish(200, 0.95, 3);
       EXPECT_GT(u.u_kl.se, 0);
-      EXPECT_NEAR(u.u_kl.mean, d.kl(), 0.03 * d.kl() + 0.005 + 3 * u.u_kl.se) << spec << " " << kl;
+      EXPECT_NEAR(u.u_kl.mean, d.kl(), 0.04 * d.kl() + 0.005 + 3 * u.u_kl.se) << spec << " " << kl;
       EXPECT_NEAR(u.mean_u, d.standard(), 0.02) << spec << " " << kl;
     }
   }
