@@ -8,7 +8,8 @@
 # e.g.
 #   scripts/solver_search.sh ctrl_bon4 0.5 rloo4 --set ppo.advantage=rloo \
 #       --set ppo.samples_per_prompt=4 -- group4 --set ppo.advantage=group --set ppo.samples_per_prompt=4
-# Runs go to runs/solver/<METHOD>_kl<KL>_<NAME>; the evaluation to runs/solver/eval_<METHOD>_kl<KL>.
+# Runs go to runs/solver/<METHOD>_kl<KL>_<NAME>; the evaluation to
+# runs/solver/eval_<METHOD>_kl<KL>_<first NAME>.
 # Run after scripts/quickstart.sh (the base policy, reward model and calibration cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +41,7 @@ while (($# > 0)); do
   fi
 done
 policies=$(for n in "${names[@]}"; do printf 'runs/solver/%s_kl%s_%s,' "$method" "$kl" "$n"; done)
-out=runs/solver/eval_${method}_kl$kl
+out=runs/solver/eval_${method}_kl${kl}_${names[0]}
 build/infalign-eval --config configs/default/eval_runs.yaml --set "eval.policies=[${policies%,}]" \
   --set eval.output_dir="$out" --set run.run_dir="$out" --set "eval.best_of_n=[1,4]"
 /usr/bin/python3 - "$out/results.json" <<'EOF'

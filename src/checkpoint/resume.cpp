@@ -93,6 +93,23 @@ std::optional<std::string> resume(const config::LoadedConfig& loaded,
   return dir;
 }
 
+void verify_input_hashes(const std::optional<std::string>& resumed_from, TrainState& state,
+                         const std::map<std::string, std::string>& hashes) {
+  if (resumed_from) {
+    for (const auto& [name, hash] : hashes) {
+      const auto it = state.hashes.find(name);
+      if (it == state.hashes.end() || it->second != hash) {
+        throw CheckpointError(fmt::format(
+            "{}: the {} changed since this checkpoint was written (sha256 {} then, {} now); "
+            "resume with the same inputs or start a new run (checkpoint.resume: never)",
+            *resumed_from, name, it == state.hashes.end() ? "missing" : it->second.substr(0, 12),
+            hash.substr(0, 12)));
+      }
+    }
+  }
+  state.hashes = hashes;
+}
+
 std::string save(const config::LoadedConfig& loaded, CheckpointManager& manager, Resumable r) {
   const std::string dir = manager.save(r.state.step, [&](const std::string& tmp) {
     for (const auto& part : r.parts) {

@@ -606,19 +606,7 @@ PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* di
   loop::TrainingLoop loop(loaded, {p.total_steps, p.log_every_steps, run.prompts(), run.parts()},
                           rngs, &d);
   checkpoint::TrainState& state = loop.state();
-  if (const auto& from = loop.resumed_from()) {
-    for (const auto& [name, hash] : run.input_hashes()) {
-      const auto it = state.hashes.find(name);
-      if (it == state.hashes.end() || it->second != hash) {
-        throw CheckpointError(fmt::format(
-            "{}: the {} changed since this checkpoint was written (sha256 {} then, {} now); "
-            "resume with the same inputs or start a new run (checkpoint.resume: never)",
-            *from, name, it == state.hashes.end() ? "missing" : it->second.substr(0, 12),
-            hash.substr(0, 12)));
-      }
-    }
-  }
-  state.hashes = run.input_hashes();
+  checkpoint::verify_input_hashes(loop.resumed_from(), state, run.input_hashes());
   KlController kl_ctl(
       state.values.count("kl_coef") ? state.values.at("kl_coef") : run.initial_beta(),
       p.adaptive_kl, p.target_kl.value_or(1.0), p.kl_horizon);

@@ -2,6 +2,7 @@
 // moments, RNG streams, TrainState and the resolved config, per checkpoint.resume.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -41,6 +42,12 @@ struct Resumable {
 // are logged. Errors are CheckpointError naming the checkpoint.
 std::optional<std::string> resume(const config::LoadedConfig& loaded,
                                   const CheckpointManager& manager, Resumable r);
+
+// After a resume from `resumed_from`: the content hashes the checkpoint recorded for inputs a run
+// must not silently change (reference, reward model, calibration cache) must equal `hashes`
+// (CheckpointError naming the input otherwise); then `state` records `hashes`.
+void verify_input_hashes(const std::optional<std::string>& resumed_from, TrainState& state,
+                         const std::map<std::string, std::string>& hashes);
 
 // Writes checkpoint r.state.step through `manager`.
 std::string save(const config::LoadedConfig& loaded, CheckpointManager& manager, Resumable r);
