@@ -18,7 +18,6 @@
 #include "infalign/core/signals.h"
 #include "infalign/core/timer.h"
 #include "infalign/eval/evaluate.h"
-#include "infalign/ppo/offline.h"
 #include "infalign/ppo/trainer.h"
 #include "infalign/runtime/blas.h"
 #include "infalign/runtime/device.h"
@@ -203,16 +202,6 @@ void run_train(const RunRequest& request) {
   }
   if (cfg.run.stage == config::Stage::Calibrate) {
     calibration::run_calibrate_stage(request.loaded, &dist);
-    return;
-  }
-  if (cfg.run.stage == config::Stage::Offline) {
-    if (dist.active()) {
-      throw ConfigError({fmt::format(
-          "run.stage: offline runs in one process (WORLD_SIZE is {}); start it without "
-          "scripts/launch.sh",
-          env.world_size)});
-    }
-    ppo::train_offline(request.loaded);
     return;
   }
   ppo::train_ppo(request.loaded, &dist);

@@ -45,12 +45,11 @@ class BaseSampler {
     policy_.get()->eval();
   }
 
-  // rewards[i][k] for prompt indices[i], sample k (unsorted); with `responses`, also each
-  // sample's response ids (its EOS included when it ended with one).
-  std::vector<std::vector<double>> run(
-      const PromptSet& prompts, const std::vector<std::size_t>& indices, std::int64_t per_prompt,
-      const std::string& stream, Progress* progress, std::int64_t* done,
-      std::vector<std::vector<std::vector<std::int64_t>>>* responses = nullptr) {
+  // rewards[i][k] for prompt indices[i], sample k (unsorted).
+  std::vector<std::vector<double>> run(const PromptSet& prompts,
+                                       const std::vector<std::size_t>& indices,
+                                       std::int64_t per_prompt, const std::string& stream,
+                                       Progress* progress, std::int64_t* done) {
     struct Row {
       std::size_t slot;
       std::uint64_t seed;
@@ -64,7 +63,6 @@ class BaseSampler {
       }
     }
     std::vector<std::vector<double>> rewards(indices.size());
-    if (responses != nullptr) responses->assign(indices.size(), {});
     const auto batch = static_cast<std::size_t>(cfg_.generation.batch_size);
     for (std::size_t start = 0; start < rows.size(); start += batch) {
       signals::throw_if_stop_requested();
@@ -82,14 +80,8 @@ class BaseSampler {
       const std::vector<reward::ScoredText> items =
           reward::scored_texts(prompt_ptrs, out, tok_, scorer_.needs_text());
       const std::vector<double> scores = scorer_.score(items);
-      const at::Tensor eos = out.ended_with_eos.cpu();
       for (std::size_t b = 0; b < chunk.size(); ++b) {
         rewards[rows[start + b].slot].push_back(scores[b]);
-        if (responses != nullptr) {
-          std::vector<std::int64_t> ids = items[b].response_ids;
-          if (eos[static_cast<std::int64_t>(b)].item<bool>()) ids.push_back(tok_.eos_id());
-          (*responses)[rows[start + b].slot].push_back(std::move(ids));
-        }
       }
       if (progress != nullptr) {
         *done += static_cast<std::int64_t>(chunk.size());
@@ -291,24 +283,6 @@ CalibrationCache ensure(Context& ctx, BuildStats* stats, runtime::Distributed* d
 }
 
 }  // namespace
-
-BaseDraws draw_base_samples(const config::LoadedConfig& loaded, const tokenizer::Tokenizer& tok,
-                            reward::RewardScorer& scorer, const PromptSet& prompts,
-                            std::int64_t per_prompt, const std::string& stream,
-                            bool keep_responses) {
-  const auto& cfg = loaded.config;
-  BaseSampler sampler(loaded, tok, scorer, runtime::resolve_device(cfg.run.device));
-  std::vector<std::size_t> indices(prompts.ids.size());
-  for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
-  const auto total = static_cast<std::int64_t>(indices.size()) * per_prompt;
-  Progress progress(total, {"gen", "sample", cfg.logging.progress_interval_seconds, std::nullopt});
-  std::int64_t done = 0;
-  BaseDraws draws;
-  draws.rewards = sampler.run(prompts, indices, per_prompt, stream, &progress, &done,
-                              keep_responses ? &draws.responses : nullptr);
-  progress.finish();
-  return draws;
-}
 
 PromptSet load_prompt_set(const config::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok) {
   return load_prompt_set(cfg.data.train_prompts_file, cfg.data.max_prompt_tokens, tok);

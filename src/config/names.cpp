@@ -23,8 +23,7 @@ const Table<E>& table();
   }
 
 INFALIGN_ENUM_TABLE(Stage, {Stage::Tokenizer, "tokenizer"}, {Stage::Lm, "lm"},
-                    {Stage::Reward, "reward"}, {Stage::Calibrate, "calibrate"}, {Stage::Ppo, "ppo"},
-                    {Stage::Offline, "offline"})
+                    {Stage::Reward, "reward"}, {Stage::Calibrate, "calibrate"}, {Stage::Ppo, "ppo"})
 INFALIGN_ENUM_TABLE(DeviceKind, {DeviceKind::Auto, "auto"}, {DeviceKind::Cpu, "cpu"},
                     {DeviceKind::Cuda, "cuda"})
 INFALIGN_ENUM_TABLE(DType, {DType::Float32, "float32"}, {DType::BFloat16, "bfloat16"})

@@ -470,13 +470,6 @@ struct Registry {
         .field("micro_batch_size", &PpoConfig::micro_batch_size, at_least<I>(0))
         .field("log_every_steps", &PpoConfig::log_every_steps, at_least<I>(1));
 
-    Section<OfflineConfig>(fields, sections, "offline", &ExperimentConfig::offline)
-        .field("samples_per_prompt", &OfflineConfig::samples_per_prompt, in_range<I>(1, 1 << 16))
-        .field("prompts_per_step", &OfflineConfig::prompts_per_step, in_range<I>(1, 1 << 20))
-        .field("micro_batch_size", &OfflineConfig::micro_batch_size, at_least<I>(0))
-        .field("eval_prompts", &OfflineConfig::eval_prompts, at_least<I>(0))
-        .field("eval_samples", &OfflineConfig::eval_samples, in_range<I>(1, 1 << 16));
-
     Section<CheckpointConfig>(fields, sections, "checkpoint", &ExperimentConfig::checkpoint)
         .field("resume", &CheckpointConfig::resume, non_empty())
         .field("every_steps", &CheckpointConfig::every_steps, at_least<I>(0))

@@ -32,8 +32,7 @@ class Issues {
 };
 
 bool stage_samples_from_base(Stage stage) {
-  return stage == Stage::Reward || stage == Stage::Calibrate || stage == Stage::Ppo ||
-         stage == Stage::Offline;
+  return stage == Stage::Reward || stage == Stage::Calibrate || stage == Stage::Ppo;
 }
 
 void check_model(const ExperimentConfig& c, Issues& issues) {
@@ -115,8 +114,7 @@ void check_stage(const ExperimentConfig& c, Issues& issues) {
                            "written by stage lm",
                            stage));
   }
-  const bool scores_with_model =
-      c.run.stage == Stage::Calibrate || c.run.stage == Stage::Ppo || c.run.stage == Stage::Offline;
+  const bool scores_with_model = c.run.stage == Stage::Calibrate || c.run.stage == Stage::Ppo;
   if (scores_with_model && c.reward.kind == RewardKind::Model && c.reward.model_path.empty()) {
     issues.add(
         "reward.model_path",
@@ -129,19 +127,17 @@ void check_stage(const ExperimentConfig& c, Issues& issues) {
                            "least 2 continuations",
                            c.reward.samples_per_prompt, c.reward.prompts_per_group));
   }
-  if (c.run.stage == Stage::Ppo || c.run.stage == Stage::Offline) {
-    // The solvers' samples must come from the policy's own distribution: top-k / top-p bias the
-    // PPO ratio (shared docs ppo.md, mechanics 4) and the offline solver's weights.
-    const char* why = c.run.stage == Stage::Ppo
-                          ? "truncated sampling biases the PPO ratio"
-                          : "the weighted samples must come from the base policy itself";
+  if (c.run.stage == Stage::Ppo) {
+    // Top-k/top-p at rollout time bias the PPO ratio (shared docs ppo.md, mechanics 4).
     if (c.generation.top_k != 0) {
-      issues.add("generation.top_k", fmt::format("got {}, expected 0 when run.stage is {}: {}",
-                                                 c.generation.top_k, stage, why));
+      issues.add("generation.top_k", fmt::format("got {}, expected 0 when run.stage is ppo: "
+                                                 "truncated sampling biases the PPO ratio",
+                                                 c.generation.top_k));
     }
     if (c.generation.top_p != 1.0) {
-      issues.add("generation.top_p", fmt::format("got {}, expected 1 when run.stage is {}: {}",
-                                                 c.generation.top_p, stage, why));
+      issues.add("generation.top_p", fmt::format("got {}, expected 1 when run.stage is ppo: "
+                                                 "truncated sampling biases the PPO ratio",
+                                                 c.generation.top_p));
     }
   }
 }

@@ -178,7 +178,7 @@ TrainingTransform training_transform(const PolicySource& source) {
       log::debug("[eval] {}: keys of another version skipped: {}", source.resolved_config,
                  fmt::join(skipped, ", "));
     }
-    if (cfg.run.stage != config::Stage::Ppo && cfg.run.stage != config::Stage::Offline) return out;
+    if (cfg.run.stage != config::Stage::Ppo) return out;
     out.oracle = OracleTransform::from_config(cfg.transform, cfg.calibration.num_samples);
     out.phi = out.oracle->phi;
     out.label = out.oracle->describe();

@@ -16,10 +16,6 @@ namespace infalign::runtime {
 class Distributed;
 }
 
-namespace infalign::reward {
-class RewardScorer;
-}
-
 namespace infalign::calibration {
 
 // The prompts of data.train_prompts_file, encoded as every stage encodes them
@@ -33,19 +29,6 @@ PromptSet load_prompt_set(const config::ExperimentConfig& cfg, const tokenizer::
 // The same for any prompt file (evaluation reads data.eval_prompts_file).
 PromptSet load_prompt_set(const std::string& file, std::int64_t max_prompt_tokens,
                           const tokenizer::Tokenizer& tok);
-
-// Draws `per_prompt` samples of every prompt from the frozen base policy (model.init_from, the
-// generation settings), each seeded by (run.seed, `stream`, prompt key, sample index), and scores
-// them: rewards[i][k] of prompt i, sample k; with `keep_responses` also the response ids (with
-// their EOS when they ended with one).
-struct BaseDraws {
-  std::vector<std::vector<double>> rewards;
-  std::vector<std::vector<std::vector<std::int64_t>>> responses;
-};
-BaseDraws draw_base_samples(const config::LoadedConfig& loaded, const tokenizer::Tokenizer& tok,
-                            reward::RewardScorer& scorer, const PromptSet& prompts,
-                            std::int64_t per_prompt, const std::string& stream,
-                            bool keep_responses);
 
 // <run.run_dir>/calibration.cache unless calibration.cache_path says otherwise.
 std::string cache_path(const config::ExperimentConfig& cfg);

@@ -8,7 +8,6 @@
 #include "infalign/config/generation_config.h"
 #include "infalign/config/logging_config.h"
 #include "infalign/config/model_config.h"
-#include "infalign/config/offline_config.h"
 #include "infalign/config/oracle_config.h"
 #include "infalign/config/ppo_config.h"
 #include "infalign/config/reward_config.h"
@@ -30,7 +29,6 @@ struct ExperimentConfig {
   TransformConfig transform;
   TrainConfig train;
   PpoConfig ppo;
-  OfflineConfig offline;
   CheckpointConfig checkpoint;
   EvalConfig eval;
   OracleConfig oracle;

@@ -7,7 +7,7 @@
 namespace infalign::config {
 
 // Which job `infalign-train` runs.
-enum class Stage { Tokenizer, Lm, Reward, Calibrate, Ppo, Offline };
+enum class Stage { Tokenizer, Lm, Reward, Calibrate, Ppo };
 
 // Where tensors live. `Auto` picks CUDA when a GPU is present, else CPU.
 enum class DeviceKind { Auto, Cpu, Cuda };
@@ -24,7 +24,7 @@ struct DeviceSpec {
 struct RunConfig {
   // Name of the run, used in logs and reports.
   std::string name = "default";
-  // The job to run: tokenizer, lm, reward, calibrate, ppo or offline.
+  // The job to run: tokenizer, lm, reward, calibrate or ppo.
   Stage stage = Stage::Ppo;
   // Output directory (logs, metrics, checkpoints); relative paths are relative to the working dir.
   std::string run_dir = "runs/default";
