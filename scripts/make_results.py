@@ -9,6 +9,7 @@ and under the gold judge, with the oracle curves) next to the markdown file.
     scripts/make_results.py --out docs/results.md runs/reproduce/eval/results.json
 """
 import argparse
+import random
 import datetime
 import json
 import os
@@ -37,10 +38,37 @@ def rates(policy, judge, n):
     return None, None
 
 
-def compare(a, b):
+def per_prompt(policy, judge, n, key):
+    """The per-prompt win rates of rates(...)[key] (None in files that lack them)."""
+    for j in policy["judges"]:
+        if j["judge"] == judge:
+            for row in j["win_rates"]:
+                if row["n"] == n:
+                    return row.get(("best_of_n", "worst_of_n")[key] + "_per_prompt")
+    return None
+
+
+def paired_difference(a, b, resamples=2000, confidence=0.95, seed=1):
+    """mean(a - b) with a percentile bootstrap interval, prompts resampled jointly."""
+    d = [x - y for x, y in zip(a, b)]
+    rng = random.Random(seed)
+    k = len(d)
+    means = sorted(sum(d[rng.randrange(k)] for _ in range(k)) / k for _ in range(resamples))
+    lo = means[int((1 - confidence) / 2 * (resamples - 1))]
+    hi = means[int((1 + confidence) / 2 * (resamples - 1))]
+    return sum(d) / k, lo, hi
+
+
+def compare(a, b, pa=None, pb=None):
+    """a minus b: paired interval when both have per-prompt values of the same prompts and base
+    samples (pa, pb), else whether the two intervals overlap. Returns (text, apart)."""
+    if pa and pb and len(pa) == len(pb):
+        diff, lo, hi = paired_difference(pa, pb)
+        apart = lo > 0 or hi < 0
+        return f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" (paired interval excludes 0)" if apart else ""), apart
     diff = a["mean"] - b["mean"]
     overlap = a["lo"] <= b["hi"] and b["lo"] <= a["hi"]
-    return f"{diff:+.3f}" + ("" if overlap else " (intervals apart)")
+    return f"{diff:+.3f}" + ("" if overlap else " (intervals apart)"), not overlap
 
 
 # The transform spec each method trains with (oracle.transforms / OracleTransform::spec).
@@ -185,11 +213,15 @@ def main():
     lines += ["## The paper's claims, as measured here", "",
               "Claim 1: CTRL with exp(t u) has the highest best-of-4 win rate at matched KL. "
               "Claim 2: CTRL with -exp(-t u) has the highest worst-of-4 win rate. A claim "
-              "**holds** at a KL when the CTRL run's win rate is above every other method's with "
-              "95% intervals apart, is **not separable** when it is the highest but an interval "
-              "overlaps, and **does not hold** when another method is higher. Effect sizes are "
-              "the differences in win rate.", ""]
+              "**holds** at a KL when the CTRL run's win rate is above every other method's and "
+              "each difference is significant: its paired 95% bootstrap interval [lo, hi] "
+              "(prompts resampled jointly; every run faced the same prompts and base samples) "
+              "excludes 0, or, for results files without per-prompt values, the two intervals "
+              "are apart. It is **not separable** when it is the highest but a difference is "
+              "not significant, and **does not hold** when another method is higher. Effect "
+              "sizes are the differences in win rate.", ""]
     tally = {}
+    paired_any = False
     for judge, judge_label in (("reward_model", "reward model"), ("gold", "gold judge")):
         for claim, method, key, who in (("best", "ctrl_bon4", 0, "exp"),
                                         ("worst", "ctrl_won4", 1, "-exp")):
@@ -198,6 +230,7 @@ def main():
                 if mine is None or rates(mine[0], judge, n)[key] is None:
                     continue
                 me = rates(mine[0], judge, n)[key]
+                me_pp = per_prompt(mine[0], judge, n, key)
                 parts, higher, overlapping = [], [], []
                 for other in METHODS:
                     if other == method or (other, kl) not in runs:
@@ -205,10 +238,15 @@ def main():
                     them = rates(runs[(other, kl)][0], judge, n)[key]
                     if them is None:
                         continue
-                    parts.append(f"vs {METHODS[other]} {compare(me, them)}")
+                    pair = runs[(other, kl)][1].get("pairing_key") == mine[1].get("pairing_key")
+                    text, apart = compare(
+                        me, them, me_pp if pair else None,
+                        per_prompt(runs[(other, kl)][0], judge, n, key) if pair else None)
+                    paired_any = paired_any or ("[" in text)
+                    parts.append(f"vs {METHODS[other]} {text}")
                     if them["mean"] >= me["mean"]:
                         higher.append(METHODS[other])
-                    elif them["hi"] >= me["lo"]:
+                    elif not apart:
                         overlapping.append(METHODS[other])
                 verdict = ("does not hold" if higher else
                            "not separable" if overlapping else "holds")
@@ -289,8 +327,11 @@ def main():
         lines += oracle_section(runs, oracle, kls, n)
     lines += ["", "Caveats: each method is one training run (one seed), so the intervals cover the "
               "evaluation's sampling of prompts and responses, not the variation between training "
-              "runs; the runs are compared through separate intervals, not a paired test. "
-              "Measured KLs differ from the targets: compare rows at similar measured KL.",
+              "runs; "
+              + ("differences between runs have paired intervals over prompts. "
+                 if paired_any else "the runs are compared through separate intervals, not a "
+                 "paired test. ")
+              + "Measured KLs differ from the targets: compare rows at similar measured KL.",
               "", "## Plots", ""]
     base = os.path.splitext(args.out)[0]
     for judge in ("reward_model", "gold"):

@@ -56,4 +56,14 @@ Estimate bootstrap_mean(const std::vector<double>& per_prompt, std::int64_t resa
   return e;
 }
 
+Estimate paired_difference(const std::vector<double>& a, const std::vector<double>& b,
+                           std::int64_t resamples, double confidence, std::uint64_t seed) {
+  INFALIGN_CHECK(a.size() == b.size(),
+                 "paired_difference: the two sides must have one value per "
+                 "prompt each");
+  std::vector<double> diff(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) diff[i] = b[i] - a[i];
+  return bootstrap_mean(diff, resamples, confidence, seed);
+}
+
 }  // namespace infalign

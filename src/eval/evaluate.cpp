@@ -224,6 +224,23 @@ std::vector<double> slice(const std::vector<double>& v, std::size_t p, std::int6
   return {v.begin() + first, v.begin() + first + m};
 }
 
+// What the policies of this evaluation were measured against: the prompts' token ids and every
+// judge's score of every base duel sample (EvalResults::pairing_key).
+std::string pairing_key(const calibration::PromptSet& prompts, const ModelSamples& base,
+                        const std::vector<std::string>& judges) {
+  std::string bytes;
+  for (const auto& ids : prompts.ids) {
+    for (const std::int64_t id : ids) bytes += fmt::format("{} ", id);
+    bytes += "\n";
+  }
+  for (std::size_t j = 0; j < judges.size(); ++j) {
+    bytes += judges[j] + ":";
+    for (const double s : base.scores[j]) bytes += fmt::format("{:a} ", s);
+    bytes += "\n";
+  }
+  return fs::sha256_hex(bytes);
+}
+
 // Runs scripts/plot_eval.py on `input` (results.json or oracle.json) when Python with
 // matplotlib is there.
 void plot(const std::string& input, const std::string& output) {
@@ -539,6 +556,7 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   results.confidence = e.confidence;
   results.temperature = cfg.generation.temperature;
   results.seed = cfg.run.seed;
+  results.pairing_key = pairing_key(prompts, base_samples, judge_names);
   results.base_stats = stats_of(base_samples);
   // u of the base's own duel samples: uniform in law, so its u_kl is the estimator's floor here.
   auto u_of = [&](const ModelSamples& s, std::size_t j, std::optional<double> kl) {
@@ -573,6 +591,8 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
     const ModelSamples s = gather_samples(local, n_prompts, m, shard.per_rank, true, dist);
     if (e.write_samples) policy_local.push_back(std::move(local));
     pr.kl_k1 = mean_and_se(s.k1);
+    for (std::size_t p = 0; p < n_prompts; ++p)
+      pr.kl_k1_per_prompt.push_back(mean_of(slice(s.k1, p, m)));
     pr.kl_k3 = mean_and_se(s.k3);
     pr.stats = stats_of(s);
     best_pp.emplace_back(judges.size());
@@ -593,7 +613,8 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
           best[p] = best_of_n_win_rate(a, b, n);
           worst[p] = worst_of_n_win_rate(a, b, n);
         }
-        jr.rows.push_back({n, summarize(best, e, boot_seed), summarize(worst, e, boot_seed)});
+        jr.rows.push_back(
+            {n, summarize(best, e, boot_seed), summarize(worst, e, boot_seed), best, worst});
         best_pp.back()[j].push_back(std::move(best));
         worst_pp.back()[j].push_back(std::move(worst));
       }

@@ -20,6 +20,13 @@ using nlohmann::json;
 json to_json(const Estimate& e) {
   return {{"mean", e.mean}, {"lo", e.lo}, {"hi", e.hi}, {"se", e.se}};
 }
+// Per-prompt values at 1e-6, far below any interval they feed, so the files stay small.
+json rounded(const std::vector<double>& values) {
+  json out = json::array();
+  for (const double v : values) out.push_back(std::round(v * 1e6) / 1e6);
+  return out;
+}
+
 json to_json(const SampleStats& s) {
   return {{"mean_length", s.mean_length}, {"eos_rate", s.eos_rate}};
 }
@@ -199,6 +206,13 @@ const GainRow* gain_row(const JudgeResult& jr, std::int64_t n, bool best) {
   return nullptr;
 }
 
+// FNV-1a of a row's name and the column: the same bootstrap draws on every platform.
+std::uint64_t stable_seed(const std::string& text, std::size_t column) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (const unsigned char ch : text) h = (h ^ ch) * 1099511628211ULL;
+  return h ^ (0x9E3779B97F4A7C15ULL * (column + 1));
+}
+
 std::string procedure_name(std::int64_t n, bool best) {
   return n == 1 ? "standard" : fmt::format("{}-of-{}", best ? "best" : "worst", n);
 }
@@ -238,6 +252,7 @@ std::string results_json(const EvalResults& r) {
   j["confidence"] = r.confidence;
   j["temperature"] = r.temperature;
   j["seed"] = r.seed;
+  j["pairing_key"] = r.pairing_key;
   j["calibration_samples"] = r.calibration_samples;
   j["base"]["u"] = json::object();
   for (const auto& [judge, u] : r.base_u) j["base"]["u"][judge] = to_json(u);
@@ -251,13 +266,17 @@ std::string results_json(const EvalResults& r) {
                {"transform", p.transform},
                {"kl_k1", to_json(p.kl_k1)},
                {"kl_k3", to_json(p.kl_k3)},
+               {"kl_k1_per_prompt", rounded(p.kl_k1_per_prompt)},
                {"stats", to_json(p.stats)}};
     jp["judges"] = json::array();
     for (const auto& jr : p.judges) {
       json rows = json::array();
       for (const auto& row : jr.rows) {
-        rows.push_back(
-            {{"n", row.n}, {"best_of_n", to_json(row.best)}, {"worst_of_n", to_json(row.worst)}});
+        rows.push_back({{"n", row.n},
+                        {"best_of_n", to_json(row.best)},
+                        {"worst_of_n", to_json(row.worst)},
+                        {"best_of_n_per_prompt", rounded(row.best_per_prompt)},
+                        {"worst_of_n_per_prompt", rounded(row.worst_per_prompt)}});
       }
       jp["judges"].push_back({{"judge", jr.judge},
                               {"policy_mean_score", jr.policy_mean},
@@ -300,6 +319,7 @@ EvalResults parse_results(const std::string& text, const std::string& file) {
   r.confidence = top.get<double>("confidence");
   r.temperature = top.get<double>("temperature");
   r.seed = top.get<std::uint64_t>("seed");
+  if (top.has("pairing_key")) r.pairing_key = top.get<std::string>("pairing_key");
   if (top.has("calibration_samples"))
     r.calibration_samples = top.get<std::int64_t>("calibration_samples");
   if (top.child("base").has("u")) {
@@ -320,6 +340,9 @@ EvalResults parse_results(const std::string& text, const std::string& file) {
     pr.transform = p.get<std::string>("transform");
     pr.kl_k1 = p.estimate("kl_k1");
     pr.kl_k3 = p.estimate("kl_k3");
+    if (p.has("kl_k1_per_prompt")) {
+      pr.kl_k1_per_prompt = p.get<std::vector<double>>("kl_k1_per_prompt");
+    }
     pr.stats = p.stats("stats");
     const json& judges = p.array("judges");
     for (std::size_t k = 0; k < judges.size(); ++k) {
@@ -331,8 +354,16 @@ EvalResults parse_results(const std::string& text, const std::string& file) {
       const json& rows = jr.array("win_rates");
       for (std::size_t q = 0; q < rows.size(); ++q) {
         const Reader row = jr.item(rows[q], q, "win_rates");
-        out.rows.push_back(
-            {row.get<std::int64_t>("n"), row.estimate("best_of_n"), row.estimate("worst_of_n")});
+        WinRateRow w{row.get<std::int64_t>("n"),
+                     row.estimate("best_of_n"),
+                     row.estimate("worst_of_n"),
+                     {},
+                     {}};
+        if (row.has("best_of_n_per_prompt")) {
+          w.best_per_prompt = row.get<std::vector<double>>("best_of_n_per_prompt");
+          w.worst_per_prompt = row.get<std::vector<double>>("worst_of_n_per_prompt");
+        }
+        out.rows.push_back(std::move(w));
       }
       if (jr.has("u")) out.u = jr.u_stats("u");
       if (jr.has("oracle")) out.oracle = jr.gain("oracle");
@@ -511,36 +542,42 @@ std::string compare_table(const std::vector<std::pair<std::string, EvalResults>>
   // Columns: every policy of every file; rows: (judge, procedure, N) and KL.
   struct Column {
     std::string label;
+    const EvalResults* results;
     const PolicyResult* policy;
+  };
+  struct Cell {
+    Estimate e;
+    const std::vector<double>* per_prompt = nullptr;  // for paired differences
   };
   std::vector<Column> columns;
   for (const auto& [file, results] : runs) {
-    for (const auto& p : results.policies) columns.push_back({file + ":" + p.name, &p});
+    for (const auto& p : results.policies) columns.push_back({file + ":" + p.name, &results, &p});
   }
   if (columns.empty()) return "no policies in the results files\n";
   std::vector<std::string> keys;
-  std::map<std::string, std::vector<std::optional<Estimate>>> cells;
-  auto put = [&](const std::string& key, std::size_t column, const Estimate& e) {
+  std::map<std::string, std::vector<std::optional<Cell>>> cells;
+  auto put = [&](const std::string& key, std::size_t column, const Estimate& e,
+                 const std::vector<double>* per_prompt = nullptr) {
     auto [it, inserted] = cells.try_emplace(key, columns.size());
     if (inserted) keys.push_back(key);
-    it->second[column] = e;
+    it->second[column] = Cell{e, per_prompt};
   };
   for (std::size_t c = 0; c < columns.size(); ++c) {
     const PolicyResult& p = *columns[c].policy;
     for (const auto& jr : p.judges) {
       for (const auto& row : jr.rows) {
         if (row.n == 1) {
-          put(fmt::format("{} standard", jr.judge), c, row.best);
+          put(fmt::format("{} standard", jr.judge), c, row.best, &row.best_per_prompt);
         } else {
-          put(fmt::format("{} best-of-{}", jr.judge, row.n), c, row.best);
-          put(fmt::format("{} worst-of-{}", jr.judge, row.n), c, row.worst);
+          put(fmt::format("{} best-of-{}", jr.judge, row.n), c, row.best, &row.best_per_prompt);
+          put(fmt::format("{} worst-of-{}", jr.judge, row.n), c, row.worst, &row.worst_per_prompt);
         }
       }
     }
     Estimate k1 = p.kl_k1;
     k1.lo = k1.mean - 1.96 * k1.se;
     k1.hi = k1.mean + 1.96 * k1.se;
-    put("KL k1 (+-1.96 se)", c, k1);
+    put("KL k1 (+-1.96 se)", c, k1, &p.kl_k1_per_prompt);
     for (const auto& jr : p.judges) {
       if (jr.u) {
         put(fmt::format("{} u_kl", jr.judge), c, jr.u->u_kl);
@@ -559,37 +596,76 @@ std::string compare_table(const std::vector<std::pair<std::string, EvalResults>>
       }
     }
   }
+  // Paired when the column and [0] faced the same base samples on the same prompts.
+  const EvalResults& first = *columns[0].results;
+  const std::int64_t resamples = first.bootstrap_resamples > 0 ? first.bootstrap_resamples : 1000;
+  auto paired = [&](std::size_t c, const Cell& cell, const Cell& ref) {
+    const std::string& key = columns[c].results->pairing_key;
+    return !key.empty() && key == first.pairing_key && cell.per_prompt != nullptr &&
+           ref.per_prompt != nullptr && !cell.per_prompt->empty() &&
+           cell.per_prompt->size() == ref.per_prompt->size();
+  };
+  bool any_paired = false, any_unpaired = false;
+  std::vector<std::vector<std::string>> texts(keys.size(),
+                                              std::vector<std::string>(columns.size(), "-"));
+  std::vector<std::size_t> widths(columns.size());
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    widths[c] = c == 0 ? 3 : fmt::format("[{}] (diff vs [0])", c).size();
+  }
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    const auto& row = cells.at(keys[k]);
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      if (!row[c]) continue;
+      const Cell& cell = *row[c];
+      std::string text = fmt::format("{:.3f} [{:.3f},{:.3f}]", cell.e.mean, cell.e.lo, cell.e.hi);
+      if (c > 0 && row[0]) {
+        const Cell& ref = *row[0];
+        if (paired(c, cell, ref)) {
+          const Estimate d = paired_difference(*ref.per_prompt, *cell.per_prompt, resamples,
+                                               first.confidence, stable_seed(keys[k], c));
+          const bool excludes_zero = d.lo > 0 || d.hi < 0;
+          text += fmt::format(" {:+.3f} [{:+.3f},{:+.3f}]{}", d.mean, d.lo, d.hi,
+                              excludes_zero ? "*" : "");
+          any_paired = true;
+        } else {
+          const bool overlap = cell.e.lo <= ref.e.hi && ref.e.lo <= cell.e.hi;
+          text += fmt::format(" {:+.3f}{}", cell.e.mean - ref.e.mean, overlap ? "" : "*");
+          any_unpaired = true;
+        }
+      }
+      widths[c] = std::max(widths[c], text.size());
+      texts[k][c] = std::move(text);
+    }
+  }
   std::size_t key_width = 8;
   for (const auto& k : keys) key_width = std::max(key_width, k.size());
-  const std::size_t width = 30;
   std::ostringstream out;
   for (std::size_t c = 0; c < columns.size(); ++c) {
     out << fmt::format("[{}] {}\n", c, columns[c].label);
   }
   out << fmt::format("{:<{}}", "metric", key_width);
   for (std::size_t c = 0; c < columns.size(); ++c) {
-    out << fmt::format("  {:<{}}", c == 0 ? "[0]" : fmt::format("[{}] (diff vs [0])", c), width);
+    out << fmt::format("  {:<{}}", c == 0 ? "[0]" : fmt::format("[{}] (diff vs [0])", c),
+                       widths[c]);
   }
   out << "\n";
-  for (const auto& key : keys) {
-    out << fmt::format("{:<{}}", key, key_width);
-    const auto& row = cells.at(key);
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    out << fmt::format("{:<{}}", keys[k], key_width);
     for (std::size_t c = 0; c < columns.size(); ++c) {
-      std::string text = "-";
-      if (row[c]) {
-        const Estimate& e = *row[c];
-        text = fmt::format("{:.3f} [{:.3f},{:.3f}]", e.mean, e.lo, e.hi);
-        if (c > 0 && row[0]) {
-          const Estimate& ref = *row[0];
-          const bool overlap = e.lo <= ref.hi && ref.lo <= e.hi;
-          text += fmt::format(" {:+.3f}{}", e.mean - ref.mean, overlap ? "" : "*");
-        }
-      }
-      out << fmt::format("  {:<{}}", text, width);
+      out << fmt::format("  {:<{}}", texts[k][c], widths[c]);
     }
     out << "\n";
   }
-  if (columns.size() > 1) out << "* the intervals of this column and of [0] do not overlap\n";
+  if (any_paired) {
+    out << fmt::format(
+        "diff [lo,hi]: paired {:.0f}% bootstrap interval of the difference (prompts resampled "
+        "jointly: same prompts and base samples); * where it excludes 0\n",
+        100 * first.confidence);
+  }
+  if (any_unpaired) {
+    out << "diff without an interval: different prompts or base samples, not paired; * where the "
+           "two intervals do not overlap\n";
+  }
   return out.str();
 }
 

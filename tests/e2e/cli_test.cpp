@@ -554,6 +554,10 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
           const auto& e = row.at("best_of_n");
           EXPECT_LE(e.at("lo").get<double>(), e.at("mean").get<double>());
           EXPECT_GE(e.at("hi").get<double>(), e.at("mean").get<double>());
+          // The per-prompt win rates (for paired comparisons) average to the reported mean.
+          const auto pp = row.at("best_of_n_per_prompt").get<std::vector<double>>();
+          ASSERT_EQ(pp.size(), 4u);
+          EXPECT_NEAR((pp[0] + pp[1] + pp[2] + pp[3]) / 4, e.at("mean").get<double>(), 1e-6);
         }
       }
     }
@@ -614,7 +618,9 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
                                     shell_quote(results_file));
   ASSERT_EQ(compared.exit_code, 0) << compared.err;
   EXPECT_NE(compared.out.find("reward_model best-of-4"), std::string::npos) << compared.out;
-  EXPECT_NE(compared.out.find("+0.000"), std::string::npos) << compared.out;
+  EXPECT_NE(compared.out.find("+0.000 [+0.000,+0.000]"), std::string::npos) << compared.out;
+  EXPECT_NE(compared.out.find("paired 95% bootstrap interval"), std::string::npos) << compared.out;
+  EXPECT_EQ(nlohmann::json::parse(run.file("eval", "results.json")).at("pairing_key").size(), 64u);
   EXPECT_NE(compared.out.find("reward_model u_kl"), std::string::npos) << compared.out;
   // The oracle alone: the same base samples, oracle.json without policies.
   const auto oracle_only = run.eval("oracle " + eval_args + " --set eval.output_dir=" +

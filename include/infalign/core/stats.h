@@ -24,6 +24,12 @@ Estimate bootstrap_mean(const std::vector<double>& per_prompt, std::int64_t resa
 // statistics); lo = hi = point when there are fewer than 2 replicates.
 Estimate bootstrap_interval(double point, std::vector<double> replicates, double confidence);
 
+// The paired difference mean(b) - mean(a) of two measurements of the same prompts (a[i] and b[i]
+// of prompt i): the bootstrap resamples prompts jointly, so what the two share (the prompt's
+// difficulty, the base samples both faced) cancels. Sizes must match.
+Estimate paired_difference(const std::vector<double>& a, const std::vector<double>& b,
+                           std::int64_t resamples, double confidence, std::uint64_t seed);
+
 // Mean and its standard error (no bootstrap), e.g. for KL over sequences.
 Estimate mean_and_se(const std::vector<double>& values);
 

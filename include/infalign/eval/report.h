@@ -17,6 +17,9 @@ namespace infalign::eval {
 struct WinRateRow {
   std::int64_t n = 1;
   Estimate best, worst;  // best-of-N and worst-of-N win rate against the base, with intervals
+  // The same per prompt, in prompt order, for paired comparisons (empty in files of versions
+  // that did not write them).
+  std::vector<double> best_per_prompt, worst_per_prompt;
 };
 
 // The calibrated rewards u of one model's samples under one judge (frontier.h).
@@ -92,6 +95,7 @@ struct PolicyResult {
   std::string name, path;
   std::string transform;  // "" when unknown (no resolved config next to the weights) or raw
   Estimate kl_k1, kl_k3;  // KL(policy || base) per sequence: mean and standard error
+  std::vector<double> kl_k1_per_prompt;  // mean k1 of each prompt's samples (may be empty)
   SampleStats stats;
   std::vector<JudgeResult> judges;
   std::optional<TheoryCurve> theory;
@@ -103,6 +107,10 @@ struct EvalResults {
   std::int64_t calibration_samples = 0;  // per prompt; 0: no u
   double confidence = 0.95, temperature = 1.0;
   std::uint64_t seed = 0;
+  // sha256 of the prompts and of every judge's scores of the base samples the policies faced:
+  // two evaluations with the same key measured their policies against the same opponents on
+  // the same prompts, so their per-prompt win rates pair ("" in files of older versions).
+  std::string pairing_key;
   SampleStats base_stats;
   std::vector<std::pair<std::string, UStats>> base_u;  // per judge: u of the base's own samples
   std::vector<PolicyResult> policies;
@@ -123,8 +131,10 @@ std::string results_csv(const EvalResults& r);
 std::string results_table(const EvalResults& r);
 
 // Side by side: every (policy, judge, procedure, N) and the KL of each results file; the first
-// column is the reference, later columns show their difference and whether the intervals
-// overlap.
+// column is the reference, later columns show their difference to it. Where a column and the
+// first share a pairing key (the same prompts and base samples, e.g. two policies of one
+// evaluation) the difference gets a paired bootstrap interval over prompts and '*' when that
+// interval excludes 0; otherwise '*' marks intervals that do not overlap.
 std::string compare_table(const std::vector<std::pair<std::string, EvalResults>>& runs);
 
 }  // namespace infalign::eval
