@@ -1,16 +1,22 @@
 #!/usr/bin/python3
 """Writes docs/results.md (the paper's comparison on the default task) from the results.json
 of scripts/reproduce.sh (one evaluation of every run; several files also work): one table per
-target KL, the verdicts on the paper's two claims with effect sizes and whether the 95%
-intervals overlap, the oracle of each transform with each run's KL efficiency and fraction of
-the oracle's gain, the gold-judge view, and two plots (win rate vs KL under the reward model
-and under the gold judge, with the oracle curves) next to the markdown file.
+target KL (runs of several training seeds averaged, with the spread over seeds), the verdicts on
+the paper's two claims with effect sizes and paired intervals, the oracle of each transform with
+each run's KL efficiency and fraction of the oracle's gain, the gold-judge view, the task variant
+(--variant: its evaluation; --heterogeneity: calibration reports), and two plots (win rate vs KL
+under the reward model and under the gold judge, with the oracle curves) next to the markdown
+file. Policy names are <method>_kl<KL>[_s<seed>], variant_<method>_kl<KL> in the variant.
 
-    scripts/make_results.py --out docs/results.md runs/reproduce/eval/results.json
+    scripts/make_results.py --out docs/results.md runs/reproduce/eval/results.json \
+        [--variant runs/reproduce/variant/eval/results.json] \
+        [--heterogeneity default=runs/default/calibration/calibration_report.json ...]
 """
 import argparse
-import random
+import copy
 import datetime
+import math
+import random
 import json
 import os
 import re
@@ -26,7 +32,56 @@ METHODS = {
 
 
 def cell(e):
-    return f"{e['mean']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
+    text = f"{e['mean']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
+    if e.get("seed_sd") is not None:
+        text += f" ±{e['seed_sd']:.3f}"
+    return text
+
+
+def bootstrap(values, resamples=2000, confidence=0.95, seed=1):
+    rng = random.Random(seed)
+    k = len(values)
+    means = sorted(sum(values[rng.randrange(k)] for _ in range(k)) / k for _ in range(resamples))
+    return (means[int((1 - confidence) / 2 * (resamples - 1))],
+            means[int((1 + confidence) / 2 * (resamples - 1))])
+
+
+def sd(values):
+    m = sum(values) / len(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def aggregate(entries):
+    """One (policy, results) for the runs of one method and KL: with several training seeds, every
+    win rate and the KL are means over the seeds, the per-prompt values the seeds' per-prompt
+    means (what paired comparisons resample), the interval a bootstrap over prompts of those, and
+    `seed_sd` the standard deviation of the seeds' own means (the training runs' spread)."""
+    if len(entries) == 1:
+        return entries[0]
+    ps = [p for p, _ in entries]
+    agg = copy.deepcopy(ps[0])
+    agg["seeds"] = len(ps)
+    kls = [p["kl_k1"]["mean"] for p in ps]
+    agg["kl_k1"] = {"mean": sum(kls) / len(kls), "lo": min(kls), "hi": max(kls),
+                    "se": math.sqrt(sum(p["kl_k1"]["se"] ** 2 for p in ps)) / len(ps),
+                    "seed_sd": sd(kls)}
+    for j, judge in enumerate(agg["judges"]):
+        for r, row in enumerate(judge["win_rates"]):
+            for side in ("best_of_n", "worst_of_n"):
+                rows = [p["judges"][j]["win_rates"][r] for p in ps]
+                means = [x[side]["mean"] for x in rows]
+                pps = [x.get(side + "_per_prompt") for x in rows]
+                out = {"mean": sum(means) / len(means), "seed_sd": sd(means), "se": None}
+                if all(pps):
+                    avg = [sum(v) / len(v) for v in zip(*pps)]
+                    out["lo"], out["hi"] = bootstrap(avg)
+                    row[side + "_per_prompt"] = avg
+                else:
+                    out["lo"] = sum(x[side]["lo"] for x in rows) / len(rows)
+                    out["hi"] = sum(x[side]["hi"] for x in rows) / len(rows)
+                    row[side + "_per_prompt"] = None
+                row[side] = out
+    return agg, entries[0][1]
 
 
 def rates(policy, judge, n):
@@ -79,15 +134,16 @@ TARGETS = {"rlhf_raw": ("standard", 1, True), "rlhf_calibrated": ("standard", 1,
            "ctrl_bon4": ("best-of-4", 4, True), "ctrl_won4": ("worst-of-4", 4, False)}
 
 
-def oracle_section(runs, oracle, kls, n):
+def oracle_section(all_runs, base_results, oracle, n, title):
     """The oracle of each method's transform on the evaluation's rewards, and each run's KL
-    efficiency and fraction of its transform's oracle gain (reward-model judge)."""
+    efficiency and fraction of its transform's oracle gain (reward-model judge). all_runs:
+    (label, method, policy) of every training run, seeds apart."""
     ns = oracle["n"]
     if 1 not in ns or n not in ns:
         return []
     i1, i_n = ns.index(1), ns.index(n)
     curves = {c["transform"]: c for c in oracle["curves"] if c["judge"] == "reward_model"}
-    lines = ["## The oracle: what each transform's optimum reaches on this task", "",
+    lines = [title, "",
              f"The KL-regularised optimum pi_ref exp(Phi(u) / beta) / Z of each method's transform, "
              f"computed by `infalign-eval` (oracle.enabled) on the evaluation prompts' real rewards: "
              f"{oracle['candidates']} base samples per prompt reweighted (each calibrated against the "
@@ -129,7 +185,7 @@ def oracle_section(runs, oracle, kls, n):
               "u_kl is the KL of the distribution of its calibrated rewards u (a lower bound of "
               "the sequence KL; its estimator's floor on the base's own samples is "
               + ", ".join(f"{u['u_kl']['mean']:.3f} ({j})"
-                          for j, u in next(iter(runs.values()))[1]["base"].get("u", {}).items())
+                          for j, u in base_results["base"].get("u", {}).items())
               + "), KL efficiency = u_kl / KL, and the fraction of the oracle's gain over 0.5 "
               "(win - 0.5) / (oracle win - 0.5), with 95% intervals (prompts resampled jointly).",
               "", f"| run | measured KL | u_kl | KL efficiency | standard | best-of-{n} | "
@@ -144,56 +200,43 @@ def oracle_section(runs, oracle, kls, n):
                 return f"{f['mean']:.2f} [{f['lo']:.2f}, {f['hi']:.2f}]"
         return "-"
 
-    for kl in kls:
-        for method in METHODS:
-            if (method, kl) not in runs:
-                continue
-            p = runs[(method, kl)][0]
-            j = next((x for x in p["judges"] if x["judge"] == "reward_model"), None)
-            if j is None or j.get("u") is None:
-                continue
-            eff = j["u"]["kl_efficiency"]
-            gain = j.get("oracle")
-            label, tn, tb = TARGETS[method]
-            lines.append(
-                f"| {METHODS[method]}, KL {kl} | {p['kl_k1']['mean']:.3f} | "
-                f"{j['u']['u_kl']['mean']:.3f} | {'-' if eff is None else f'{eff:.2f}'} | "
-                f"{fraction(gain, 1, True)} | {fraction(gain, n, True)} | "
-                f"{fraction(gain, n, False)} | {label}: {fraction(gain, tn, tb)} |")
+    for run_label, method, p in all_runs:
+        j = next((x for x in p["judges"] if x["judge"] == "reward_model"), None)
+        if j is None or j.get("u") is None:
+            continue
+        eff = j["u"]["kl_efficiency"]
+        gain = j.get("oracle")
+        label, tn, tb = TARGETS[method]
+        lines.append(
+            f"| {run_label} | {p['kl_k1']['mean']:.3f} | "
+            f"{j['u']['u_kl']['mean']:.3f} | {'-' if eff is None else f'{eff:.2f}'} | "
+            f"{fraction(gain, 1, True)} | {fraction(gain, n, True)} | "
+            f"{fraction(gain, n, False)} | {label}: {fraction(gain, tn, tb)} |")
     return lines + [""]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("results", nargs="+")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--n", type=int, default=4)
-    args = ap.parse_args()
-    runs, oracle = {}, None
-    for path in args.results:
+def load_runs(paths, prefix=""):
+    """(method, kl) -> [(policy, results), ...] (seed 1234 first), every run apart, the oracle."""
+    grouped, all_runs, oracle, first = {}, [], None, None
+    for path in paths:
         with open(path) as f:
             r = json.load(f)
+        first = first or r
         for p in r["policies"]:
-            m = re.match(r"(.+)_kl([0-9.]+)$", p["name"])
+            m = re.match(re.escape(prefix) + r"(.+?)_kl([0-9.]+)(?:_s([0-9]+))?$", p["name"])
             if not m or m.group(1) not in METHODS:
-                sys.exit(f"{path}: policy name {p['name']} is not <method>_kl<KL>")
-            runs[(m.group(1), m.group(2))] = (p, r)
+                sys.exit(f"{path}: policy name {p['name']} is not {prefix}<method>_kl<KL>[_s<seed>]")
+            method, kl, seed = m.group(1), m.group(2), m.group(3)
+            grouped.setdefault((method, kl), []).append((seed is not None, p, r))
+            all_runs.append((f"{METHODS[method]}, KL {kl}" + (f", seed {seed}" if seed else ""),
+                             method, p))
         oracle = oracle or r.get("oracle")
-    n = args.n
-    kls = sorted({kl for _, kl in runs}, key=float)
-    some = next(iter(runs.values()))[1]
-    lines = [
-        "# Results: the InfAlign comparison on the default task",
-        "",
-        f"Written by `scripts/reproduce.sh` (`scripts/make_results.py`) on "
-        f"{datetime.date.today().isoformat()}: each method trained by stage ppo at a target KL "
-        "(adaptive beta from the theory tool's starting value), all evaluated against the base "
-        f"on {some['prompts']} evaluation prompts x {some['samples_per_prompt']} samples per model "
-        "(one evaluation: the same prompts and base samples for every run); "
-        f"win rates against the base with {round(100 * some['confidence'])}% bootstrap intervals "
-        "over prompts, KL(policy || base) per sequence (k1, mean +- standard error).",
-        "",
-    ]
+    runs = {key: [(p, r) for _, p, r in sorted(v, key=lambda e: e[0])] for key, v in grouped.items()}
+    return runs, all_runs, oracle, first
+
+
+def kl_tables(runs, kls, n):
+    lines = []
     for kl in kls:
         lines += [f"## Target KL {kl}", "",
                   f"| method | measured KL | RM standard | RM best-of-{n} | RM worst-of-{n} | "
@@ -206,11 +249,18 @@ def main():
             std, _ = rates(p, "reward_model", 1)
             b, w = rates(p, "reward_model", n)
             gb, gw = rates(p, "gold", n)
-            lines.append(f"| {label} | {p['kl_k1']['mean']:.3f} +- {p['kl_k1']['se']:.3f} | "
+            seeds = p.get("seeds", 1)
+            kl_text = (f"{p['kl_k1']['mean']:.3f} ±{p['kl_k1']['seed_sd']:.3f}" if seeds > 1 else
+                       f"{p['kl_k1']['mean']:.3f} +- {p['kl_k1']['se']:.3f}")
+            lines.append(f"| {label}{f' ({seeds} seeds)' if seeds > 1 else ''} | {kl_text} | "
                          f"{cell(std)} | {cell(b)} | {cell(w)} | "
                          f"{cell(gb) if gb else '-'} | {cell(gw) if gw else '-'} |")
         lines.append("")
-    lines += ["## The paper's claims, as measured here", "",
+    return lines
+
+
+def claims(runs, kls, n):
+    lines = ["## The paper's claims, as measured here", "",
               "Claim 1: CTRL with exp(t u) has the highest best-of-4 win rate at matched KL. "
               "Claim 2: CTRL with -exp(-t u) has the highest worst-of-4 win rate. A claim "
               "**holds** at a KL when the CTRL run's win rate is above every other method's and "
@@ -323,11 +373,93 @@ def main():
                 continue
             lines.append(f"| {label}, KL {kl} | {p['kl_k1']['mean']:.3f} | {cell(rm)} | "
                          f"{cell(gold)} | {rm['mean'] - gold['mean']:+.3f} |")
+    return lines, paired_any
+
+
+def heterogeneity_section(reports):
+    lines = ["## How much calibration has to correct", "",
+             "From each reward model's calibration cache (`calibration_report.json`, "
+             "`heterogeneity`): the share of the base rewards' variance that lies between prompts "
+             "(what calibration removes from a raw reward), the spread of the per-prompt standard "
+             "deviations (their CV, p10 and p90: what makes a raw reward's scale differ between "
+             "prompts), and the share of tied adjacent base rewards.", "",
+             "| reward model | between-prompt share | per-prompt SD: mean | CV | p10 | p90 | ties |",
+             "|---|---|---|---|---|---|---|"]
+    for label, path in reports:
+        with open(path) as f:
+            h = json.load(f).get("heterogeneity")
+        if not h:
+            lines.append(f"| {label} | - | - | - | - | - | - |")
+            continue
+        lines.append(f"| {label} | {100 * h['between_prompt_share']:.1f}% | {h['sd_mean']:.2f} | "
+                     f"{h['sd_cv']:.2f} | {h['sd_p10']:.2f} | {h['sd_p90']:.2f} | "
+                     f"{100 * h['tie_fraction']:.1f}% |")
+    return lines + [""]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", nargs="+")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--n", type=int, default=4)
+    ap.add_argument("--variant", help="results.json of the task variant's evaluation")
+    ap.add_argument("--heterogeneity", action="append", default=[],
+                    help="LABEL=calibration_report.json (repeatable)")
+    args = ap.parse_args()
+    grouped, all_runs, oracle, some = load_runs(args.results)
+    runs = {key: aggregate(entries) for key, entries in grouped.items()}
+    n = args.n
+    kls = sorted({kl for _, kl in runs}, key=float)
+    seeds = max(len(v) for v in grouped.values())
+    lines = [
+        "# Results: the InfAlign comparison on the default task",
+        "",
+        f"Written by `scripts/reproduce.sh` (`scripts/make_results.py`) on "
+        f"{datetime.date.today().isoformat()}: each method trained by stage ppo at a target KL "
+        "(adaptive beta from the theory tool's starting value), all evaluated against the base "
+        f"on {some['prompts']} evaluation prompts x {some['samples_per_prompt']} samples per model "
+        "(one evaluation: the same prompts and base samples for every run); "
+        f"win rates against the base with {round(100 * some['confidence'])}% bootstrap intervals "
+        "over prompts, KL(policy || base) per sequence (k1, mean +- standard error)."
+        + (f" Where a method has {seeds} training seeds, its row is the mean over them: the "
+           "interval is the evaluation's (prompts resampled, the seeds' per-prompt means), "
+           "and ±x is the standard deviation over the seeds, the training runs' own spread."
+           if seeds > 1 else ""),
+        "",
+    ]
+    lines += kl_tables(runs, kls, n)
+    claim_lines, paired_any = claims(runs, kls, n)
+    lines += claim_lines
     if oracle:
-        lines += oracle_section(runs, oracle, kls, n)
-    lines += ["", "Caveats: each method is one training run (one seed), so the intervals cover the "
-              "evaluation's sampling of prompts and responses, not the variation between training "
-              "runs; "
+        lines += oracle_section(all_runs, some, oracle, n,
+                                "## The oracle: what each transform's optimum reaches on this task")
+    if args.heterogeneity:
+        lines += heterogeneity_section([h.split("=", 1) for h in args.heterogeneity])
+    if args.variant and os.path.exists(args.variant):
+        vgrouped, vall, voracle, vsome = load_runs([args.variant], prefix="variant_")
+        vruns = {key: aggregate(entries) for key, entries in vgrouped.items()}
+        vkls = sorted({kl for _, kl in vruns}, key=float)
+        lines += ["# The variant: a reward model that reads prompt + response", "",
+                  "The same base policy, data and methods with a reward model trained on the same "
+                  "preferences but reading the prompt with the response (`reward.input: "
+                  "prompt_response`), its own calibration cache, one training seed, and an "
+                  "evaluation whose reward-model judge is that model (the gold judge is the same "
+                  "hidden one).", ""]
+        lines += kl_tables(vruns, vkls, n)
+        vclaims, vpaired = claims(vruns, vkls, n)
+        lines += [l.replace("## The paper's claims, as measured here",
+                            "## The paper's claims on the variant") for l in vclaims]
+        paired_any = paired_any or vpaired
+        if voracle:
+            lines += oracle_section(vall, vsome, voracle, n, "## The oracle on the variant")
+    elif args.variant:
+        lines += ["# The variant", "", f"Not yet evaluated ({args.variant} is missing).", ""]
+    lines += ["", "Caveats: "
+              + ("the 0.25 and 1.0 rows are one training run each, so their intervals cover the "
+                 "evaluation's sampling only; " if seeds > 1 else
+                 "each method is one training run (one seed), so the intervals cover the "
+                 "evaluation's sampling of prompts and responses, not the variation between "
+                 "training runs; ")
               + ("differences between runs have paired intervals over prompts. "
                  if paired_any else "the runs are compared through separate intervals, not a "
                  "paired test. ")

@@ -620,7 +620,11 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
   EXPECT_NE(compared.out.find("reward_model best-of-4"), std::string::npos) << compared.out;
   EXPECT_NE(compared.out.find("+0.000 [+0.000,+0.000]"), std::string::npos) << compared.out;
   EXPECT_NE(compared.out.find("paired 95% bootstrap interval"), std::string::npos) << compared.out;
-  EXPECT_EQ(nlohmann::json::parse(run.file("eval", "results.json")).at("pairing_key").size(), 64u);
+  EXPECT_EQ(nlohmann::json::parse(run.file("eval", "results.json"))
+                .at("pairing_key")
+                .get<std::string>()
+                .size(),
+            64u);
   EXPECT_NE(compared.out.find("reward_model u_kl"), std::string::npos) << compared.out;
   // The oracle alone: the same base samples, oracle.json without policies.
   const auto oracle_only = run.eval("oracle " + eval_args + " --set eval.output_dir=" +
