@@ -49,14 +49,9 @@ stage "evaluation of CTRL best-of-4" eval_ctrl_bon4 configs/default/eval_runs.ya
   runs/default/ctrl_bon4/eval/results.json \
   "runs/default/ctrl_bon4/final runs/default/base_model runs/default/reward_model $d/prompts_eval.txt $d/vader_lexicon.txt" \
   eval --set "eval.policies=[runs/default/ctrl_bon4]" --set eval.output_dir=runs/default/ctrl_bon4/eval \
-  --set run.run_dir=runs/default/ctrl_bon4/eval --set oracle.enabled=false \
-  --set eval.calibration_samples=64
+  --set run.run_dir=runs/default/ctrl_bon4/eval
 echo "[quickstart] win rates of runs/default/ctrl_bon4 against the base (95% intervals):"
 build/infalign-eval compare runs/default/ctrl_bon4/eval/results.json
-echo "[quickstart] the oracle (the best any solver reaches with this transform at this KL, and the" \
-  "policy's fraction of it; about 2.5 minutes more): build/infalign-eval --config" \
-  "configs/default/eval_runs.yaml --set 'eval.policies=[runs/default/ctrl_bon4]'" \
-  "--set eval.output_dir=runs/default/ctrl_bon4/eval_oracle"
 echo "[quickstart] reports: runs/default/base_lm/lm_report.json, runs/default/reward_lm/reward_report.json," \
   "runs/default/calibration/calibration_report.json, runs/default/ctrl_bon4/metrics.jsonl;" \
   "policy: runs/default/ctrl_bon4/final; win rates: runs/default/ctrl_bon4/eval/{results.json,results.csv,win_rates.png}"
