@@ -466,13 +466,19 @@ def main():
               + "Measured KLs differ from the targets: compare rows at similar measured KL.",
               "", "## Plots", ""]
     base = os.path.splitext(args.out)[0]
-    for judge in ("reward_model", "gold"):
-        png = f"{base}_{judge}.png"
-        subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "plot_eval.py"),
-                        "--judge", judge, "--out", png] + args.results, check=True,
-                       stdout=subprocess.DEVNULL)
-        lines.append(f"![win rate vs KL, judge {judge}]({os.path.basename(png)})")
-        lines.append("")
+    plots = [("", args.results)]
+    if args.variant and os.path.exists(args.variant):
+        plots.append(("variant_", [args.variant]))
+    for tag, files in plots:
+        for judge in ("reward_model", "gold"):
+            png = f"{base}_{tag}{judge}.png"
+            subprocess.run(["/usr/bin/python3",
+                            os.path.join(os.path.dirname(__file__), "plot_eval.py"),
+                            "--judge", judge, "--out", png] + files, check=True,
+                           stdout=subprocess.DEVNULL)
+            lines.append(f"![win rate vs KL, {tag.replace('_', ', ')}judge {judge}]"
+                         f"({os.path.basename(png)})")
+            lines.append("")
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
 
