@@ -385,6 +385,7 @@ def heterogeneity_section(reports):
              "prompts), and the share of tied adjacent base rewards.", "",
              "| reward model | between-prompt share | per-prompt SD: mean | CV | p10 | p90 | ties |",
              "|---|---|---|---|---|---|---|"]
+    found = []
     for label, path in reports:
         with open(path) as f:
             h = json.load(f).get("heterogeneity")
@@ -394,6 +395,26 @@ def heterogeneity_section(reports):
         lines.append(f"| {label} | {100 * h['between_prompt_share']:.1f}% | {h['sd_mean']:.2f} | "
                      f"{h['sd_cv']:.2f} | {h['sd_p10']:.2f} | {h['sd_p90']:.2f} | "
                      f"{100 * h['tie_fraction']:.1f}% |")
+        found.append((label, h))
+    if found:
+        lines += ["", "What calibration has to do here: on the raw reward, RLHF's reward for a "
+                  "response mixes how good it is among that prompt's responses with how its prompt "
+                  "scores (the between-prompt share) and how widely that prompt's responses spread "
+                  "(the SD's CV); calibration keeps only the first. "]
+        small = [label for label, h in found
+                 if h["between_prompt_share"] < 0.10 and h["sd_cv"] < 0.25]
+        if small:
+            lines[-1] += (f"For {', '.join(small)} both are small (under 10% of the variance "
+                          "between prompts, per-prompt spreads within a CV of 0.25), so the raw "
+                          "reward is already close to a monotone transform of u in every prompt "
+                          "and the calibrated identity and raw-reward RLHF optimise nearly the same "
+                          "thing. The paper's calibration claim needs a task whose prompts differ "
+                          "in how their responses score (large between-prompt share) or how widely "
+                          "(large CV): a reward model that reads the prompt, prompts of mixed "
+                          "difficulty, or a judge with prompt-dependent scale.")
+        else:
+            lines[-1] += ("Where the share or the CV is large, raw-reward RLHF spends its KL "
+                          "unevenly across prompts and calibration has something to correct.")
     return lines + [""]
 
 
