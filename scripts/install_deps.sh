@@ -15,8 +15,8 @@ packages=(
   libgloo-dev
   # the BLAS LibTorch should run on (reference BLAS is ~15x slower)
   libopenblas0-openmp
-  # infalign-eval's plots (scripts/plot_eval.py)
-  python3-matplotlib
+  # infalign-eval's plots (scripts/plot_eval.py); chat templates (scripts/render_prompts.py)
+  python3-matplotlib python3-jinja2
 )
 if [[ "${1:-}" == "--data" ]]; then
   packages+=(fortunes fortunes-min wordnet-base)
