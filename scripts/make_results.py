@@ -59,6 +59,9 @@ def aggregate(entries):
     if len(entries) == 1:
         return entries[0]
     ps = [p for p, _ in entries]
+    # Per-prompt values average only over evaluations of the same prompts and base samples.
+    same_prompts = len({r.get("pairing_key") or None for _, r in entries}) == 1 and \
+        entries[0][1].get("pairing_key")
     agg = copy.deepcopy(ps[0])
     agg["seeds"] = len(ps)
     kls = [p["kl_k1"]["mean"] for p in ps]
@@ -72,7 +75,7 @@ def aggregate(entries):
                 means = [x[side]["mean"] for x in rows]
                 pps = [x.get(side + "_per_prompt") for x in rows]
                 out = {"mean": sum(means) / len(means), "seed_sd": sd(means), "se": None}
-                if all(pps):
+                if same_prompts and all(pps) and len({len(v) for v in pps}) == 1:
                     avg = [sum(v) / len(v) for v in zip(*pps)]
                     out["lo"], out["hi"] = bootstrap(avg)
                     row[side + "_per_prompt"] = avg
@@ -267,9 +270,11 @@ def claims(runs, kls, n):
               "each difference is significant: its paired 95% bootstrap interval [lo, hi] "
               "(prompts resampled jointly; every run faced the same prompts and base samples) "
               "excludes 0, or, for results files without per-prompt values, the two intervals "
-              "are apart. It is **not separable** when it is the highest but a difference is "
-              "not significant, and **does not hold** when another method is higher. Effect "
-              "sizes are the differences in win rate.", ""]
+              "are apart; where the runs have several training seeds, each difference must also "
+              "exceed twice its standard error over seeds, sqrt(sd_a^2 / k_a + sd_b^2 / k_b). "
+              "It is **not separable** when it is the highest but a difference is not "
+              "significant, and **does not hold** when another method is higher. Effect sizes "
+              "are the CTRL run's win rate minus the other method's.", ""]
     tally = {}
     paired_any = False
     for judge, judge_label in (("reward_model", "reward model"), ("gold", "gold judge")):
@@ -288,15 +293,25 @@ def claims(runs, kls, n):
                     them = rates(runs[(other, kl)][0], judge, n)[key]
                     if them is None:
                         continue
-                    pair = runs[(other, kl)][1].get("pairing_key") == mine[1].get("pairing_key")
+                    key_a = mine[1].get("pairing_key")
+                    pair = bool(key_a) and runs[(other, kl)][1].get("pairing_key") == key_a
                     text, apart = compare(
                         me, them, me_pp if pair else None,
                         per_prompt(runs[(other, kl)][0], judge, n, key) if pair else None)
                     paired_any = paired_any or ("[" in text)
+                    # The spread between training runs: with seeds on either side, the
+                    # difference must also stand out from it.
+                    seed_se = math.sqrt(sum(
+                        (e["seed_sd"] ** 2) / p.get("seeds", 1)
+                        for e, p in ((me, mine[0]), (them, runs[(other, kl)][0]))
+                        if e.get("seed_sd") is not None))
+                    over_seeds = abs(me["mean"] - them["mean"]) > 2 * seed_se
+                    if seed_se > 0 and not over_seeds:
+                        text += f" (within 2 seed se, {2 * seed_se:.3f})"
                     parts.append(f"vs {METHODS[other]} {text}")
-                    if them["mean"] >= me["mean"]:
+                    if them["mean"] > me["mean"]:
                         higher.append(METHODS[other])
-                    elif not apart:
+                    elif not apart or not over_seeds or them["mean"] == me["mean"]:
                         overlapping.append(METHODS[other])
                 verdict = ("does not hold" if higher else
                            "not separable" if overlapping else "holds")
@@ -321,43 +336,44 @@ def claims(runs, kls, n):
                   "that target are not at matched KL): "
                   + "; ".join(f"{METHODS[m]} at target {kl}: measured {k:.2f}" for m, kl, k in off)
                   + "."]
-    lines += ["", "### At matched measured KL", "",
-              "Each CTRL run against the other methods' win rates linearly interpolated (between "
-              "their two runs nearest in measured KL) to the CTRL run's measured KL; interval "
-              "ends are interpolated the same way; '-' where the KL is outside a method's runs.",
-              "", f"| judge | CTRL run (measured KL) | procedure | CTRL | "
-              + " | ".join(METHODS[m] for m in METHODS) + " |",
-              "|---|---|---|---|" + "---|" * len(METHODS)]
+    if len(kls) > 1:
+        lines += ["", "### At matched measured KL", "",
+                  "Each CTRL run against the other methods' win rates linearly interpolated (between "
+                  "their two runs nearest in measured KL) to the CTRL run's measured KL; interval "
+                  "ends are interpolated the same way; '-' where the KL is outside a method's runs.",
+                  "", f"| judge | CTRL run (measured KL) | procedure | CTRL | "
+                  + " | ".join(METHODS[m] for m in METHODS) + " |",
+                  "|---|---|---|---|" + "---|" * len(METHODS)]
 
-    def at_kl(method, judge, key, k):
-        pts = sorted((runs[(m, kl)][0]["kl_k1"]["mean"], rates(runs[(m, kl)][0], judge, n)[key])
-                     for (m, kl) in runs if m == method)
-        pts = [(x, e) for x, e in pts if e is not None]
-        for (x0, e0), (x1, e1) in zip(pts, pts[1:]):
-            if x0 <= k <= x1 and x1 > x0:
-                w = (k - x0) / (x1 - x0)
-                return {q: e0[q] + w * (e1[q] - e0[q]) for q in ("mean", "lo", "hi")}
-        return None
+        def at_kl(method, judge, key, k):
+            pts = sorted(((runs[(m, kl)][0]["kl_k1"]["mean"], rates(runs[(m, kl)][0], judge, n)[key])
+                          for (m, kl) in runs if m == method), key=lambda t: t[0])
+            pts = [(x, e) for x, e in pts if e is not None]
+            for (x0, e0), (x1, e1) in zip(pts, pts[1:]):
+                if x0 <= k <= x1 and x1 > x0:
+                    w = (k - x0) / (x1 - x0)
+                    return {q: e0[q] + w * (e1[q] - e0[q]) for q in ("mean", "lo", "hi")}
+            return None
 
-    for judge in ("reward_model", "gold"):
-        for method, key, proc in (("ctrl_bon4", 0, f"best-of-{n}"), ("ctrl_won4", 1, f"worst-of-{n}")):
-            for kl in kls:
-                if (method, kl) not in runs:
-                    continue
-                p = runs[(method, kl)][0]
-                k = p["kl_k1"]["mean"]
-                me = rates(p, judge, n)[key]
-                if me is None:
-                    continue
-                row = [judge.replace("_", " "), f"{METHODS[method].split(',')[0]} @ {kl} ({k:.2f})",
-                       proc, cell(me)]
-                for other in METHODS:
-                    if other == method:
-                        row.append("")
+        for judge in ("reward_model", "gold"):
+            for method, key, proc in (("ctrl_bon4", 0, f"best-of-{n}"), ("ctrl_won4", 1, f"worst-of-{n}")):
+                for kl in kls:
+                    if (method, kl) not in runs:
                         continue
-                    e = at_kl(other, judge, key, k)
-                    row.append("-" if e is None else f"{cell(e)} ({me['mean'] - e['mean']:+.3f})")
-                lines.append("| " + " | ".join(row) + " |")
+                    p = runs[(method, kl)][0]
+                    k = p["kl_k1"]["mean"]
+                    me = rates(p, judge, n)[key]
+                    if me is None:
+                        continue
+                    row = [judge.replace("_", " "), f"{METHODS[method].split(',')[0]} @ {kl} ({k:.2f})",
+                           proc, cell(me)]
+                    for other in METHODS:
+                        if other == method:
+                            row.append("")
+                            continue
+                        e = at_kl(other, judge, key, k)
+                        row.append("-" if e is None else f"{cell(e)} ({me['mean'] - e['mean']:+.3f})")
+                    lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Over-optimisation (the reward model's view against the hidden gold judge's): "
               "for each run, the standard win rate under both judges; a policy that games the "
               "learned reward model gains under it and not under the gold judge.", "",
@@ -387,8 +403,10 @@ def heterogeneity_section(reports):
              "|---|---|---|---|---|---|---|"]
     found = []
     for label, path in reports:
-        with open(path) as f:
-            h = json.load(f).get("heterogeneity")
+        h = None
+        if os.path.exists(path):
+            with open(path) as f:
+                h = json.load(f).get("heterogeneity")
         if not h:
             lines.append(f"| {label} | - | - | - | - | - | - |")
             continue
@@ -403,18 +421,23 @@ def heterogeneity_section(reports):
                   "(the SD's CV); calibration keeps only the first. "]
         small = [label for label, h in found
                  if h["between_prompt_share"] < 0.10 and h["sd_cv"] < 0.25]
+        large = [label for label, h in found if label not in small]
         if small:
             lines[-1] += (f"For {', '.join(small)} both are small (under 10% of the variance "
-                          "between prompts, per-prompt spreads within a CV of 0.25), so the raw "
-                          "reward is already close to a monotone transform of u in every prompt "
-                          "and the calibrated identity and raw-reward RLHF optimise nearly the same "
-                          "thing. The paper's calibration claim needs a task whose prompts differ "
-                          "in how their responses score (large between-prompt share) or how widely "
-                          "(large CV): a reward model that reads the prompt, prompts of mixed "
-                          "difficulty, or a judge with prompt-dependent scale.")
+                          "between prompts, per-prompt spreads within a CV of 0.25): the raw "
+                          "reward is already close to the same monotone transform of u in every "
+                          "prompt, so the calibrated identity and raw-reward RLHF optimise nearly "
+                          "the same thing. ")
+        if large:
+            lines[-1] += (f"For {', '.join(large)} the share or the CV is large: raw-reward RLHF "
+                          "spends its KL unevenly across prompts, and calibration has something "
+                          "to correct.")
         else:
-            lines[-1] += ("Where the share or the CV is large, raw-reward RLHF spends its KL "
-                          "unevenly across prompts and calibration has something to correct.")
+            lines[-1] += ("No reward model here gives calibration much to correct; the paper's "
+                          "calibration claim needs prompts that differ in how their responses "
+                          "score (a large between-prompt share) or how widely (a large CV): "
+                          "prompts of mixed difficulty, or a judge whose scale depends on the "
+                          "prompt.")
     return lines + [""]
 
 
@@ -455,6 +478,9 @@ def main():
         lines += oracle_section(all_runs, some, oracle, n,
                                 "## The oracle: what each transform's optimum reaches on this task")
     if args.heterogeneity:
+        bad = [h for h in args.heterogeneity if "=" not in h]
+        if bad:
+            sys.exit(f"--heterogeneity {bad[0]}: expected LABEL=calibration_report.json")
         lines += heterogeneity_section([h.split("=", 1) for h in args.heterogeneity])
     if args.variant and os.path.exists(args.variant):
         vgrouped, vall, voracle, vsome = load_runs([args.variant], prefix="variant_")
@@ -476,8 +502,9 @@ def main():
     elif args.variant:
         lines += ["# The variant", "", f"Not yet evaluated ({args.variant} is missing).", ""]
     lines += ["", "Caveats: "
-              + ("the 0.25 and 1.0 rows are one training run each, so their intervals cover the "
-                 "evaluation's sampling only; " if seeds > 1 else
+              + (f"the rows at KL {', '.join(kl for kl in kls if len(grouped[(next(iter(METHODS)), kl)]) == 1) or '-'} "
+                 "are one training run each, so their intervals cover the evaluation's sampling "
+                 "only; " if seeds > 1 else
                  "each method is one training run (one seed), so the intervals cover the "
                  "evaluation's sampling of prompts and responses, not the variation between "
                  "training runs; ")

@@ -25,6 +25,8 @@ import sys
 
 try:
     import jinja2
+    import jinja2.ext
+    import jinja2.nodes
     import jinja2.sandbox
 except ImportError:  # pragma: no cover - the message is the point
     sys.exit("render_prompts.py: needs Jinja2: apt-get install python3-jinja2 "
@@ -33,6 +35,26 @@ except ImportError:  # pragma: no cover - the message is the point
 
 class RenderError(Exception):
     pass
+
+
+# The special tokens transformers passes to a chat template by name.
+SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
+                  "mask_token")
+
+if "jinja2" in sys.modules:
+    class GenerationTag(jinja2.ext.Extension):
+        """{% generation %} ... {% endgeneration %} (marks assistant text for training masks in
+        transformers): renders its body unchanged."""
+        tags = {"generation"}
+
+        def parse(self, parser):
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return jinja2.nodes.CallBlock(self.call_method("_render"), [], [],
+                                          body).set_lineno(lineno)
+
+        def _render(self, caller):
+            return caller()
 
 
 def token_text(value):
@@ -68,8 +90,11 @@ def load_template(model_dir, name):
     if not isinstance(template, str):
         raise RenderError(f"{path}: chat_template is a {type(template).__name__}, expected a "
                           "string or a list of {name, template}")
-    tokens = {key: token_text(value) for key, value in config.items()
-              if key.endswith("_token") and token_text(value) is not None}
+    tokens = {key: token_text(config[key]) for key in SPECIAL_TOKENS
+              if key in config and isinstance(token_text(config[key]), str)}
+    extra = config.get("additional_special_tokens")
+    if isinstance(extra, list):
+        tokens["additional_special_tokens"] = [token_text(t) for t in extra]
     return path, template, tokens
 
 
@@ -84,7 +109,9 @@ def compile_template(path, text):
     def strftime_now(fmt):
         return datetime.datetime.now().strftime(fmt)
 
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True,
+        extensions=[GenerationTag, jinja2.ext.loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
@@ -127,13 +154,13 @@ def render_all(args):
     rendered = []
     for number, messages in conversations(args.input):
         try:
-            prompt = template.render(messages=messages,
+            prompt = template.render(messages=messages, tools=None, documents=None,
                                      add_generation_prompt=not args.no_generation_prompt,
                                      **tokens)
         except jinja2.exceptions.TemplateError as e:
             raise RenderError(f"{args.input}:{number}: the chat template refused this "
                               f"conversation: {e}")
-        if args.format == "text" and "\n" in prompt:
+        if args.format == "text" and ("\n" in prompt or "\r" in prompt):
             raise RenderError(f"{args.input}:{number}: the rendered prompt has a line break, "
                               "which a text prompts file cannot hold; use --format jsonl "
                               "(the trainer reads it with data.prompt_field)")
@@ -160,13 +187,19 @@ def main(argv=None):
         print(f"render_prompts.py: {e}", file=sys.stderr)
         return 2
     tmp = args.output + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for prompt in rendered:
-            if args.format == "jsonl":
-                f.write(json.dumps({args.field: prompt}, ensure_ascii=False) + "\n")
-            else:
-                f.write(prompt + "\n")
-    os.replace(tmp, args.output)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for prompt in rendered:
+                if args.format == "jsonl":
+                    f.write(json.dumps({args.field: prompt}, ensure_ascii=False) + "\n")
+                else:
+                    f.write(prompt + "\n")
+        os.replace(tmp, args.output)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        print(f"render_prompts.py: cannot write {args.output}: {e}", file=sys.stderr)
+        return 2
     print(f"render_prompts.py: {len(rendered)} prompts -> {args.output}")
     return 0
 

@@ -96,7 +96,7 @@ for kl in 0.25 0.5 1.0; do
         name=${name}_s$seed
         cache=$out/calibration_s$seed/calibration.cache
         seed_args=(--set run.seed="$seed" --set calibration.cache_path="$cache")
-        inputs="$inputs $cache"
+        inputs="runs/default/base_model runs/default/reward_model $cache $d/prompts_train.txt"
       fi
       run=$out/$name
       beta=$(start_beta "$method" "$kl")

@@ -79,6 +79,19 @@ class RenderPromptsTest(unittest.TestCase):
         r = run(["--model", self.model, "--input", self.chats, "--output", self.out])
         self.assertEqual(self.read_prompts()[0], "DBe brief.")
 
+    def test_loop_controls_generation_blocks_and_only_special_tokens(self):
+        # transformers' environment: {% break %}, {% generation %}; tools is none; booleans
+        # such as add_bos_token are not template variables.
+        self.write_config({"chat_template":
+                           "{% for m in messages %}{% if loop.index > 1 %}{% break %}{% endif %}"
+                           "{% generation %}[{{ m['content'] }}]{% endgeneration %}{% endfor %}"
+                           "{% if tools is none %}N{% endif %}"
+                           "{% if add_bos_token is defined %}B{% endif %}{{ pad_token }}",
+                           "add_bos_token": True, "pad_token": "<pad>"})
+        r = run(["--model", self.model, "--input", self.chats, "--output", self.out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.read_prompts(), ["[Be brief.]N<pad>", "[2 + 2?]N<pad>"])
+
     def test_text_format_refuses_line_breaks(self):
         r = run(["--model", self.model, "--input", self.chats, "--output", self.out,
                  "--format", "text"])
