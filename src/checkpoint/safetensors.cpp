@@ -1,6 +1,7 @@
 #include "infalign/checkpoint/safetensors.h"
 
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
@@ -64,6 +65,47 @@ SafetensorsContent load_safetensors(const std::string& path) {
     throw CheckpointError(e.what());
   }
   return parse_safetensors(bytes, path);
+}
+
+SafetensorsContent load_model_weights(const std::string& path) {
+  const std::string index_suffix = ".index.json";
+  if (path.size() <= index_suffix.size() ||
+      path.compare(path.size() - index_suffix.size(), index_suffix.size(), index_suffix) != 0) {
+    return load_safetensors(path);
+  }
+  std::string text;
+  try {
+    text = fs::read_file(path);
+  } catch (const Error& e) {
+    throw CheckpointError(e.what());
+  }
+  const SafetensorsIndex index = parse_safetensors_index(text, path);
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  SafetensorsContent all;
+  std::map<std::string, std::vector<std::string>> shard_tensors;
+  for (const std::string& shard : index.shards) {
+    const std::string file = (dir / shard).string();
+    if (!std::filesystem::exists(file)) {
+      throw CheckpointError(
+          fmt::format("{}: shard {} is missing (expected {})", path, shard, file));
+    }
+    SafetensorsContent content = load_safetensors(file);
+    auto& names = shard_tensors[shard];
+    for (auto& [name, tensor] : content.tensors) {
+      names.push_back(name);
+      all.tensors.emplace_back(name, std::move(tensor));
+    }
+    if (all.metadata.empty()) all.metadata = std::move(content.metadata);
+  }
+  check_shards_against_index(index, shard_tensors, path);
+  return all;
+}
+
+std::string model_weights_path(const std::string& dir) {
+  const std::filesystem::path single = std::filesystem::path(dir) / "model.safetensors";
+  const std::filesystem::path index = std::filesystem::path(dir) / "model.safetensors.index.json";
+  if (!std::filesystem::exists(single) && std::filesystem::exists(index)) return index.string();
+  return single.string();
 }
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -166,6 +167,82 @@ std::string build_safetensors_header(const std::vector<TensorRecord>& tensors,
   std::string out;
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((text.size() >> (8 * i)) & 0xff));
   return out + text;
+}
+
+SafetensorsIndex parse_safetensors_index(std::string_view text, const std::string& name) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw CheckpointError(fmt::format("{}: not valid JSON ({})", name, e.what()));
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object()) {
+    throw CheckpointError(fmt::format(
+        "{}: expected an object with a \"weight_map\" of tensor names to shard files, as "
+        "transformers writes next to sharded model-*.safetensors files",
+        name));
+  }
+  SafetensorsIndex index;
+  std::set<std::string> shards;
+  for (const auto& [tensor, value] : j.at("weight_map").items()) {
+    if (!value.is_string()) {
+      throw CheckpointError(fmt::format("{}: weight_map['{}'] is a {}, expected a shard file name",
+                                        name, tensor, value.type_name()));
+    }
+    const std::string shard = value.get<std::string>();
+    const std::string suffix = ".safetensors";
+    const bool plain = !shard.empty() && shard.find('/') == std::string::npos &&
+                       shard.find('\\') == std::string::npos && shard != "." && shard != "..";
+    if (!plain || shard.size() <= suffix.size() ||
+        shard.compare(shard.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      throw CheckpointError(fmt::format(
+          "{}: weight_map['{}'] = '{}': expected a file name ending in .safetensors in the same "
+          "directory",
+          name, tensor, shard));
+    }
+    index.weight_map.emplace(tensor, shard);
+    shards.insert(shard);
+  }
+  if (index.weight_map.empty()) {
+    throw CheckpointError(
+        fmt::format("{}: weight_map is empty; expected one entry per tensor", name));
+  }
+  index.shards.assign(shards.begin(), shards.end());
+  return index;
+}
+
+void check_shards_against_index(
+    const SafetensorsIndex& index,
+    const std::map<std::string, std::vector<std::string>>& shard_tensors, const std::string& name) {
+  std::map<std::string, std::string> found;  // tensor -> the shard it was found in
+  for (const auto& [shard, tensors] : shard_tensors) {
+    for (const auto& tensor : tensors) {
+      const auto it = index.weight_map.find(tensor);
+      if (it == index.weight_map.end()) {
+        throw CheckpointError(fmt::format(
+            "{}: shard {} holds tensor '{}', which the index does not list", name, shard, tensor));
+      }
+      if (it->second != shard) {
+        throw CheckpointError(
+            fmt::format("{}: tensor '{}' is in shard {}, but the index puts it in {}", name, tensor,
+                        shard, it->second));
+      }
+      if (!found.emplace(tensor, shard).second) {
+        throw CheckpointError(
+            fmt::format("{}: tensor '{}' appears twice in shard {}", name, tensor, shard));
+      }
+    }
+  }
+  for (const auto& [tensor, shard] : index.weight_map) {
+    if (shard_tensors.count(shard) == 0) {
+      throw CheckpointError(
+          fmt::format("{}: shard {} (holding '{}') was not read", name, shard, tensor));
+    }
+    if (found.count(tensor) == 0) {
+      throw CheckpointError(fmt::format(
+          "{}: the index puts tensor '{}' in {}, which does not hold it", name, tensor, shard));
+    }
+  }
 }
 
 }  // namespace infalign::checkpoint

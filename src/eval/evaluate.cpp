@@ -14,6 +14,7 @@
 
 #include "infalign/calibration/calibrate.h"
 #include "infalign/checkpoint/manager.h"
+#include "infalign/checkpoint/safetensors.h"
 #include "infalign/config/names.h"
 #include "infalign/core/build_info.h"
 #include "infalign/core/error.h"
@@ -132,9 +133,10 @@ PolicySource resolve_policy(const std::string& path, const std::string& base_mod
   auto resolved_in = [&](const stdfs::path& d) {
     return has(d, "config.resolved.yaml") ? (d / "config.resolved.yaml").string() : std::string();
   };
-  if (has(dir, "config.json") && has(dir, "model.safetensors")) {
+  if (has(dir, "config.json") &&
+      (has(dir, "model.safetensors") || has(dir, "model.safetensors.index.json"))) {
     s.config_dir = dir.string();
-    s.weights_file = (dir / "model.safetensors").string();
+    s.weights_file = checkpoint::model_weights_path(dir.string());
     const bool final_export = dir.filename() == "final";
     s.name = final_export ? dir.parent_path().filename().string() : dir.filename().string();
     s.resolved_config = final_export ? resolved_in(dir.parent_path()) : "";
@@ -149,7 +151,8 @@ PolicySource resolve_policy(const std::string& path, const std::string& base_mod
     s.resolved_config = resolved_in(dir);
   } else {
     throw DataError(fmt::format(
-        "{}: not a policy: expected an HF model directory (config.json + model.safetensors), a "
+        "{}: not a policy: expected an HF model directory (config.json + model.safetensors or "
+        "a sharded model.safetensors.index.json), a "
         "training checkpoint (policy.safetensors), or a run directory holding final/ or "
         "checkpoints/",
         path));

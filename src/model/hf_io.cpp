@@ -134,14 +134,14 @@ config::RewardInput read_score_input(const std::string& dir) {
 }
 
 CausalLm load_causal_lm(const std::string& dir, const LoadOptions& options) {
-  return load_causal_lm(dir, (stdfs::path(dir) / "model.safetensors").string(), options);
+  return load_causal_lm(dir, checkpoint::model_weights_path(dir), options);
 }
 
 CausalLm load_causal_lm(const std::string& config_dir, const std::string& file,
                         const LoadOptions& options) {
   const LlamaConfig config = read_model_config(config_dir);
   CausalLm model(config);
-  const auto content = checkpoint::load_safetensors(file);
+  const auto content = checkpoint::load_model_weights(file);
   auto ignored = ignored_names(content);
   // A tied model may still carry lm_head.weight (some exporters write it): it must then equal
   // the embedding, which is what a tied model uses.
@@ -165,8 +165,8 @@ ScalarModel load_scalar_model(const std::string& dir, const LoadOptions& options
   ModelKind kind = ModelKind::Scalar;
   const LlamaConfig config = read_model_config(dir, &kind);
   ScalarModel model(config);
-  const std::string file = (stdfs::path(dir) / "model.safetensors").string();
-  const auto content = checkpoint::load_safetensors(file);
+  const std::string file = checkpoint::model_weights_path(dir);
+  const auto content = checkpoint::load_model_weights(file);
   auto ignored = ignored_names(content);
   std::set<std::string> optional;
   if (allow_fresh_head) {

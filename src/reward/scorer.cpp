@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include "infalign/checkpoint/safetensors.h"
+#include "infalign/checkpoint/safetensors_format.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/generation/generate.h"
@@ -101,8 +103,16 @@ std::vector<ScoredText> scored_texts(const std::vector<const std::vector<std::in
 
 std::string model_content_hash(const std::string& dir) {
   try {
-    return fs::sha256_hex(fs::sha256_file(dir + "/config.json") +
-                          fs::sha256_file(dir + "/model.safetensors"));
+    const std::string weights = checkpoint::model_weights_path(dir);
+    std::string hashes = fs::sha256_file(dir + "/config.json") + fs::sha256_file(weights);
+    if (weights.size() > 11 && weights.compare(weights.size() - 11, 11, ".index.json") == 0) {
+      // Sharded: the index and every shard it names.
+      for (const auto& shard :
+           checkpoint::parse_safetensors_index(fs::read_file(weights), weights).shards) {
+        hashes += fs::sha256_file(dir + "/" + shard);
+      }
+    }
+    return fs::sha256_hex(hashes);
   } catch (const Error& e) {
     throw CheckpointError(fmt::format("{}: cannot hash the model: {}", dir, e.what()));
   }

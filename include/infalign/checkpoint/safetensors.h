@@ -32,6 +32,18 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 // Reads and validates a whole file. Throws CheckpointError naming `path` (and the tensor).
 SafetensorsContent load_safetensors(const std::string& path);
 
+// A model's weights from one safetensors file, or from a sharded checkpoint when `path` is its
+// model.safetensors.index.json: every shard it names (in the same directory) is read and
+// validated, the shards' tensors must match the index exactly (check_shards_against_index), and
+// the tensors of all shards come back as one content (metadata: the first shard's). Throws
+// CheckpointError naming the index, the shard and the tensor.
+SafetensorsContent load_model_weights(const std::string& path);
+
+// The weights file of an HF model directory: model.safetensors, else
+// model.safetensors.index.json when only that exists (the former's path when neither does, so
+// the error names what was expected).
+std::string model_weights_path(const std::string& dir);
+
 // Validates and decodes a file's bytes; `name` is used in messages. Never reads outside `bytes`.
 SafetensorsContent parse_safetensors(std::string_view bytes, const std::string& name);
 

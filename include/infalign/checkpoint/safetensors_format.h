@@ -37,4 +37,23 @@ SafetensorsHeader parse_safetensors_header(std::string_view bytes, const std::st
 std::string build_safetensors_header(const std::vector<TensorRecord>& tensors,
                                      const std::map<std::string, std::string>& metadata);
 
+// A sharded checkpoint's model.safetensors.index.json: which shard file holds each tensor.
+struct SafetensorsIndex {
+  std::map<std::string, std::string> weight_map;  // tensor name -> shard file name
+  std::vector<std::string> shards;                // the distinct shard files, sorted
+};
+
+// Validates the index's JSON: an object with a non-empty "weight_map" of tensor names to shard
+// file names, each a plain file name (no directory part) ending in ".safetensors"; "metadata"
+// may be there and is not used. Throws CheckpointError naming `name` and the key.
+SafetensorsIndex parse_safetensors_index(std::string_view text, const std::string& name);
+
+// Checks the shards' own tensor lists against the index: every tensor the index names is in the
+// shard it names, and every tensor of a shard is in the index under that shard (so no tensor is
+// missing, stray or in two shards). `shard_tensors`: shard file name -> its tensor names.
+// Throws CheckpointError naming `name`, the shard and the tensor.
+void check_shards_against_index(
+    const SafetensorsIndex& index,
+    const std::map<std::string, std::vector<std::string>>& shard_tensors, const std::string& name);
+
 }  // namespace infalign::checkpoint

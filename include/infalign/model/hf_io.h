@@ -19,11 +19,12 @@ struct LoadOptions {
 // Reads <dir>/config.json. Throws CheckpointError naming the file.
 LlamaConfig read_model_config(const std::string& dir, ModelKind* kind = nullptr);
 
-// Loads a causal LM. Every tensor is checked before use: missing, unexpected, wrong shape or a
-// file that is not a valid safetensors file is a CheckpointError naming the file and tensor.
+// Loads a causal LM from model.safetensors or a sharded model.safetensors.index.json with its
+// shards. Every tensor is checked before use: missing, unexpected, wrong shape or a file that is
+// not a valid safetensors file is a CheckpointError naming the file and tensor.
 CausalLm load_causal_lm(const std::string& dir, const LoadOptions& options = {});
 // The architecture of <config_dir>/config.json with the weights of the safetensors `file` (HF
-// names), e.g. a training checkpoint's policy.safetensors.
+// names; or a model.safetensors.index.json), e.g. a training checkpoint's policy.safetensors.
 CausalLm load_causal_lm(const std::string& config_dir, const std::string& file,
                         const LoadOptions& options = {});
 // Loads a scalar-head model (reward or value). A directory holding a causal LM can seed one with

@@ -142,5 +142,84 @@ TEST(SafetensorsFormatTest, BuiltHeaderParsesBackAndAlignsTheData) {
   EXPECT_EQ(parsed.metadata.at("k"), "v");
 }
 
+// The message of the CheckpointError `f` throws ("" when it throws none).
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const CheckpointError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(SafetensorsIndexTest, ParsesTheWeightMapAndRefusesWhatIsNotOne) {
+  const auto index = parse_safetensors_index(
+      R"({"metadata": {"total_size": 40}, "weight_map": {"b": "model-00002-of-00002.safetensors",
+          "a": "model-00001-of-00002.safetensors", "c": "model-00001-of-00002.safetensors"}})",
+      "idx.json");
+  EXPECT_EQ(index.weight_map.at("b"), "model-00002-of-00002.safetensors");
+  EXPECT_EQ(index.shards, (std::vector<std::string>{"model-00001-of-00002.safetensors",
+                                                    "model-00002-of-00002.safetensors"}));
+  EXPECT_NE(
+      error_of([] { parse_safetensors_index("{", "idx.json"); }).find("idx.json: not valid JSON"),
+      std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_safetensors_index(R"({"metadata": {}})", "idx.json");
+            }).find("weight_map"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_safetensors_index(R"({"weight_map": {}})", "idx.json");
+            }).find("weight_map is empty"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_safetensors_index(R"({"weight_map": {"a": 3}})", "idx.json");
+            }).find("weight_map['a'] is a number"),
+            std::string::npos);
+  for (const char* shard : {"../x.safetensors", "sub/x.safetensors", "x.bin", ".safetensors"}) {
+    const std::string text = std::string(R"({"weight_map": {"a": ")") + shard + R"("}})";
+    EXPECT_NE(error_of([&] {
+                parse_safetensors_index(text, "idx.json");
+              }).find("expected a file name ending in .safetensors"),
+              std::string::npos)
+        << shard;
+  }
+}
+
+TEST(SafetensorsIndexTest, ShardsMustHoldExactlyWhatTheIndexSays) {
+  const auto index = parse_safetensors_index(
+      R"({"weight_map": {"a": "s1.safetensors", "b": "s1.safetensors", "c": "s2.safetensors"}})",
+      "idx.json");
+  using Shards = std::map<std::string, std::vector<std::string>>;
+  EXPECT_EQ(error_of([&] {
+              check_shards_against_index(
+                  index, Shards{{"s1.safetensors", {"a", "b"}}, {"s2.safetensors", {"c"}}},
+                  "idx.json");
+            }),
+            "");
+  // A tensor missing from its shard, a stray tensor, one in the wrong shard, a shard not read.
+  EXPECT_NE(error_of([&] {
+              check_shards_against_index(
+                  index, Shards{{"s1.safetensors", {"a"}}, {"s2.safetensors", {"c"}}}, "idx.json");
+            }).find("tensor 'b' in s1.safetensors, which does not hold it"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              check_shards_against_index(
+                  index, Shards{{"s1.safetensors", {"a", "b", "z"}}, {"s2.safetensors", {"c"}}},
+                  "idx.json");
+            }).find("shard s1.safetensors holds tensor 'z', which the index does not list"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              check_shards_against_index(
+                  index, Shards{{"s1.safetensors", {"a", "b"}}, {"s2.safetensors", {"c", "a"}}},
+                  "idx.json");
+            }).find("tensor 'a' is in shard s2.safetensors, but the index puts it in s1"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              check_shards_against_index(index, Shards{{"s1.safetensors", {"a", "b"}}}, "idx.json");
+            }).find("shard s2.safetensors (holding 'c') was not read"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace infalign::checkpoint

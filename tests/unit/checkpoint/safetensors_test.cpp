@@ -1,5 +1,7 @@
 #include "infalign/checkpoint/safetensors.h"
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -68,6 +70,48 @@ TEST(SafetensorsTest, TruncatedFileIsACheckpointErrorNamingIt) {
     EXPECT_NE(std::string(e.what()).find(path + ": tensor 'w'"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_safetensors(dir.path() + "/missing.safetensors"), CheckpointError);
+}
+
+TEST(SafetensorsTest, ShardedWeightsLoadAsOneAndEveryInconsistencyIsNamed) {
+  fs::TempDir dir;
+  const at::Tensor a = at::arange(6, at::kFloat).reshape({2, 3});
+  const at::Tensor b = at::ones({4}, at::kBFloat16);
+  const at::Tensor c = at::arange(3, at::kLong);
+  save_safetensors(dir.path() + "/model-00001-of-00002.safetensors", {{"a", a}, {"b", b}});
+  save_safetensors(dir.path() + "/model-00002-of-00002.safetensors", {{"c", c}});
+  const std::string index = dir.path() + "/model.safetensors.index.json";
+  fs::write_file_atomic(index, R"({"metadata": {"total_size": 44}, "weight_map": {
+      "a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors",
+      "c": "model-00002-of-00002.safetensors"}})");
+  EXPECT_EQ(model_weights_path(dir.path()), index);
+  const SafetensorsContent all = load_model_weights(index);
+  ASSERT_EQ(all.tensors.size(), 3u);
+  EXPECT_TRUE(at::equal(*all.find("a"), a));
+  EXPECT_TRUE(at::equal(*all.find("b"), b));
+  EXPECT_TRUE(at::equal(*all.find("c"), c));
+  // A single file wins when both are there.
+  save_safetensors(dir.path() + "/model.safetensors", {{"a", a}});
+  EXPECT_EQ(model_weights_path(dir.path()), dir.path() + "/model.safetensors");
+  // A shard that holds a tensor the index does not list.
+  save_safetensors(dir.path() + "/model-00002-of-00002.safetensors", {{"c", c}, {"d", c}});
+  try {
+    load_model_weights(index);
+    FAIL() << "a stray tensor was accepted";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("holds tensor 'd', which the index does not list"),
+              std::string::npos)
+        << e.what();
+  }
+  // A missing shard.
+  std::filesystem::remove(dir.path() + "/model-00002-of-00002.safetensors");
+  try {
+    load_model_weights(index);
+    FAIL() << "a missing shard was accepted";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("shard model-00002-of-00002.safetensors is missing"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <functional>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -168,6 +169,33 @@ TEST(LlamaTest, Bfloat16ForwardStaysCloseToFloat32) {
   const at::Tensor bf16 = lm->forward(full_input(ids, mask));
   EXPECT_EQ(bf16.scalar_type(), at::kFloat);  // logits are always float32
   EXPECT_TRUE(tensors_near(bf16, f32, 0.05));
+}
+
+TEST(HfIoTest, ShardedDirectoryLoadsTheSameModel) {
+  fs::TempDir dir;
+  CausalLm lm(tiny_config());
+  init_weights(*lm, at::detail::createCPUGenerator(9));
+  save_causal_lm(lm, dir.path() + "/m");
+  // Split model.safetensors into two shards with an index, as transformers writes large models.
+  const auto all = checkpoint::load_safetensors(dir.path() + "/m/model.safetensors");
+  checkpoint::NamedTensors first, second;
+  std::string map;
+  for (std::size_t i = 0; i < all.tensors.size(); ++i) {
+    const bool one = i % 2 == 0;
+    (one ? first : second).push_back(all.tensors[i]);
+    map += fmt::format("{}\"{}\": \"model-0000{}-of-00002.safetensors\"", map.empty() ? "" : ", ",
+                       all.tensors[i].first, one ? 1 : 2);
+  }
+  checkpoint::save_safetensors(dir.path() + "/m/model-00001-of-00002.safetensors", first);
+  checkpoint::save_safetensors(dir.path() + "/m/model-00002-of-00002.safetensors", second);
+  fs::write_file_atomic(dir.path() + "/m/model.safetensors.index.json",
+                        "{\"weight_map\": {" + map + "}}");
+  std::filesystem::remove(dir.path() + "/m/model.safetensors");
+  CausalLm loaded = load_causal_lm(dir.path() + "/m");
+  const at::Tensor ids = random_ids(2, 5, 32, at::detail::createCPUGenerator(6));
+  const at::Tensor mask = at::ones({2, 5}, at::kLong);
+  EXPECT_TRUE(
+      at::equal(loaded->forward(full_input(ids, mask)), lm->forward(full_input(ids, mask))));
 }
 
 TEST(HfIoTest, SaveThenLoadGivesTheSameModelAndHfFiles) {
