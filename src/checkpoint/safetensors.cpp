@@ -85,7 +85,8 @@ SafetensorsContent load_model_weights(const std::string& path) {
   std::map<std::string, std::vector<std::string>> shard_tensors;
   for (const std::string& shard : index.shards) {
     const std::string file = (dir / shard).string();
-    if (!std::filesystem::exists(file)) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) {
       throw CheckpointError(
           fmt::format("{}: shard {} is missing (expected {})", path, shard, file));
     }

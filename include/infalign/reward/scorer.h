@@ -89,7 +89,8 @@ std::vector<double> score_sequences(model::ScalarModel& rm,
                                     const std::vector<std::vector<std::int64_t>>& ids,
                                     std::int64_t pad_id, std::int64_t batch_size);
 
-// sha256 of a model directory's weights and config (model.safetensors + config.json).
+// sha256 of a model directory's weights and config: config.json and model.safetensors, or
+// model.safetensors.index.json and every shard it names.
 std::string model_content_hash(const std::string& dir);
 
 // The scorer reward.kind selects: the model at reward.model_path, or the gold judge over

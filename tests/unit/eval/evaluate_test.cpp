@@ -128,6 +128,12 @@ TEST(ResolvePolicy, ModelDirectoriesCheckpointsAndRunDirectories) {
   EXPECT_EQ(ckpt.config_dir, root + "/base");
   EXPECT_EQ(ckpt.weights_file, root + "/run_b/checkpoints/step_00000040/policy.safetensors");
   EXPECT_EQ(ckpt.resolved_config, root + "/run_b/checkpoints/step_00000040/config.resolved.yaml");
+  // A sharded export: config.json and model.safetensors.index.json (the shards beside it).
+  touch(root + "/run_c/final/config.json");
+  touch(root + "/run_c/final/model.safetensors.index.json");
+  const PolicySource sharded = resolve_policy(root + "/run_c", root + "/base");
+  EXPECT_EQ(sharded.name, "run_c");
+  EXPECT_EQ(sharded.weights_file, root + "/run_c/final/model.safetensors.index.json");
   try {
     resolve_policy(root + "/nothing", root + "/base");
     FAIL() << "expected a DataError";

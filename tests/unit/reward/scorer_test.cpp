@@ -1,6 +1,11 @@
 #include "infalign/reward/scorer.h"
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
+
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
 
 namespace infalign::reward {
 namespace {
@@ -21,6 +26,23 @@ TEST(ScoreInputIds, PromptAndResponseOrResponseAloneAlwaysEndingAtEos) {
   f.input = config::RewardInput::PromptResponse;
   f.limit = 5;
   EXPECT_EQ(score_input_ids(f, prompt, response), (Ids{1, 40, 41, 42, 2}));
+}
+
+TEST(ModelContentHash, CoversEveryShardOfAShardedModel) {
+  fs::TempDir dir;
+  const std::string m = dir.path();
+  fs::write_file_atomic(m + "/config.json", "{}");
+  fs::write_file_atomic(m + "/model.safetensors.index.json",
+                        R"({"weight_map": {"a": "s1.safetensors", "b": "s2.safetensors"}})");
+  fs::write_file_atomic(m + "/s1.safetensors", "one");
+  fs::write_file_atomic(m + "/s2.safetensors", "two");
+  const std::string before = model_content_hash(m);
+  fs::write_file_atomic(m + "/s2.safetensors", "two, changed");
+  EXPECT_NE(model_content_hash(m), before);
+  fs::write_file_atomic(m + "/s2.safetensors", "two");
+  EXPECT_EQ(model_content_hash(m), before);
+  std::filesystem::remove(m + "/s2.safetensors");
+  EXPECT_THROW(model_content_hash(m), CheckpointError);
 }
 
 }  // namespace
