@@ -109,12 +109,8 @@ def per_prompt(policy, judge, n, key):
 def paired_difference(a, b, resamples=2000, confidence=0.95, seed=1):
     """mean(a - b) with a percentile bootstrap interval, prompts resampled jointly."""
     d = [x - y for x, y in zip(a, b)]
-    rng = random.Random(seed)
-    k = len(d)
-    means = sorted(sum(d[rng.randrange(k)] for _ in range(k)) / k for _ in range(resamples))
-    lo = means[int((1 - confidence) / 2 * (resamples - 1))]
-    hi = means[int((1 + confidence) / 2 * (resamples - 1))]
-    return sum(d) / k, lo, hi
+    lo, hi = bootstrap(d, resamples, confidence, seed)
+    return sum(d) / len(d), lo, hi
 
 
 def compare(a, b, pa=None, pb=None):

@@ -68,11 +68,7 @@ SafetensorsContent load_safetensors(const std::string& path) {
 }
 
 SafetensorsContent load_model_weights(const std::string& path) {
-  const std::string index_suffix = ".index.json";
-  if (path.size() <= index_suffix.size() ||
-      path.compare(path.size() - index_suffix.size(), index_suffix.size(), index_suffix) != 0) {
-    return load_safetensors(path);
-  }
+  if (!is_safetensors_index(path)) return load_safetensors(path);
   std::string text;
   try {
     text = fs::read_file(path);

@@ -211,6 +211,11 @@ SafetensorsIndex parse_safetensors_index(std::string_view text, const std::strin
   return index;
 }
 
+bool is_safetensors_index(std::string_view path) {
+  constexpr std::string_view suffix = ".index.json";
+  return path.size() > suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
+}
+
 void check_shards_against_index(
     const SafetensorsIndex& index,
     const std::map<std::string, std::vector<std::string>>& shard_tensors, const std::string& name) {

@@ -133,10 +133,10 @@ PolicySource resolve_policy(const std::string& path, const std::string& base_mod
   auto resolved_in = [&](const stdfs::path& d) {
     return has(d, "config.resolved.yaml") ? (d / "config.resolved.yaml").string() : std::string();
   };
-  if (has(dir, "config.json") &&
-      (has(dir, "model.safetensors") || has(dir, "model.safetensors.index.json"))) {
+  const std::string weights = checkpoint::model_weights_path(dir.string());
+  if (has(dir, "config.json") && stdfs::exists(weights)) {
     s.config_dir = dir.string();
-    s.weights_file = checkpoint::model_weights_path(dir.string());
+    s.weights_file = weights;
     const bool final_export = dir.filename() == "final";
     s.name = final_export ? dir.parent_path().filename().string() : dir.filename().string();
     s.resolved_config = final_export ? resolved_in(dir.parent_path()) : "";

@@ -105,7 +105,7 @@ std::string model_content_hash(const std::string& dir) {
   try {
     const std::string weights = checkpoint::model_weights_path(dir);
     std::string hashes = fs::sha256_file(dir + "/config.json") + fs::sha256_file(weights);
-    if (weights.size() > 11 && weights.compare(weights.size() - 11, 11, ".index.json") == 0) {
+    if (checkpoint::is_safetensors_index(weights)) {
       // Sharded: the index and every shard it names.
       for (const auto& shard :
            checkpoint::parse_safetensors_index(fs::read_file(weights), weights).shards) {

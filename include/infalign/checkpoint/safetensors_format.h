@@ -48,6 +48,9 @@ struct SafetensorsIndex {
 // may be there and is not used. Throws CheckpointError naming `name` and the key.
 SafetensorsIndex parse_safetensors_index(std::string_view text, const std::string& name);
 
+// Whether `path` names a sharded checkpoint's index (it ends in ".index.json").
+bool is_safetensors_index(std::string_view path);
+
 // Checks the shards' own tensor lists against the index: every tensor the index names is in the
 // shard it names, and every tensor of a shard is in the index under that shard (so no tensor is
 // missing, stray or in two shards). `shard_tensors`: shard file name -> its tensor names.
