@@ -2,11 +2,14 @@
 """Writes docs/results.md (the paper's comparison on the default task) from the results.json
 of scripts/reproduce.sh (one evaluation of every run; several files also work): one table per
 target KL (runs of several training seeds averaged, with the spread over seeds), the verdicts on
-the paper's two claims with effect sizes and paired intervals, the oracle of each transform with
+the paper's three claims (standard by the calibrated identity, best-of-N by exp, worst-of-N by
+-exp) with effect sizes, paired intervals and the oracle's prediction, the oracle of each transform with
 each run's KL efficiency and fraction of the oracle's gain, the gold-judge view, the task variant
 (--variant: its evaluation; --heterogeneity: calibration reports), and two plots (win rate vs KL
 under the reward model and under the gold judge, with the oracle curves) next to the markdown
-file. Policy names are <method>_kl<KL>[_s<seed>], variant_<method>_kl<KL> in the variant.
+file, and what the sweep cost (from the stages' own records). Policy names are
+<method>_kl<KL>[_s<seed>], variant_<method>_kl<KL> in the variant. The same run directories give
+the same file.
 
     scripts/make_results.py --out docs/results.md runs/reproduce/eval/results.json \
         [--variant runs/reproduce/variant/eval/results.json] \
@@ -20,6 +23,7 @@ import random
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 
@@ -258,42 +262,73 @@ def kl_tables(runs, kls, n):
     return lines
 
 
-def claims(runs, kls, n):
+def oracle_prediction(oracle, kl, n, key):
+    """Which method's transform has the best optimum at target KL `kl` for win rate (n, key) under
+    the reward-model judge, by how much over the next: (method, margin, {method: value}), or None
+    without an oracle point there."""
+    if not oracle or n not in oracle["n"]:
+        return None
+    idx = oracle["n"].index(n)
+    values = {}
+    for method, spec in SPECS.items():
+        c = next((c for c in oracle["curves"]
+                  if c["judge"] == "reward_model" and c["transform"] == spec), None)
+        pt = next((p for p in c["points"] if abs(p["target_kl"] - float(kl)) < 1e-9), None) if c else None
+        if pt:
+            values[method] = pt[("best_of_n", "worst_of_n")[key]][idx]["mean"]
+    if len(values) < 2:
+        return None
+    ranked = sorted(values, key=values.get, reverse=True)
+    return ranked[0], values[ranked[0]] - values[ranked[1]], values
+
+
+# The paper's claims: (name, method, n of the procedure (None: the --n), key 0 best / 1 worst).
+CLAIMS = (("standard", "rlhf_calibrated", 1, 0), ("best", "ctrl_bon4", None, 0),
+          ("worst", "ctrl_won4", None, 1))
+
+
+def claims(runs, kls, n, oracle=None):
     lines = ["## The paper's claims, as measured here", "",
-              "Claim 1: CTRL with exp(t u) has the highest best-of-4 win rate at matched KL. "
-              "Claim 2: CTRL with -exp(-t u) has the highest worst-of-4 win rate. A claim "
-              "**holds** at a KL when the CTRL run's win rate is above every other method's and "
+              f"Claim 1: the calibrated identity has the highest standard win rate at matched KL. "
+              f"Claim 2: CTRL with exp(t u) has the highest best-of-{n} win rate. Claim 3: CTRL "
+              f"with -exp(-t u) has the highest worst-of-{n} win rate. A claim "
+              "**holds** at a KL when the method's win rate is above every other method's and "
               "each difference is significant: its paired 95% bootstrap interval [lo, hi] "
               "(prompts resampled jointly; every run faced the same prompts and base samples) "
               "excludes 0, or, for results files without per-prompt values, the two intervals "
               "are apart; where the runs have several training seeds, each difference must also "
               "exceed twice its standard error over seeds, sqrt(sd_a^2 / k_a + sd_b^2 / k_b). "
-              "It is **not separable** when it is the highest but a difference is not "
-              "significant, and **does not hold** when another method is higher. Effect sizes "
-              "are the CTRL run's win rate minus the other method's.", ""]
+              "It **does not hold** when another method is higher by a significant difference, "
+              "and is **not separable** otherwise (the highest, or below another method, by a "
+              "difference that is not significant). Under the "
+              "reward model, whose rewards the oracle reweights, a claim is **not predicted by "
+              "the oracle** when, at that KL, another transform's optimum beats the method's own "
+              "(the task itself, not the method, rules it out), whatever the trained runs show. "
+              "Effect sizes are the method's win rate minus the other method's.", ""]
     tally = {}
     paired_any = False
     for judge, judge_label in (("reward_model", "reward model"), ("gold", "gold judge")):
-        for claim, method, key, who in (("best", "ctrl_bon4", 0, "exp"),
-                                        ("worst", "ctrl_won4", 1, "-exp")):
+        for claim, method, claim_n, key in CLAIMS:
+            cn = claim_n or n
+            who = METHODS[method]
             for kl in kls:
                 mine = runs.get((method, kl))
-                if mine is None or rates(mine[0], judge, n)[key] is None:
+                if mine is None or rates(mine[0], judge, cn)[key] is None:
                     continue
-                me = rates(mine[0], judge, n)[key]
-                me_pp = per_prompt(mine[0], judge, n, key)
+                me = rates(mine[0], judge, cn)[key]
+                me_pp = per_prompt(mine[0], judge, cn, key)
                 parts, higher, overlapping = [], [], []
                 for other in METHODS:
                     if other == method or (other, kl) not in runs:
                         continue
-                    them = rates(runs[(other, kl)][0], judge, n)[key]
+                    them = rates(runs[(other, kl)][0], judge, cn)[key]
                     if them is None:
                         continue
                     key_a = mine[1].get("pairing_key")
                     pair = bool(key_a) and runs[(other, kl)][1].get("pairing_key") == key_a
                     text, apart = compare(
                         me, them, me_pp if pair else None,
-                        per_prompt(runs[(other, kl)][0], judge, n, key) if pair else None)
+                        per_prompt(runs[(other, kl)][0], judge, cn, key) if pair else None)
                     paired_any = paired_any or ("[" in text)
                     # The spread between training runs: with seeds on either side, the
                     # difference must also stand out from it.
@@ -305,22 +340,39 @@ def claims(runs, kls, n):
                     if seed_se > 0 and not over_seeds:
                         text += f" (within 2 seed se, {2 * seed_se:.3f})"
                     parts.append(f"vs {METHODS[other]} {text}")
-                    if them["mean"] > me["mean"]:
+                    if them["mean"] > me["mean"] and apart and over_seeds:
                         higher.append(METHODS[other])
-                    elif not apart or not over_seeds or them["mean"] == me["mean"]:
+                    elif them["mean"] >= me["mean"] or not apart or not over_seeds:
                         overlapping.append(METHODS[other])
-                verdict = ("does not hold" if higher else
-                           "not separable" if overlapping else "holds")
+                measured = ("does not hold" if higher else
+                            "not separable" if overlapping else "holds")
+                predicted = oracle_prediction(oracle, kl, cn, key) if judge == "reward_model" else None
+                note = ""
+                verdict = measured
+                if predicted:
+                    best, margin, values = predicted
+                    if best != method:
+                        verdict = "not predicted by the oracle"
+                        note = (f"the oracle: {METHODS[best]}'s optimum is best here, "
+                                f"{values[best]:.3f} against {values.get(method, float('nan')):.3f}; "
+                                f"the trained runs: {measured}")
+                    else:
+                        note = f"the oracle predicts it, by {margin:.3f}"
                 tally.setdefault((judge, claim), []).append(verdict)
-                lines.append(f"- {judge_label}, KL {kl}, {claim}-of-{n}: CTRL {who} {cell(me)}; "
+                metric = "standard" if claim == "standard" else f"{claim}-of-{cn}"
+                why = [f"{', '.join(higher)} higher"] if higher and verdict == measured else []
+                why += [note] if note else []
+                lines.append(f"- {judge_label}, KL {kl}, {metric}: {who} {cell(me)}; "
                              + "; ".join(parts) + f". **{verdict}**"
-                             + (f" ({', '.join(higher)} higher)" if higher else "") + ".")
+                             + (f" ({'; '.join(why)})" if why else "") + ".")
         lines.append("")
     lines += ["### Verdict", ""]
     for (judge, claim), verdicts in tally.items():
-        counts = {v: verdicts.count(v) for v in ("holds", "not separable", "does not hold")}
+        counts = {v: verdicts.count(v) for v in ("holds", "not separable", "does not hold",
+                                                 "not predicted by the oracle")}
         label = "reward model" if judge == "reward_model" else "gold judge"
-        lines.append(f"- {claim}-of-{n} under the {label}: "
+        metric = "standard win rate" if claim == "standard" else f"{claim}-of-{n}"
+        lines.append(f"- {metric} under the {label}: "
                      + ", ".join(f"{c} of {len(verdicts)} KLs {v}" for v, c in counts.items() if c)
                      + ".")
     # Runs whose measured KL is far from their target: the rows above then do not compare at
@@ -334,15 +386,15 @@ def claims(runs, kls, n):
                   + "."]
     if len(kls) > 1:
         lines += ["", "### At matched measured KL", "",
-                  "Each CTRL run against the other methods' win rates linearly interpolated (between "
+                  "Each claim's run against the other methods' win rates linearly interpolated (between "
                   "their two runs nearest in measured KL) to the CTRL run's measured KL; interval "
                   "ends are interpolated the same way; '-' where the KL is outside a method's runs.",
-                  "", f"| judge | CTRL run (measured KL) | procedure | CTRL | "
+                  "", f"| judge | run (measured KL) | win rate | the run | "
                   + " | ".join(METHODS[m] for m in METHODS) + " |",
                   "|---|---|---|---|" + "---|" * len(METHODS)]
 
-        def at_kl(method, judge, key, k):
-            pts = sorted(((runs[(m, kl)][0]["kl_k1"]["mean"], rates(runs[(m, kl)][0], judge, n)[key])
+        def at_kl(method, judge, key, k, cn):
+            pts = sorted(((runs[(m, kl)][0]["kl_k1"]["mean"], rates(runs[(m, kl)][0], judge, cn)[key])
                           for (m, kl) in runs if m == method), key=lambda t: t[0])
             pts = [(x, e) for x, e in pts if e is not None]
             for (x0, e0), (x1, e1) in zip(pts, pts[1:]):
@@ -352,13 +404,15 @@ def claims(runs, kls, n):
             return None
 
         for judge in ("reward_model", "gold"):
-            for method, key, proc in (("ctrl_bon4", 0, f"best-of-{n}"), ("ctrl_won4", 1, f"worst-of-{n}")):
+            for method, key, proc, cn in (("rlhf_calibrated", 0, "standard", 1),
+                                          ("ctrl_bon4", 0, f"best-of-{n}", n),
+                                          ("ctrl_won4", 1, f"worst-of-{n}", n)):
                 for kl in kls:
                     if (method, kl) not in runs:
                         continue
                     p = runs[(method, kl)][0]
                     k = p["kl_k1"]["mean"]
-                    me = rates(p, judge, n)[key]
+                    me = rates(p, judge, cn)[key]
                     if me is None:
                         continue
                     row = [judge.replace("_", " "), f"{METHODS[method].split(',')[0]} @ {kl} ({k:.2f})",
@@ -367,7 +421,7 @@ def claims(runs, kls, n):
                         if other == method:
                             row.append("")
                             continue
-                        e = at_kl(other, judge, key, k)
+                        e = at_kl(other, judge, key, k, cn)
                         row.append("-" if e is None else f"{cell(e)} ({me['mean'] - e['mean']:+.3f})")
                     lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Over-optimisation (the reward model's view against the hidden gold judge's): "
@@ -437,6 +491,66 @@ def heterogeneity_section(reports):
     return lines + [""]
 
 
+def last_json_line(path):
+    with open(path) as f:
+        lines = [l for l in f if l.strip()]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def sweep_time_section(result_paths):
+    """What the sweep cost, from the files its stages wrote: each PPO run's training wall clock
+    (metrics.jsonl, summed over resumes), the calibration caches and reward models built under
+    the sweep's directory, and the evaluations."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(result_paths[0])))
+    ppo, caches, evals = [], {}, []
+    for path in result_paths:
+        with open(path) as f:
+            r = json.load(f)
+        evals.append(r.get("seconds", 0.0))
+        for p in r["policies"]:
+            metrics = os.path.join(p["path"], "metrics.jsonl")
+            if os.path.exists(metrics):
+                ppo.append(last_json_line(metrics).get("wall_seconds", 0.0))
+            resolved = os.path.join(p["path"], "config.resolved.yaml")
+            if os.path.exists(resolved):
+                with open(resolved) as f:
+                    m = re.search(r'^\s*cache_path:\s*"?([^"\n]+)"?\s*$', f.read(), re.M)
+                if m:
+                    caches[os.path.abspath(m.group(1))] = True
+    cache_seconds = []
+    for cache in sorted(caches):
+        report = os.path.join(os.path.dirname(cache), "calibration_report.json")
+        if cache.startswith(root + os.sep) and os.path.exists(report):
+            with open(report) as f:
+                cache_seconds.append(json.load(f).get("build_seconds", 0.0))
+    rewards = []
+    for dirpath, _, files in os.walk(root):
+        if "reward_report.json" in files:
+            with open(os.path.join(dirpath, "reward_report.json")) as f:
+                rewards.append(json.load(f).get("wall_seconds", 0.0))
+    rows = [("PPO runs", ppo), ("calibration caches built for the sweep", cache_seconds),
+            ("reward models trained for the sweep", rewards), ("evaluations", evals)]
+    total = sum(sum(v) for _, v in rows)
+    lines = ["## What the sweep cost", "",
+             "Wall-clock seconds its stages recorded (training time summed over resumes; "
+             "start-up and the quickstart's shared stages not counted), on the machine and day "
+             "that ran it:", "",
+             "| stage | count | total | median | max |", "|---|---|---|---|---|"]
+    for name, values in rows:
+        if values:
+            lines.append(f"| {name} | {len(values)} | {sum(values):.0f} s | "
+                         f"{statistics.median(values):.0f} s | {max(values):.0f} s |")
+    lines += ["", f"Total: {total:.0f} s ({total / 3600:.2f} h)."]
+    if len(ppo) > 2:
+        # Runs that shared the machine (builds, other jobs) take longer; at the median a run,
+        # the sweep's own cost.
+        typical = total - sum(ppo) + statistics.median(ppo) * len(ppo)
+        lines.append(f"With every PPO run at the median run's time: {typical:.0f} s "
+                     f"({typical / 3600:.2f} h).")
+    lines.append("")
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="+")
@@ -445,17 +559,21 @@ def main():
     ap.add_argument("--variant", help="results.json of the task variant's evaluation")
     ap.add_argument("--heterogeneity", action="append", default=[],
                     help="LABEL=calibration_report.json (repeatable)")
+    ap.add_argument("--no-plots", action="store_true", help="skip the plots (tests)")
     args = ap.parse_args()
     grouped, all_runs, oracle, some = load_runs(args.results)
     runs = {key: aggregate(entries) for key, entries in grouped.items()}
     n = args.n
     kls = sorted({kl for _, kl in runs}, key=float)
     seeds = max(len(v) for v in grouped.values())
+    # The evaluations' date (not today's), so the same run directories give the same file.
+    written = datetime.datetime.fromtimestamp(
+        max(os.path.getmtime(p) for p in args.results), datetime.timezone.utc).date().isoformat()
     lines = [
         "# Results: the InfAlign comparison on the default task",
         "",
-        f"Written by `scripts/reproduce.sh` (`scripts/make_results.py`) on "
-        f"{datetime.date.today().isoformat()}: each method trained by stage ppo at a target KL "
+        f"Written by `scripts/reproduce.sh` (`scripts/make_results.py`) from evaluations of "
+        f"{written}: each method trained by stage ppo at a target KL "
         "(adaptive beta from the theory tool's starting value), all evaluated against the base "
         f"on {some['prompts']} evaluation prompts x {some['samples_per_prompt']} samples per model "
         "(one evaluation: the same prompts and base samples for every run); "
@@ -468,7 +586,7 @@ def main():
         "",
     ]
     lines += kl_tables(runs, kls, n)
-    claim_lines, paired_any = claims(runs, kls, n)
+    claim_lines, paired_any = claims(runs, kls, n, oracle)
     lines += claim_lines
     if oracle:
         lines += oracle_section(all_runs, some, oracle, n,
@@ -489,7 +607,7 @@ def main():
                   "evaluation whose reward-model judge is that model (the gold judge is the same "
                   "hidden one).", ""]
         lines += kl_tables(vruns, vkls, n)
-        vclaims, vpaired = claims(vruns, vkls, n)
+        vclaims, vpaired = claims(vruns, vkls, n, voracle)
         lines += [l.replace("## The paper's claims, as measured here",
                             "## The paper's claims on the variant") for l in vclaims]
         paired_any = paired_any or vpaired
@@ -497,6 +615,9 @@ def main():
             lines += oracle_section(vall, vsome, voracle, n, "## The oracle on the variant")
     elif args.variant:
         lines += ["# The variant", "", f"Not yet evaluated ({args.variant} is missing).", ""]
+    timed = list(args.results) + ([args.variant] if args.variant and os.path.exists(args.variant)
+                                  else [])
+    lines += sweep_time_section(timed)
     lines += ["", "Caveats: "
               + (f"the rows at KL {', '.join(kl for kl in kls if len(grouped[(next(iter(METHODS)), kl)]) == 1) or '-'} "
                  "are one training run each, so their intervals cover the evaluation's sampling "
@@ -513,7 +634,7 @@ def main():
     plots = [("", args.results)]
     if args.variant and os.path.exists(args.variant):
         plots.append(("variant_", [args.variant]))
-    for tag, files in plots:
+    for tag, files in ([] if args.no_plots else plots):
         for judge in ("reward_model", "gold"):
             png = f"{base}_{tag}{judge}.png"
             subprocess.run(["/usr/bin/python3",

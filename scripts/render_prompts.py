@@ -11,9 +11,8 @@ transformers renders it: `messages`, `add_generation_prompt` (on unless --no-gen
 `strftime_now(fmt)`, and the `tojson` filter.
 
 Output: --format jsonl (default) writes {"<field>": rendered} a line, for prompts with line
-breaks (the trainer's JSONL prompts, `data.prompt_field`, are being added); --format text writes
-one rendered prompt a line, the prompts files the trainer reads today, and refuses a prompt that
-contains a line break.
+breaks: name the file *.jsonl and set data.prompt_field to --field (default "prompt"); --format
+text writes one rendered prompt a line and refuses a prompt that contains a line break.
 
     scripts/render_prompts.py --model path/to/model --input chats.jsonl --output prompts.jsonl
 """

@@ -129,7 +129,12 @@ Context make_context(const config::LoadedConfig& loaded) {
   h.base_model_hash = reward::model_content_hash(cfg.model.init_from);
   h.reward_kind = scorer->kind();
   h.reward_hash = scorer->content_hash();
+  // A JSONL file's prompts also depend on the member read: the hash covers it there (a text
+  // file's hash stays its content's, as caches made before JSONL prompts recorded it).
   h.prompts_hash = fs::sha256_file(cfg.data.train_prompts_file);
+  if (data::is_jsonl_path(cfg.data.train_prompts_file)) {
+    h.prompts_hash = fs::sha256_hex(h.prompts_hash + '\0' + cfg.data.prompt_field);
+  }
   h.num_prompts = static_cast<std::int64_t>(prompts.keys.size());
   return {loaded, std::move(tok), std::move(prompts), std::move(scorer), std::move(h), device};
 }
@@ -182,10 +187,11 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats,
     log::info("[calibrate] resuming: {} of {} chunks already built in {}", resumed, chunks,
               partial);
   }
-  log::info(
-      "[calibrate] {} prompts x K = {} base samples ({}), scored by the {} ({})", n, k,
-      cfg.model.init_from, ctx.scorer->kind(),
-      std::string(ctx.scorer->kind()) == "gold" ? cfg.reward.lexicon_path : cfg.reward.model_path);
+  log::info("[calibrate] {} prompts x K = {} base samples ({}), scored by the {} ({})", n, k,
+            cfg.model.init_from, ctx.scorer->kind(),
+            cfg.reward.kind == config::RewardKind::Gold      ? cfg.reward.lexicon_path
+            : cfg.reward.kind == config::RewardKind::Command ? cfg.reward.command
+                                                             : cfg.reward.model_path);
   BaseSampler sampler(ctx.loaded, *ctx.tok, *ctx.scorer, ctx.device);
   Progress progress(to_sample,
                     {"calibrate", "sample", cfg.logging.progress_interval_seconds, std::nullopt});
@@ -285,14 +291,15 @@ CalibrationCache ensure(Context& ctx, BuildStats* stats, runtime::Distributed* d
 }  // namespace
 
 PromptSet load_prompt_set(const config::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok) {
-  return load_prompt_set(cfg.data.train_prompts_file, cfg.data.max_prompt_tokens, tok);
+  return load_prompt_set(cfg.data.train_prompts_file, cfg.data.prompt_field,
+                         cfg.data.max_prompt_tokens, tok);
 }
 
-PromptSet load_prompt_set(const std::string& file, std::int64_t max_prompt_tokens,
-                          const tokenizer::Tokenizer& tok) {
+PromptSet load_prompt_set(const std::string& file, const std::string& field,
+                          std::int64_t max_prompt_tokens, const tokenizer::Tokenizer& tok) {
   PromptSet set;
   std::unordered_map<std::uint64_t, std::size_t> seen;
-  for (auto& text : data::read_records(file)) {
+  for (auto& text : data::read_prompts(file, field)) {
     auto ids = tokenizer::encode_prompt(tok, text, max_prompt_tokens);
     const std::uint64_t key = prompt_key(ids);
     if (!seen.emplace(key, set.keys.size()).second) continue;

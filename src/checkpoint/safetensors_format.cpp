@@ -169,6 +169,28 @@ std::string build_safetensors_header(const std::vector<TensorRecord>& tensors,
   return out + text;
 }
 
+std::string safetensors_index_json(const SafetensorsIndex& index, std::uint64_t total_size) {
+  json j;
+  j["metadata"] = {{"total_size", total_size}};
+  j["weight_map"] = json::object();
+  for (const auto& [tensor, shard] : index.weight_map) j["weight_map"][tensor] = shard;
+  return j.dump(2) + "\n";
+}
+
+std::vector<std::size_t> shard_starts(const std::vector<std::uint64_t>& sizes,
+                                      std::uint64_t max_bytes) {
+  std::vector<std::size_t> starts;
+  std::uint64_t used = 0;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    if (starts.empty() || (max_bytes > 0 && used > 0 && used + sizes[i] > max_bytes)) {
+      starts.push_back(i);
+      used = 0;
+    }
+    used += sizes[i];
+  }
+  return starts;
+}
+
 SafetensorsIndex parse_safetensors_index(std::string_view text, const std::string& name) {
   json j;
   try {

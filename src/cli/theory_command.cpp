@@ -40,7 +40,7 @@ TheoryCommand* add_theory_command(CLI::App& app) {
       "theory",
       "Calibrated-space analytics: KL and standard / best-of-N / worst-of-N win rates against the "
       "base of the RLHF policy for a transform and beta (or a KL budget), the best t for a budget, "
-      "and the optimal policy (infalign.md section 5). Needs no config or model.");
+      "and the optimal policy (docs/method.md section 5). Needs no config or model.");
   auto* s = c.sub;
   s->add_option("--transform", c.transform, "identity, log, exp, negexp, logistic or probit")
       ->capture_default_str()

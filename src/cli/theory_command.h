@@ -1,4 +1,4 @@
-// `infalign-eval theory`: the calibrated-space analytic tool (infalign.md section 5).
+// `infalign-eval theory`: the calibrated-space analytic tool (docs/method.md section 5).
 #pragma once
 
 namespace CLI {

@@ -29,7 +29,8 @@ INFALIGN_ENUM_TABLE(DeviceKind, {DeviceKind::Auto, "auto"}, {DeviceKind::Cpu, "c
 INFALIGN_ENUM_TABLE(DType, {DType::Float32, "float32"}, {DType::BFloat16, "bfloat16"})
 INFALIGN_ENUM_TABLE(TokenizerModelType, {TokenizerModelType::Unigram, "unigram"},
                     {TokenizerModelType::Bpe, "bpe"})
-INFALIGN_ENUM_TABLE(RewardKind, {RewardKind::Model, "model"}, {RewardKind::Gold, "gold"})
+INFALIGN_ENUM_TABLE(RewardKind, {RewardKind::Model, "model"}, {RewardKind::Gold, "gold"},
+                    {RewardKind::Command, "command"})
 INFALIGN_ENUM_TABLE(RewardInput, {RewardInput::PromptResponse, "prompt_response"},
                     {RewardInput::Response, "response"})
 INFALIGN_ENUM_TABLE(CacheMismatch, {CacheMismatch::Error, "error"},
@@ -46,7 +47,8 @@ INFALIGN_ENUM_TABLE(ValueInit, {ValueInit::RewardModel, "reward_model"},
                     {ValueInit::Policy, "policy"})
 INFALIGN_ENUM_TABLE(Advantage, {Advantage::Gae, "gae"}, {Advantage::Rloo, "rloo"},
                     {Advantage::Group, "group"})
-INFALIGN_ENUM_TABLE(Judge, {Judge::RewardModel, "reward_model"}, {Judge::Gold, "gold"})
+INFALIGN_ENUM_TABLE(Judge, {Judge::RewardModel, "reward_model"}, {Judge::Gold, "gold"},
+                    {Judge::Command, "command"})
 INFALIGN_ENUM_TABLE(LogLevel, {LogLevel::Trace, "trace"}, {LogLevel::Debug, "debug"},
                     {LogLevel::Info, "info"}, {LogLevel::Warn, "warn"}, {LogLevel::Error, "error"})
 

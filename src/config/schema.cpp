@@ -371,6 +371,7 @@ struct Registry {
         .field("valid_file", &DataConfig::valid_file, non_empty())
         .field("train_prompts_file", &DataConfig::train_prompts_file, non_empty())
         .field("eval_prompts_file", &DataConfig::eval_prompts_file, non_empty())
+        .field("prompt_field", &DataConfig::prompt_field, non_empty())
         .field("max_prompt_tokens", &DataConfig::max_prompt_tokens, in_range<I>(1, 1 << 20))
         .field("seq_len", &DataConfig::seq_len, in_range<I>(2, 1 << 20))
         .field("shuffle", &DataConfig::shuffle);
@@ -387,8 +388,14 @@ struct Registry {
     Section<RewardConfig>(fields, sections, "reward", &ExperimentConfig::reward)
         .field("kind", &RewardConfig::kind)
         .field("model_path", &RewardConfig::model_path)
+        .field("tokenizer_path", &RewardConfig::tokenizer_path)
         .field("lexicon_path", &RewardConfig::lexicon_path)
+        .field("command", &RewardConfig::command)
+        .field("command_timeout_seconds", &RewardConfig::command_timeout_seconds, greater_than(0.0))
         .field("batch_size", &RewardConfig::batch_size, in_range<I>(1, 1 << 20))
+        .field("preferences_file", &RewardConfig::preferences_file)
+        .field("preferences_valid_fraction", &RewardConfig::preferences_valid_fraction,
+               in_range(0.0, 1.0, false, false))
         .field("train_prompts", &RewardConfig::train_prompts, in_range<I>(1, 1 << 24))
         .field("samples_per_prompt", &RewardConfig::samples_per_prompt, in_range<I>(1, 1 << 12))
         .field("prompts_per_group", &RewardConfig::prompts_per_group, in_range<I>(1, 1 << 12))
@@ -474,7 +481,8 @@ struct Registry {
         .field("resume", &CheckpointConfig::resume, non_empty())
         .field("every_steps", &CheckpointConfig::every_steps, at_least<I>(0))
         .field("keep_last", &CheckpointConfig::keep_last, at_least<I>(1))
-        .field("keep_every", &CheckpointConfig::keep_every, at_least<I>(0));
+        .field("keep_every", &CheckpointConfig::keep_every, at_least<I>(0))
+        .field("max_shard_bytes", &CheckpointConfig::max_shard_bytes, at_least<I>(0));
 
     Section<EvalConfig>(fields, sections, "eval", &ExperimentConfig::eval)
         .field("policies", &EvalConfig::policies)

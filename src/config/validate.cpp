@@ -91,7 +91,11 @@ void check_tokenizer(const ExperimentConfig& c, Issues& issues) {
                              ids[i].second, t.vocab_size));
     }
     for (std::size_t j = 0; j < i; ++j) {
-      if (ids[i].second == ids[j].second) {
+      // Padding is told apart by attention masks, so a tokenizer without a pad piece may pad
+      // with unk's or bos's id; never with EOS's (a response's EOS must stay a token).
+      const bool pad_filler =
+          std::string(ids[i].first) == "pad_id" && std::string(ids[j].first) != "eos_id";
+      if (ids[i].second == ids[j].second && !pad_filler) {
         std::string hint =
             (std::string(ids[i].first) == "pad_id" && std::string(ids[j].first) == "eos_id")
                 ? ": with pad == eos the EOS is masked out and the policy never "
@@ -120,6 +124,15 @@ void check_stage(const ExperimentConfig& c, Issues& issues) {
         "reward.model_path",
         fmt::format("missing; required when run.stage is {} and reward.kind is model", stage));
   }
+  const bool command_judge =
+      std::find(c.eval.judges.begin(), c.eval.judges.end(), Judge::Command) != c.eval.judges.end();
+  if (((scores_with_model && c.reward.kind == RewardKind::Command) || command_judge) &&
+      c.reward.command.empty()) {
+    issues.add("reward.command",
+               fmt::format("missing; required when {}: the program that scores a batch",
+                           command_judge ? "eval.judges has command"
+                                         : "reward.kind is command and run.stage is " + stage));
+  }
   if (c.run.stage == Stage::Reward &&
       c.reward.samples_per_prompt * c.reward.prompts_per_group < 2) {
     issues.add("reward.samples_per_prompt",
@@ -128,7 +141,7 @@ void check_stage(const ExperimentConfig& c, Issues& issues) {
                            c.reward.samples_per_prompt, c.reward.prompts_per_group));
   }
   if (c.run.stage == Stage::Ppo) {
-    // Top-k/top-p at rollout time bias the PPO ratio (shared docs ppo.md, mechanics 4).
+    // Top-k/top-p at rollout time bias the PPO ratio (docs/method.md section 7, item 4).
     if (c.generation.top_k != 0) {
       issues.add("generation.top_k", fmt::format("got {}, expected 0 when run.stage is ppo: "
                                                  "truncated sampling biases the PPO ratio",
@@ -249,57 +262,77 @@ void check_input_files(const ExperimentConfig& c, const ConfigSources& sources, 
   std::vector<Input> inputs;
   const bool model_reward = c.reward.kind == RewardKind::Model;
   if (for_eval) {
-    inputs.push_back({"eval.base_model", c.eval.base_model, "stage lm"});
+    inputs.push_back({"eval.base_model", c.eval.base_model, "the output of stage lm"});
     for (std::size_t i = 0; i < c.eval.policies.size(); ++i) {
-      inputs.push_back({fmt::format("eval.policies[{}]", i), c.eval.policies[i], "stage ppo"});
+      inputs.push_back(
+          {fmt::format("eval.policies[{}]", i), c.eval.policies[i], "the output of stage ppo"});
     }
-    inputs.push_back(
-        {"data.eval_prompts_file", c.data.eval_prompts_file, "scripts/prepare_data.sh"});
-    inputs.push_back({"tokenizer.path", c.tokenizer.path, "stage tokenizer"});
+    inputs.push_back({"data.eval_prompts_file", c.data.eval_prompts_file,
+                      "the output of scripts/prepare_data.sh"});
+    inputs.push_back({"tokenizer.path", c.tokenizer.path, "the output of stage tokenizer"});
     for (Judge judge : c.eval.judges) {
+      if (judge == Judge::Command) continue;  // a program, not a file
       if (judge == Judge::RewardModel) {
-        inputs.push_back({"reward.model_path", c.reward.model_path, "stage reward"});
+        inputs.push_back({"reward.model_path", c.reward.model_path, "the output of stage reward"});
+        if (!c.reward.tokenizer_path.empty()) {
+          inputs.push_back({"reward.tokenizer_path", c.reward.tokenizer_path,
+                            "the reward model's SentencePiece tokenizer"});
+        }
       } else {
-        inputs.push_back({"reward.lexicon_path", c.reward.lexicon_path, "scripts/prepare_data.sh"});
+        inputs.push_back({"reward.lexicon_path", c.reward.lexicon_path,
+                          "the output of scripts/prepare_data.sh"});
       }
     }
   } else {
     switch (c.run.stage) {
       case Stage::Tokenizer:
-        inputs.push_back({"data.train_file", c.data.train_file, "scripts/prepare_data.sh"});
+        inputs.push_back(
+            {"data.train_file", c.data.train_file, "the output of scripts/prepare_data.sh"});
         break;
       case Stage::Lm:
-        inputs.push_back({"tokenizer.path", c.tokenizer.path, "stage tokenizer"});
-        inputs.push_back({"data.train_file", c.data.train_file, "scripts/prepare_data.sh"});
-        inputs.push_back({"data.valid_file", c.data.valid_file, "scripts/prepare_data.sh"});
+        inputs.push_back({"tokenizer.path", c.tokenizer.path, "the output of stage tokenizer"});
+        inputs.push_back(
+            {"data.train_file", c.data.train_file, "the output of scripts/prepare_data.sh"});
+        inputs.push_back(
+            {"data.valid_file", c.data.valid_file, "the output of scripts/prepare_data.sh"});
         if (!c.model.init_from.empty()) {
-          inputs.push_back({"model.init_from", c.model.init_from, "stage lm"});
+          inputs.push_back({"model.init_from", c.model.init_from, "the output of stage lm"});
         }
         break;
       case Stage::Reward:
       case Stage::Calibrate:
       case Stage::Ppo:
-        inputs.push_back({"tokenizer.path", c.tokenizer.path, "stage tokenizer"});
-        inputs.push_back({"model.init_from", c.model.init_from, "stage lm"});
-        inputs.push_back(
-            {"data.train_prompts_file", c.data.train_prompts_file, "scripts/prepare_data.sh"});
-        if (c.run.stage == Stage::Reward || !model_reward) {
+        inputs.push_back({"tokenizer.path", c.tokenizer.path, "the output of stage tokenizer"});
+        inputs.push_back({"model.init_from", c.model.init_from, "the output of stage lm"});
+        if (c.run.stage != Stage::Reward || c.reward.preferences_file.empty()) {
+          inputs.push_back({"data.train_prompts_file", c.data.train_prompts_file,
+                            "the output of scripts/prepare_data.sh"});
+        }
+        if (c.run.stage == Stage::Reward && !c.reward.preferences_file.empty()) {
+          inputs.push_back({"reward.preferences_file", c.reward.preferences_file,
+                            "your preference pairs (JSONL of prompt, chosen, rejected)"});
+        } else if (c.run.stage == Stage::Reward || c.reward.kind == RewardKind::Gold) {
+          inputs.push_back({"reward.lexicon_path", c.reward.lexicon_path,
+                            "the output of scripts/prepare_data.sh"});
+        } else if (model_reward) {
           inputs.push_back(
-              {"reward.lexicon_path", c.reward.lexicon_path, "scripts/prepare_data.sh"});
-        } else {
-          inputs.push_back({"reward.model_path", c.reward.model_path, "stage reward"});
+              {"reward.model_path", c.reward.model_path, "the output of stage reward"});
+          if (!c.reward.tokenizer_path.empty()) {
+            inputs.push_back({"reward.tokenizer_path", c.reward.tokenizer_path,
+                              "the reward model's SentencePiece tokenizer"});
+          }
         }
         break;
     }
     if (c.checkpoint.resume != "auto" && c.checkpoint.resume != "never") {
-      inputs.push_back({"checkpoint.resume", c.checkpoint.resume, "a previous run"});
+      inputs.push_back({"checkpoint.resume", c.checkpoint.resume, "the output of a previous run"});
     }
   }
   std::vector<std::string> messages;
   for (const auto& input : inputs) {
     std::error_code ec;
     if (!std::filesystem::exists(input.path, ec)) {
-      messages.push_back(fmt::format("{}: {}: '{}' does not exist; expected the output of {}",
+      messages.push_back(fmt::format("{}: {}: '{}' does not exist; expected {}",
                                      sources.locate(input.key).str(), input.key, input.path,
                                      input.made_by));
     }

@@ -6,8 +6,29 @@
 
 #include "infalign/core/error.h"
 #include "infalign/data/cursor.h"
+#include "infalign/data/text_corpus.h"
 
 namespace infalign::data {
+
+std::vector<PreferenceRecord> read_preference_pairs(const std::string& path) {
+  std::vector<PreferenceRecord> pairs;
+  for (auto& r : read_jsonl_strings(path, {"prompt", "chosen", "rejected"},
+                                    " (reward.preferences_file holds prompt, chosen, rejected)")) {
+    pairs.push_back({std::move(r[0]), std::move(r[1]), std::move(r[2])});
+  }
+  return pairs;
+}
+
+PreferenceGroups pair_groups(std::size_t pairs) {
+  PreferenceGroups g;
+  g.group_size = 2;
+  g.offsets.push_back(0);
+  for (std::size_t i = 0; i < pairs; ++i) {
+    g.pairs.push_back({2 * i, 2 * i + 1, 1.0, true});
+    g.offsets.push_back(i + 1);
+  }
+  return g;
+}
 
 PreferenceGroups label_preferences(const std::vector<double>& gold, const PreferenceOptions& o) {
   INFALIGN_CHECK(o.samples_per_prompt >= 1 && o.prompts_per_group >= 1 && o.tau > 0,

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
@@ -169,6 +170,82 @@ std::vector<std::string> read_records(const std::string& path) {
     start = end + 1;
   }
   return records;
+}
+
+bool is_jsonl_path(std::string_view path) {
+  constexpr std::string_view suffix = ".jsonl";
+  return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
+}
+
+std::vector<std::vector<std::string>> read_jsonl_strings(const std::string& path,
+                                                         const std::vector<std::string>& fields,
+                                                         const std::string& what) {
+  const std::string text = read_or_data_error(path);
+  std::vector<std::vector<std::string>> records;
+  std::size_t start = 0, line_number = 0;
+  while (start < text.size()) {
+    ++line_number;
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + start, end - start);
+    start = end + 1;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    const auto where = [&] { return fmt::format("{}:{}", path, line_number); };
+    nlohmann::json record;
+    try {
+      record = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw DataError(
+          fmt::format("{}: not a JSON value ({}); a .jsonl file holds one JSON "
+                      "object a line",
+                      where(), e.what()));
+    }
+    if (!record.is_object()) {
+      std::string shape;
+      for (const auto& f : fields)
+        shape += (shape.empty() ? "" : ", ") + fmt::format("\"{}\": \"...\"", f);
+      throw DataError(fmt::format("{}: a JSON {} where an object {{{}}} was expected", where(),
+                                  record.type_name(), shape));
+    }
+    std::vector<std::string> values;
+    for (const auto& field : fields) {
+      const auto it = record.find(field);
+      if (it == record.end()) {
+        std::string keys;
+        for (const auto& item : record.items()) keys += (keys.empty() ? "" : ", ") + item.key();
+        throw DataError(fmt::format("{}: no member \"{}\"{}; the object has {}", where(), field,
+                                    what,
+                                    keys.empty() ? std::string("no members") : "members " + keys));
+      }
+      if (!it->is_string()) {
+        throw DataError(fmt::format("{}: member \"{}\" is a JSON {}; expected a string", where(),
+                                    field, it->type_name()));
+      }
+      std::string value = it->get<std::string>();
+      if (value.find_first_not_of(" \t\r\n") == std::string::npos) {
+        throw DataError(
+            fmt::format("{}: member \"{}\" is empty; expected non-empty text", where(), field));
+      }
+      if (value.find('\0') != std::string::npos) {
+        throw DataError(fmt::format("{}: member \"{}\" holds a NUL character", where(), field));
+      }
+      values.push_back(std::move(value));
+    }
+    records.push_back(std::move(values));
+  }
+  if (records.empty()) {
+    throw DataError(fmt::format("{}: no records; expected one JSON object a line", path));
+  }
+  return records;
+}
+
+std::vector<std::string> read_prompts(const std::string& path, const std::string& field) {
+  if (!is_jsonl_path(path)) return read_records(path);
+  std::vector<std::string> prompts;
+  for (auto& record : read_jsonl_strings(path, {field}, " (data.prompt_field)")) {
+    prompts.push_back(std::move(record[0]));
+  }
+  return prompts;
 }
 
 void write_records(const std::string& path, const std::vector<std::string>& records) {

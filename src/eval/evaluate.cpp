@@ -417,8 +417,8 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   const c10::Device device = runtime::resolve_device(cfg.run.device);
   Timer wall;
   auto tok = tokenizer::load_configured_tokenizer(loaded);
-  calibration::PromptSet prompts =
-      calibration::load_prompt_set(cfg.data.eval_prompts_file, cfg.data.max_prompt_tokens, *tok);
+  calibration::PromptSet prompts = calibration::load_prompt_set(
+      cfg.data.eval_prompts_file, cfg.data.prompt_field, cfg.data.max_prompt_tokens, *tok);
   if (e.num_prompts > 0 && static_cast<std::size_t>(e.num_prompts) < prompts.ids.size()) {
     prompts.ids.resize(static_cast<std::size_t>(e.num_prompts));
     prompts.keys.resize(prompts.ids.size());
@@ -483,7 +483,9 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   std::vector<std::string> judge_names;
   for (const config::Judge j : e.judges) {
     config::ExperimentConfig c = cfg;
-    c.reward.kind = j == config::Judge::Gold ? config::RewardKind::Gold : config::RewardKind::Model;
+    c.reward.kind = j == config::Judge::Gold      ? config::RewardKind::Gold
+                    : j == config::Judge::Command ? config::RewardKind::Command
+                                                  : config::RewardKind::Model;
     owned.push_back(reward::make_scorer(c, *tok, device));
     judges.push_back(owned.back().get());
     judge_names.emplace_back(config::enum_name(j));

@@ -10,6 +10,7 @@
 #include <ATen/ATen.h>
 
 #include "infalign/checkpoint/safetensors.h"
+#include "infalign/checkpoint/safetensors_format.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/runtime/tensor_format.h"
@@ -84,6 +85,7 @@ std::set<std::string> ignored_names(const checkpoint::SafetensorsContent& conten
 template <class Model>
 void write_directory(Model& model, const std::string& dir, ModelKind kind,
                      const std::string& tokenizer_model, c10::ScalarType dtype,
+                     std::uint64_t max_shard_bytes,
                      config::RewardInput score_input = config::RewardInput::PromptResponse) {
   const stdfs::path target(dir);
   const stdfs::path tmp = target.string() + fmt::format(".tmp.{}", ::getpid());
@@ -94,7 +96,30 @@ void write_directory(Model& model, const std::string& dir, ModelKind kind,
   for (const auto& p : model->named_parameters(/*recurse=*/true)) {
     tensors.emplace_back(p.key(), p.value().detach().to(at::kCPU, dtype));
   }
-  checkpoint::save_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  std::vector<std::uint64_t> sizes;
+  std::uint64_t total = 0;
+  for (const auto& [name, t] : tensors) {
+    sizes.push_back(static_cast<std::uint64_t>(t.numel() * t.element_size()));
+    total += sizes.back();
+  }
+  const std::vector<std::size_t> starts = checkpoint::shard_starts(sizes, max_shard_bytes);
+  if (starts.size() <= 1) {
+    checkpoint::save_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  } else {
+    // Sharded as transformers writes it: model-0000i-of-0000n.safetensors and the index.
+    checkpoint::SafetensorsIndex index;
+    for (std::size_t s = 0; s < starts.size(); ++s) {
+      const std::size_t end = s + 1 < starts.size() ? starts[s + 1] : tensors.size();
+      const std::string shard =
+          fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, starts.size());
+      const checkpoint::NamedTensors part(tensors.begin() + static_cast<std::ptrdiff_t>(starts[s]),
+                                          tensors.begin() + static_cast<std::ptrdiff_t>(end));
+      for (const auto& [name, t] : part) index.weight_map.emplace(name, shard);
+      checkpoint::save_safetensors((tmp / shard).string(), part, {{"format", "pt"}});
+    }
+    fs::write_file_atomic((tmp / "model.safetensors.index.json").string(),
+                          checkpoint::safetensors_index_json(index, total));
+  }
   fs::write_file_atomic(
       (tmp / "config.json").string(),
       to_hf_config_json(model->config(), kind, hf_dtype_name(dtype), score_input));
@@ -179,14 +204,15 @@ ScalarModel load_scalar_model(const std::string& dir, const LoadOptions& options
 }
 
 void save_causal_lm(CausalLm& model, const std::string& dir, const std::string& tokenizer_model,
-                    c10::ScalarType dtype) {
-  write_directory(model, dir, ModelKind::CausalLm, tokenizer_model, dtype);
+                    c10::ScalarType dtype, std::uint64_t max_shard_bytes) {
+  write_directory(model, dir, ModelKind::CausalLm, tokenizer_model, dtype, max_shard_bytes);
 }
 
 void save_scalar_model(ScalarModel& model, const std::string& dir,
                        const std::string& tokenizer_model, c10::ScalarType dtype,
-                       config::RewardInput score_input) {
-  write_directory(model, dir, ModelKind::Scalar, tokenizer_model, dtype, score_input);
+                       config::RewardInput score_input, std::uint64_t max_shard_bytes) {
+  write_directory(model, dir, ModelKind::Scalar, tokenizer_model, dtype, max_shard_bytes,
+                  score_input);
 }
 
 }  // namespace infalign::model

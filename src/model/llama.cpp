@@ -13,20 +13,23 @@
 
 namespace infalign::model {
 
-// A module holding one parameter called `weight`: HF names every Llama weight `<module>.weight`.
+// A module holding a parameter called `weight` and optionally `bias` [out]: HF names every
+// Llama weight `<module>.weight` (and Qwen2's projection biases `<module>.bias`).
 class WeightImpl : public torch::nn::Module {
  public:
-  explicit WeightImpl(at::IntArrayRef shape) {
+  explicit WeightImpl(at::IntArrayRef shape, bool with_bias = false) {
     weight = register_parameter("weight", at::empty(shape));
+    if (with_bias) bias = register_parameter("bias", at::zeros({shape[0]}));
   }
   at::Tensor weight;
+  at::Tensor bias;  // undefined without
 };
 
 namespace {
 
 std::shared_ptr<WeightImpl> add_weight(torch::nn::Module& parent, const std::string& name,
-                                       at::IntArrayRef shape) {
-  return parent.register_module(name, std::make_shared<WeightImpl>(shape));
+                                       at::IntArrayRef shape, bool with_bias = false) {
+  return parent.register_module(name, std::make_shared<WeightImpl>(shape, with_bias));
 }
 
 // HF LlamaRMSNorm: normalise in float32, then scale in the input dtype (fused on CPU).
@@ -40,6 +43,13 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 at::Tensor rows_times(const at::Tensor& x, const at::Tensor& w_t) {
   if (x.size(0) == 1) return at::mv(w_t.t(), x.select(0, 0)).unsqueeze(0);
   return at::mm(x, w_t);
+}
+
+// The same plus a bias [out] on every row (when defined).
+at::Tensor rows_times(const at::Tensor& x, const at::Tensor& w_t, const at::Tensor& bias) {
+  if (!bias.defined()) return rows_times(x, w_t);
+  if (x.size(0) == 1) return at::addmv(bias, w_t.t(), x.select(0, 0)).unsqueeze(0);
+  return at::addmm(bias, x, w_t);
 }
 
 at::Tensor residual_plus_rows_times(const at::Tensor& residual, const at::Tensor& x,
@@ -68,10 +78,11 @@ class LlamaBlockImpl : public torch::nn::Module {
     const auto d = c.head_dim();
     input_layernorm_ = add_weight(*this, "input_layernorm", {c.hidden_size});
     auto attn = register_module("self_attn", std::make_shared<torch::nn::Module>());
-    q_proj_ = add_weight(*attn, "q_proj", {c.num_attention_heads * d, c.hidden_size});
-    k_proj_ = add_weight(*attn, "k_proj", {c.num_key_value_heads * d, c.hidden_size});
-    v_proj_ = add_weight(*attn, "v_proj", {c.num_key_value_heads * d, c.hidden_size});
-    o_proj_ = add_weight(*attn, "o_proj", {c.hidden_size, c.num_attention_heads * d});
+    const bool qkv_bias = c.qkv_bias();
+    q_proj_ = add_weight(*attn, "q_proj", {c.num_attention_heads * d, c.hidden_size}, qkv_bias);
+    k_proj_ = add_weight(*attn, "k_proj", {c.num_key_value_heads * d, c.hidden_size}, qkv_bias);
+    v_proj_ = add_weight(*attn, "v_proj", {c.num_key_value_heads * d, c.hidden_size}, qkv_bias);
+    o_proj_ = add_weight(*attn, "o_proj", {c.hidden_size, c.num_attention_heads * d}, c.o_bias());
     post_attention_layernorm_ = add_weight(*this, "post_attention_layernorm", {c.hidden_size});
     auto mlp = register_module("mlp", std::make_shared<torch::nn::Module>());
     gate_proj_ = add_weight(*mlp, "gate_proj", {c.intermediate_size, c.hidden_size});
@@ -88,7 +99,7 @@ class LlamaBlockImpl : public torch::nn::Module {
     const Packed& w = packed();
     const at::Tensor x = rms_norm(h, input_layernorm_->weight, c_.rms_norm_eps);
     // One matmul for q, k and v (weights stacked; the q rows pre-scaled by 1/sqrt(d)).
-    const at::Tensor qkv = rows_times(x, w.qkv_t);
+    const at::Tensor qkv = rows_times(x, w.qkv_t, w.qkv_b);
     at::Tensor merged;
     if (cache == nullptr) {
       // A whole sequence (training and scoring forwards): one fused operation on CPU.
@@ -97,7 +108,7 @@ class LlamaBlockImpl : public torch::nn::Module {
       merged =
           cached_attention(qkv.view({B, T, nh + 2 * nkv, d}), B, T, cos, sin_signed, bias, *cache);
     }
-    const at::Tensor h1 = residual_plus_rows_times(h, merged, w.o_t);
+    const at::Tensor h1 = residual_plus_rows_times(w.o_b.defined() ? h + w.o_b : h, merged, w.o_t);
     const at::Tensor y = rms_norm(h1, post_attention_layernorm_->weight, c_.rms_norm_eps);
     const at::Tensor gate_up = rows_times(y, w.gate_up_t);
     return residual_plus_rows_times(h1, fused::swiglu(gate_up), w.down_t);
@@ -123,13 +134,17 @@ class LlamaBlockImpl : public torch::nn::Module {
   // cached until a parameter changes (storage, in-place version or dtype).
   struct Packed {
     at::Tensor qkv_t, o_t, gate_up_t, down_t;
+    at::Tensor qkv_b, o_b;  // stacked q/k/v biases (q part scaled) and o's; undefined without
     std::vector<Stamp> stamps;
   };
 
   const Packed& packed() {
-    const std::vector<at::Tensor*> sources = {
-        &q_proj_->weight,    &k_proj_->weight,  &v_proj_->weight,   &o_proj_->weight,
-        &gate_proj_->weight, &up_proj_->weight, &down_proj_->weight};
+    std::vector<at::Tensor*> sources = {&q_proj_->weight,   &k_proj_->weight,    &v_proj_->weight,
+                                        &o_proj_->weight,   &gate_proj_->weight, &up_proj_->weight,
+                                        &down_proj_->weight};
+    for (auto* m : {&q_proj_, &k_proj_, &v_proj_, &o_proj_}) {
+      if ((*m)->bias.defined()) sources.push_back(&(*m)->bias);
+    }
     const bool grad = at::GradMode::is_enabled();
     if (!grad) {
       bool fresh = packed_.stamps.size() == sources.size();
@@ -143,6 +158,10 @@ class LlamaBlockImpl : public torch::nn::Module {
     packed_.o_t = o_proj_->weight.t();
     packed_.gate_up_t = at::cat({gate_proj_->weight, up_proj_->weight}).t();
     packed_.down_t = down_proj_->weight.t();
+    packed_.qkv_b = q_proj_->bias.defined()
+                        ? at::cat({q_proj_->bias * scale, k_proj_->bias, v_proj_->bias})
+                        : at::Tensor();
+    packed_.o_b = o_proj_->bias;
     if (!grad) {
       for (at::Tensor* t : {&packed_.qkv_t, &packed_.gate_up_t}) *t = t->contiguous();
       packed_.stamps.clear();
@@ -186,12 +205,19 @@ at::Tensor LlamaModelImpl::forward(const DecoderInput& input, KvCache* cache) {
   INFALIGN_CHECK(input.position_ids.sizes() == ids.sizes(),
                  "position_ids must match input_ids {}; got {}", ids.sizes(),
                  input.position_ids.sizes());
+  if (config_.sliding_window > 0 && S > config_.sliding_window) {
+    throw Error(fmt::format(
+        "a sequence of {} positions is longer than the model's sliding_window ({}, model_type "
+        "{}); sliding-window attention is not implemented, so sequences must fit in the window: "
+        "lower data.max_prompt_tokens + generation.max_new_tokens (data.seq_len for stage lm)",
+        S, config_.sliding_window, model_type_name(config_.family)));
+  }
   const auto device = embed_tokens_->weight.device();
   const auto dtype = embed_tokens_->weight.scalar_type();
 
   at::Tensor h = at::embedding(embed_tokens_->weight, ids).view({B * T, config_.hidden_size});
   // Rotary tables: rows of the per-position cos / signed-sin tables, [B, T, 1, d].
-  const RopeTables& rope = rope_tables(device, dtype);
+  const RopeTables& rope = rope_tables(device, dtype, S);
   const at::Tensor cos = at::embedding(rope.cos, input.position_ids).unsqueeze(2);
   const at::Tensor sin_signed = at::embedding(rope.sin_signed, input.position_ids).unsqueeze(2);
   // Additive mask: 0 where key j is visible to new position i (real and j <= past + i), else a
@@ -211,19 +237,48 @@ at::Tensor LlamaModelImpl::forward(const DecoderInput& input, KvCache* cache) {
   return rms_norm(h, norm_->weight, config_.rms_norm_eps).view({B, T, config_.hidden_size});
 }
 
-const LlamaModelImpl::RopeTables& LlamaModelImpl::rope_tables(c10::Device device,
-                                                              at::ScalarType dtype) {
-  if (rope_.cos.defined() && rope_.cos.device() == device && rope_.cos.scalar_type() == dtype) {
-    return rope_;
-  }
-  // HF computes the angles in float32 and casts cos/sin to the activation dtype.
-  const auto d = config_.head_dim();
-  const at::Tensor inv_freq =
-      1.0 / at::pow(config_.rope_theta,
+at::Tensor rope_inv_freq(const LlamaConfig& config) {
+  const auto d = config.head_dim();
+  at::Tensor inv_freq =
+      1.0 / at::pow(config.rope_theta,
                     at::arange(0, d, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
                         static_cast<double>(d));
-  const at::Tensor positions =
-      at::arange(config_.max_position_embeddings, at::kLong).to(at::kFloat);
+  const RopeScaling& rs = config.rope_scaling;
+  switch (rs.type) {
+    case RopeScaling::Type::None:
+      break;
+    case RopeScaling::Type::Linear:
+      inv_freq = inv_freq / rs.factor;
+      break;
+    case RopeScaling::Type::Llama3: {
+      const auto old = static_cast<double>(rs.original_max_position_embeddings);
+      const double low_wavelen = old / rs.low_freq_factor, high_wavelen = old / rs.high_freq_factor;
+      const at::Tensor wavelen = 2.0 * M_PI / inv_freq;
+      const at::Tensor smooth =
+          (old / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+      const at::Tensor blended = (1.0 - smooth) * inv_freq / rs.factor + smooth * inv_freq;
+      inv_freq = at::where(wavelen < high_wavelen, inv_freq,
+                           at::where(wavelen > low_wavelen, inv_freq / rs.factor, blended));
+      break;
+    }
+  }
+  return inv_freq;
+}
+
+const LlamaModelImpl::RopeTables& LlamaModelImpl::rope_tables(c10::Device device,
+                                                              at::ScalarType dtype,
+                                                              std::int64_t length) {
+  if (rope_.cos.defined() && rope_.cos.device() == device && rope_.cos.scalar_type() == dtype &&
+      rope_.cos.size(0) >= length) {
+    return rope_;
+  }
+  // Rows for positions 0 .. P-1, P the next power of two from max(length, 64): built once for a
+  // run's sequences however long the model's context (Llama 3.1: 131072) could be. HF computes
+  // the angles in float32 and casts cos/sin to the activation dtype.
+  std::int64_t rows = 64;
+  while (rows < length) rows *= 2;
+  const at::Tensor inv_freq = rope_inv_freq(config_);
+  const at::Tensor positions = at::arange(rows, at::kLong).to(at::kFloat);
   const at::Tensor angles = positions.unsqueeze(1) * inv_freq.unsqueeze(0);  // [P, d/2]
   const at::Tensor cos = at::cat({angles.cos(), angles.cos()}, 1);
   const at::Tensor sin_signed = at::cat({-angles.sin(), angles.sin()}, 1);
@@ -282,7 +337,10 @@ void init_weights(torch::nn::Module& module, at::Generator generator) {
   at::NoGradGuard no_grad;
   for (auto& p : module.named_parameters(/*recurse=*/true)) {
     at::Tensor& t = p.value();
-    if (t.dim() == 1) {
+    const std::string& name = p.key();
+    if (name == "bias" || (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0)) {
+      t.zero_();  // projection biases (Qwen2, Llama's attention_bias)
+    } else if (t.dim() == 1) {
       t.fill_(1.0);  // RMSNorm scales
     } else {
       t.normal_(0.0, 0.02, generator);

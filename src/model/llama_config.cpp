@@ -38,8 +38,54 @@ void LlamaConfig::validate(const std::string& where) const {
                       where, num_key_value_heads, num_attention_heads));
     }
   }
+  const RopeScaling& rs = rope_scaling;
+  if (rs.type != RopeScaling::Type::None && !(rs.factor >= 1.0)) {
+    problems.push_back(
+        fmt::format("{}.rope_scaling.factor: got {}, expected a value >= 1", where, rs.factor));
+  }
+  if (rs.type == RopeScaling::Type::Llama3) {
+    if (!(rs.low_freq_factor > 0.0 && rs.high_freq_factor > rs.low_freq_factor)) {
+      problems.push_back(fmt::format(
+          "{}.rope_scaling: low_freq_factor {} and high_freq_factor {}: expected 0 < low < high",
+          where, rs.low_freq_factor, rs.high_freq_factor));
+    }
+    if (rs.original_max_position_embeddings <= 0) {
+      problems.push_back(fmt::format(
+          "{}.rope_scaling.original_max_position_embeddings: got {}, expected a value >= 1", where,
+          rs.original_max_position_embeddings));
+    }
+  }
+  if (sliding_window < 0) {
+    problems.push_back(
+        fmt::format("{}.sliding_window: got {}, expected 0 (none) or more", where, sliding_window));
+  }
   if (!problems.empty()) throw ConfigError(problems);
 }
+
+const char* model_type_name(ModelFamily family) {
+  switch (family) {
+    case ModelFamily::Mistral:
+      return "mistral";
+    case ModelFamily::Qwen2:
+      return "qwen2";
+    case ModelFamily::Llama:
+      break;
+  }
+  return "llama";
+}
+
+namespace {
+
+// "<Prefix>ForCausalLM" / "<Prefix>ForSequenceClassification" in HF's architectures list.
+std::string architecture(ModelFamily family, ModelKind kind) {
+  const char* prefix = family == ModelFamily::Mistral ? "Mistral"
+                       : family == ModelFamily::Qwen2 ? "Qwen2"
+                                                      : "Llama";
+  return fmt::format("{}{}", prefix,
+                     kind == ModelKind::CausalLm ? "ForCausalLM" : "ForSequenceClassification");
+}
+
+}  // namespace
 
 LlamaConfig llama_config_from(const config::ModelConfig& m, const config::TokenizerConfig& t) {
   LlamaConfig c;
@@ -62,9 +108,8 @@ LlamaConfig llama_config_from(const config::ModelConfig& m, const config::Tokeni
 std::string to_hf_config_json(const LlamaConfig& c, ModelKind kind, const std::string& dtype,
                               config::RewardInput score_input) {
   json j;
-  j["architectures"] = {kind == ModelKind::CausalLm ? "LlamaForCausalLM"
-                                                    : "LlamaForSequenceClassification"};
-  j["model_type"] = "llama";
+  j["architectures"] = {architecture(c.family, kind)};
+  j["model_type"] = model_type_name(c.family);
   j["hidden_act"] = "silu";
   j["hidden_size"] = c.hidden_size;
   j["intermediate_size"] = c.intermediate_size;
@@ -74,17 +119,45 @@ std::string to_hf_config_json(const LlamaConfig& c, ModelKind kind, const std::s
   j["head_dim"] = c.head_dim();
   j["rms_norm_eps"] = c.rms_norm_eps;
   j["rope_theta"] = c.rope_theta;
-  j["rope_scaling"] = nullptr;
+  switch (c.rope_scaling.type) {
+    case RopeScaling::Type::None:
+      j["rope_scaling"] = nullptr;
+      break;
+    case RopeScaling::Type::Linear:
+      j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c.rope_scaling.factor}};
+      break;
+    case RopeScaling::Type::Llama3:
+      j["rope_scaling"] = {
+          {"rope_type", "llama3"},
+          {"factor", c.rope_scaling.factor},
+          {"low_freq_factor", c.rope_scaling.low_freq_factor},
+          {"high_freq_factor", c.rope_scaling.high_freq_factor},
+          {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
+      break;
+  }
   j["vocab_size"] = c.vocab_size;
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["tie_word_embeddings"] = c.tie_word_embeddings;
   j["bos_token_id"] = c.bos_token_id;
   j["eos_token_id"] = c.eos_token_id;
   j["pad_token_id"] = c.pad_token_id;
-  j["attention_bias"] = false;
   j["attention_dropout"] = 0.0;
-  j["mlp_bias"] = false;
-  j["pretraining_tp"] = 1;
+  const auto window = c.sliding_window > 0 ? json(c.sliding_window) : json(nullptr);
+  switch (c.family) {
+    case ModelFamily::Llama:
+      j["attention_bias"] = c.attention_bias;
+      j["mlp_bias"] = false;
+      j["pretraining_tp"] = 1;
+      break;
+    case ModelFamily::Mistral:
+      j["sliding_window"] = window;
+      break;
+    case ModelFamily::Qwen2:
+      j["use_sliding_window"] = c.sliding_window > 0;
+      j["sliding_window"] = window;
+      j["max_window_layers"] = c.num_hidden_layers;
+      break;
+  }
   j["initializer_range"] = 0.02;
   j["use_cache"] = true;
   j["torch_dtype"] = dtype;
@@ -132,22 +205,84 @@ LlamaConfig parse_hf_config_json(const std::string& text, const std::string& pat
     bad(path, fmt::format("not valid JSON: {}", e.what()));
   }
   if (!j.is_object()) bad(path, "not a JSON object");
-  if (j.contains("model_type") && j["model_type"] != "llama") {
-    bad(path, fmt::format("model_type is {}, expected \"llama\"", j["model_type"].dump()));
+  LlamaConfig c;
+  if (j.contains("model_type")) {
+    const json& t = j["model_type"];
+    if (t == "llama") {
+      c.family = ModelFamily::Llama;
+    } else if (t == "mistral") {
+      c.family = ModelFamily::Mistral;
+    } else if (t == "qwen2") {
+      c.family = ModelFamily::Qwen2;
+    } else {
+      bad(path,
+          fmt::format("model_type is {}, expected \"llama\", \"mistral\" or \"qwen2\"", t.dump()));
+    }
   }
   if (j.contains("hidden_act") && j["hidden_act"] != "silu") {
     bad(path, fmt::format("hidden_act is {}, only \"silu\" (SwiGLU) is supported",
                           j["hidden_act"].dump()));
   }
-  for (const char* flag : {"attention_bias", "mlp_bias"}) {
-    if (j.contains(flag) && j[flag] == true)
-      bad(path, fmt::format("{} is true; biases are not supported", flag));
+  auto flag = [&](const char* key) {
+    if (!j.contains(key) || j[key].is_null()) return false;
+    if (!j[key].is_boolean())
+      bad(path, fmt::format("'{}' is {}, expected true or false", key, j[key].dump()));
+    return j[key].get<bool>();
+  };
+  if (flag("mlp_bias")) bad(path, "mlp_bias is true; biases on the MLP are not supported");
+  // attention_bias is Llama's switch; Qwen2 always has q/k/v biases and ignores the key, and
+  // Mistral has none.
+  if (c.family == ModelFamily::Llama) {
+    c.attention_bias = flag("attention_bias");
+  } else if (c.family == ModelFamily::Mistral && flag("attention_bias")) {
+    bad(path, "attention_bias is true; Mistral models have no attention biases");
   }
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    bad(path,
-        fmt::format("rope_scaling {} is not supported; expected null", j["rope_scaling"].dump()));
+    const json& rs = j["rope_scaling"];
+    const auto unsupported = [&] {
+      bad(path, fmt::format("rope_scaling {} is not supported; expected null or an object with "
+                            "rope_type \"linear\" (factor) or \"llama3\" (factor, "
+                            "low_freq_factor, high_freq_factor, original_max_position_embeddings)",
+                            rs.dump()));
+    };
+    if (!rs.is_object()) unsupported();
+    const json type = rs.contains("rope_type") ? rs["rope_type"] : rs.value("type", json());
+    if (type == "linear") {
+      c.rope_scaling.type = RopeScaling::Type::Linear;
+    } else if (type == "llama3") {
+      c.rope_scaling.type = RopeScaling::Type::Llama3;
+    } else if (type != "default") {
+      unsupported();
+    }
+    if (c.rope_scaling.type != RopeScaling::Type::None) {
+      const auto number = [&](const char* key, bool required, double fallback) {
+        if (!rs.contains(key)) {
+          if (required) bad(path, fmt::format("rope_scaling has no '{}'", key));
+          return fallback;
+        }
+        if (!rs[key].is_number())
+          bad(path, fmt::format("rope_scaling.{} is {}, expected a number", key, rs[key].dump()));
+        return rs[key].get<double>();
+      };
+      const bool llama3 = c.rope_scaling.type == RopeScaling::Type::Llama3;
+      c.rope_scaling.factor = number("factor", true, 1.0);
+      c.rope_scaling.low_freq_factor = number("low_freq_factor", llama3, 1.0);
+      c.rope_scaling.high_freq_factor = number("high_freq_factor", llama3, 4.0);
+      if (llama3) {
+        c.rope_scaling.original_max_position_embeddings =
+            get_int(rs, path, "original_max_position_embeddings");
+      }
+    }
   }
-  LlamaConfig c;
+  // A sliding window: Mistral's sliding_window (null = none); Qwen2's only with
+  // use_sliding_window (off in the released models).
+  if (c.family == ModelFamily::Mistral ||
+      (c.family == ModelFamily::Qwen2 && flag("use_sliding_window"))) {
+    c.sliding_window = get_int(j, path, "sliding_window", 0);
+    if (c.sliding_window <= 0 && c.family == ModelFamily::Qwen2) {
+      bad(path, "use_sliding_window is true but sliding_window is not a positive integer");
+    }
+  }
   c.hidden_size = get_int(j, path, "hidden_size");
   c.intermediate_size = get_int(j, path, "intermediate_size");
   c.num_hidden_layers = get_int(j, path, "num_hidden_layers");
@@ -179,7 +314,7 @@ LlamaConfig parse_hf_config_json(const std::string& text, const std::string& pat
     *kind = ModelKind::CausalLm;
     if (j.contains("architectures") && j["architectures"].is_array()) {
       for (const auto& a : j["architectures"]) {
-        if (a == "LlamaForSequenceClassification") *kind = ModelKind::Scalar;
+        if (a == architecture(c.family, ModelKind::Scalar)) *kind = ModelKind::Scalar;
       }
     }
   }

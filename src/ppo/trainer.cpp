@@ -315,7 +315,8 @@ class PpoRun {
       }
     }
     // The sampler's log-probs (KV-cache path) against the training forward's: a large gap means
-    // the rollout and the update see different distributions (ppo.md mechanics 4 and 6).
+    // the rollout and the update see different distributions (docs/method.md section 7, items 4 and
+    // 6).
     it.sampler_dev =
         ((it.gen.logprobs.to(at::kFloat) - r.old_logp).abs() * it.maskf).max().item<double>();
     it.t_reference = phase.seconds();
@@ -450,7 +451,7 @@ class PpoRun {
 #endif
   }
 
-  // --- Log: the iteration's metrics (TRL's names; shared docs ppo.md).
+  // --- Log: the iteration's metrics (TRL's names where TRL has one).
   MetricValues metrics(const Iteration& it, std::int64_t step) const {
     const std::int64_t B = p_.rollout_batch_size;
     const double iteration_seconds = it.t_generate + it.t_score + it.t_reference + it.t_update;
@@ -522,7 +523,8 @@ class PpoRun {
 
   // Writes the policy's Hugging Face export.
   void export_policy(const std::string& dir) {
-    model::save_causal_lm(*policy_, dir, cfg_.tokenizer.path);
+    model::save_causal_lm(*policy_, dir, cfg_.tokenizer.path, at::kFloat,
+                          static_cast<std::uint64_t>(cfg_.checkpoint.max_shard_bytes));
   }
 
  private:

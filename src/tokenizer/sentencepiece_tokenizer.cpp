@@ -18,6 +18,7 @@
 #include "infalign/config/names.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
+#include "infalign/core/logging.h"
 
 extern char** environ;
 
@@ -171,7 +172,22 @@ std::int64_t SentencePieceTokenizer::vocab_size() const { return api().info(hand
 std::int64_t SentencePieceTokenizer::unk_id() const { return api().info(handle_, 1); }
 std::int64_t SentencePieceTokenizer::bos_id() const { return api().info(handle_, 2); }
 std::int64_t SentencePieceTokenizer::eos_id() const { return api().info(handle_, 3); }
-std::int64_t SentencePieceTokenizer::pad_id() const { return api().info(handle_, 4); }
+std::int64_t SentencePieceTokenizer::pad_id() const {
+  return has_pad_piece() ? api().info(handle_, 4) : padding_id_;
+}
+bool SentencePieceTokenizer::has_pad_piece() const { return api().info(handle_, 4) >= 0; }
+
+void SentencePieceTokenizer::use_padding_id(std::int64_t id) {
+  if (has_pad_piece()) {
+    throw Error(fmt::format("{}: has a pad piece (id {}); it pads with that", path_,
+                            api().info(handle_, 4)));
+  }
+  if (id < 0 || id >= vocab_size() || id == eos_id()) {
+    throw Error(fmt::format("{}: padding id {} must be a piece id in [0, {}) other than EOS ({})",
+                            path_, id, vocab_size(), eos_id()));
+  }
+  padding_id_ = id;
+}
 
 std::string SentencePieceTokenizer::piece(std::int64_t id) const {
   return take(api().piece(handle_, static_cast<int>(id)));
@@ -187,7 +203,9 @@ std::unique_ptr<SentencePieceTokenizer> load_configured_tokenizer(
       {"bos_id", {t.bos_id, tok->bos_id()}},
       {"eos_id", {t.eos_id, tok->eos_id()}},
       {"pad_id", {t.pad_id, tok->pad_id()}}};
+  const bool padless = !tok->has_pad_piece();
   for (const auto& [key, values] : ids) {
+    if (padless && std::string_view(key) == "pad_id") continue;  // any filler id (below)
     if (values.first != values.second) {
       problems.push_back(fmt::format("{}: tokenizer.{}: got {}, but {} has {}",
                                      loaded.sources.locate(std::string("tokenizer.") + key).str(),
@@ -195,6 +213,19 @@ std::unique_ptr<SentencePieceTokenizer> load_configured_tokenizer(
     }
   }
   if (!problems.empty()) throw ConfigError(problems);
+  if (padless) {
+    if (t.pad_id >= tok->vocab_size()) {
+      throw ConfigError({fmt::format(
+          "{}: tokenizer.pad_id: got {}, but {} has only {} pieces; a tokenizer without a pad "
+          "piece pads with tokenizer.pad_id, which must be a piece id (unk's is a common choice)",
+          loaded.sources.locate("tokenizer.pad_id").str(), t.pad_id, t.path, tok->vocab_size())});
+    }
+    tok->use_padding_id(t.pad_id);
+    log::info(
+        "[tokenizer] {} has no pad piece: padding with id {} ('{}'), told apart by "
+        "attention masks",
+        t.path, t.pad_id, tok->piece(t.pad_id));
+  }
   return tok;
 }
 

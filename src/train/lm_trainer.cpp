@@ -288,7 +288,8 @@ LmResult train_lm(const config::LoadedConfig& loaded, runtime::Distributed* dist
   result.unigram_perplexity = unigram_ppl;
   lm->eval();
   result.samples = samples();
-  model::save_causal_lm(lm, output_dir, cfg.tokenizer.path);
+  model::save_causal_lm(lm, output_dir, cfg.tokenizer.path, at::kFloat,
+                        static_cast<std::uint64_t>(cfg.checkpoint.max_shard_bytes));
   nlohmann::ordered_json report;
   report["stage"] = "lm";
   report["steps"] = result.steps;

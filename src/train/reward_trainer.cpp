@@ -18,6 +18,7 @@
 #include "infalign/core/fs.h"
 #include "infalign/core/logging.h"
 #include "infalign/core/progress.h"
+#include "infalign/core/strings.h"
 #include "infalign/core/timer.h"
 #include "infalign/data/preferences.h"
 #include "infalign/data/prepare.h"
@@ -105,41 +106,66 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
   const std::string run_dir = cfg.run.run_dir;
   const std::string output_dir = model_output_dir(cfg);
   auto tok = tokenizer::load_configured_tokenizer(loaded);
-  const reward::VaderScorer gold = reward::VaderScorer::load(cfg.reward.lexicon_path);
   runtime::RngSet rngs(cfg.run.seed);
-
-  // Prompts: first words of training records for training pairs; the calibration prompt set
-  // (from the validation split) for held-out pairs.
-  std::vector<std::string> train_prompts;
-  for (const auto& record : data::read_records(cfg.data.train_file)) {
-    if (static_cast<std::int64_t>(train_prompts.size()) == cfg.reward.train_prompts) break;
-    std::string p = data::make_prompt(record, 4, 8, cfg.run.seed);
-    if (!p.empty()) train_prompts.push_back(std::move(p));
-  }
-  const std::vector<std::string> valid_prompts = data::read_records(cfg.data.train_prompts_file);
-
-  const std::int64_t per_prompt = cfg.reward.samples_per_prompt;
+  const bool user_pairs = !cfg.reward.preferences_file.empty();
+  const std::int64_t per_prompt = user_pairs ? 2 : cfg.reward.samples_per_prompt;
   std::vector<Sample> train_samples, valid_samples;
-  {
-    model::CausalLm policy = model::load_causal_lm(cfg.model.init_from, {device, at::kFloat});
-    policy->eval();
-    train_samples = sample_continuations(policy, *tok, gold, train_prompts, per_prompt, cfg,
-                                         rngs.get("pairs"), "training");
-    valid_samples = sample_continuations(policy, *tok, gold, valid_prompts, per_prompt, cfg,
-                                         rngs.get("pairs_valid"), "held-out");
+  data::PreferenceGroups train_groups, valid_groups;
+  if (user_pairs) {
+    // The user's pairs: each one a group of two samples (chosen, rejected), P(chosen) = 1; a
+    // seeded hash of the pair's text holds out preferences_valid_fraction of them.
+    const model::LlamaConfig base = model::read_model_config(cfg.model.init_from);
+    const reward::ScoreFormat format{tok->bos_id(), tok->eos_id(), cfg.reward.input,
+                                     static_cast<std::size_t>(base.max_position_embeddings)};
+    const std::string salt = fmt::format("preferences_valid:{}", cfg.run.seed);
+    for (const auto& pair : data::read_preference_pairs(cfg.reward.preferences_file)) {
+      const bool held_out =
+          data::stable_fraction(salt, pair.prompt + '\0' + pair.chosen + '\0' + pair.rejected) <
+          cfg.reward.preferences_valid_fraction;
+      std::vector<Sample>& samples = held_out ? valid_samples : train_samples;
+      const auto prompt_ids =
+          tokenizer::encode_prompt(*tok, pair.prompt, cfg.data.max_prompt_tokens);
+      for (const std::string* response : {&pair.chosen, &pair.rejected}) {
+        samples.push_back({reward::score_input_ids(format, prompt_ids, tok->encode(*response)),
+                           pair.prompt, *response, 0.0});
+      }
+    }
+    train_groups = data::pair_groups(train_samples.size() / 2);
+    valid_groups = data::pair_groups(valid_samples.size() / 2);
+    log::info("[reward] {}: {} training pairs, {} held out", cfg.reward.preferences_file,
+              train_groups.pairs.size(), valid_groups.pairs.size());
+  } else {
+    const reward::VaderScorer gold = reward::VaderScorer::load(cfg.reward.lexicon_path);
+    // Prompts: first words of training records for training pairs; the calibration prompt set
+    // (from the validation split) for held-out pairs.
+    std::vector<std::string> train_prompts;
+    for (const auto& record : data::read_records(cfg.data.train_file)) {
+      if (static_cast<std::int64_t>(train_prompts.size()) == cfg.reward.train_prompts) break;
+      std::string p = data::make_prompt(record, 4, 8, cfg.run.seed);
+      if (!p.empty()) train_prompts.push_back(std::move(p));
+    }
+    const std::vector<std::string> valid_prompts =
+        data::read_prompts(cfg.data.train_prompts_file, cfg.data.prompt_field);
+    {
+      model::CausalLm policy = model::load_causal_lm(cfg.model.init_from, {device, at::kFloat});
+      policy->eval();
+      train_samples = sample_continuations(policy, *tok, gold, train_prompts, per_prompt, cfg,
+                                           rngs.get("pairs"), "training");
+      valid_samples = sample_continuations(policy, *tok, gold, valid_prompts, per_prompt, cfg,
+                                           rngs.get("pairs_valid"), "held-out");
+    }
+    auto label = [&](const std::vector<Sample>& samples, const char* stream, bool drop_ties) {
+      std::vector<double> golds;
+      for (const auto& s : samples) golds.push_back(s.gold);
+      return data::label_preferences(
+          golds, {per_prompt, cfg.reward.prompts_per_group, cfg.reward.label_temperature, drop_ties,
+                  runtime::RngSet::derive_seed(cfg.run.seed, stream)});
+    };
+    train_groups = label(train_samples, "labels", cfg.reward.drop_ties);
+    // Held-out pairs never include ties: their label is a coin flip that no scorer can predict,
+    // so the accuracy is over the pairs whose gold scores differ, whatever training used.
+    valid_groups = label(valid_samples, "labels_valid", /*drop_ties=*/true);
   }
-  auto label = [&](const std::vector<Sample>& samples, const char* stream, bool drop_ties) {
-    std::vector<double> golds;
-    for (const auto& s : samples) golds.push_back(s.gold);
-    return data::label_preferences(
-        golds, {per_prompt, cfg.reward.prompts_per_group, cfg.reward.label_temperature, drop_ties,
-                runtime::RngSet::derive_seed(cfg.run.seed, stream)});
-  };
-  const data::PreferenceGroups train_groups = label(train_samples, "labels", cfg.reward.drop_ties);
-  // Held-out pairs never include ties: their label is a coin flip that no scorer can predict,
-  // so the accuracy is over the pairs whose gold scores differ, whatever training used.
-  const data::PreferenceGroups valid_groups =
-      label(valid_samples, "labels_valid", /*drop_ties=*/true);
   // Training visits comparison groups that hold at least one labelled pair.
   std::vector<std::size_t> trainable;
   for (std::size_t g = 0; g < train_groups.groups(); ++g) {
@@ -147,6 +173,14 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
   }
   if (static_cast<std::int64_t>(trainable.size()) < cfg.train.batch_size ||
       valid_groups.pairs.empty()) {
+    if (user_pairs) {
+      throw DataError(fmt::format(
+          "{}: {} training pairs and {} held-out pairs; expected at least train.batch_size ({}) "
+          "training pairs and 1 held-out pair: add pairs or change "
+          "reward.preferences_valid_fraction ({})",
+          cfg.reward.preferences_file, trainable.size(), valid_groups.pairs.size(),
+          cfg.train.batch_size, cfg.reward.preferences_valid_fraction));
+    }
     throw DataError(fmt::format(
         "{} / {}: only {} training comparison groups and {} held-out pairs carry a preference "
         "(gold scores differ); expected at least train.batch_size ({}) groups and 1 pair: use "
@@ -163,8 +197,10 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
                      const data::PreferenceGroups& groups) {
       for (const auto& p : groups.pairs) {
         const Sample &c = s[p.chosen], &r = s[p.rejected];
-        tsv << split << '\t' << c.prompt << '\t' << c.response << '\t' << r.prompt << '\t'
-            << r.response << '\t' << c.gold << '\t' << r.gold << '\t' << p.p_chosen << '\n';
+        tsv << split << '\t' << strings::tsv_field(c.prompt) << '\t'
+            << strings::tsv_field(c.response) << '\t' << strings::tsv_field(r.prompt) << '\t'
+            << strings::tsv_field(r.response) << '\t' << c.gold << '\t' << r.gold << '\t'
+            << p.p_chosen << '\n';
       }
     };
     write("train", train_samples, train_groups);
@@ -291,12 +327,16 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
     if (evaluate_now) {
       const Eval e = evaluate();
       values.emplace_back("val/accuracy", e.accuracy);
-      values.emplace_back("val/gold_accuracy", e.gold_accuracy);
-      values.emplace_back("val/cross_prompt_accuracy", e.cross_accuracy);
-      log::info(
-          "[reward] step {}: held-out pairwise accuracy {:.3f} (vs gold order {:.3f}; pairs "
-          "across prompts {:.3f})",
-          loop.step(), e.accuracy, e.gold_accuracy, e.cross_accuracy);
+      if (user_pairs) {
+        log::info("[reward] step {}: held-out pairwise accuracy {:.3f}", loop.step(), e.accuracy);
+      } else {
+        values.emplace_back("val/gold_accuracy", e.gold_accuracy);
+        values.emplace_back("val/cross_prompt_accuracy", e.cross_accuracy);
+        log::info(
+            "[reward] step {}: held-out pairwise accuracy {:.3f} (vs gold order {:.3f}; pairs "
+            "across prompts {:.3f})",
+            loop.step(), e.accuracy, e.gold_accuracy, e.cross_accuracy);
+      }
     }
     progress.update(loop.step(), {{"loss", fmt::format("{:.3f}", loss)}});
     loop.end_step(values, evaluate_now);
@@ -324,8 +364,9 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
     std::ostringstream tsv;
     tsv << "prompt\tresponse\tgold\treward_model\n";
     for (std::size_t i = 0; i < valid_samples.size(); ++i) {
-      tsv << valid_samples[i].prompt << '\t' << valid_samples[i].response << '\t'
-          << valid_samples[i].gold << '\t' << scores[i] << '\n';
+      tsv << strings::tsv_field(valid_samples[i].prompt) << '\t'
+          << strings::tsv_field(valid_samples[i].response) << '\t' << valid_samples[i].gold << '\t'
+          << scores[i] << '\n';
     }
     fs::write_file_atomic(run_dir + "/valid_scores.tsv", tsv.str());
   }
@@ -349,7 +390,7 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
   const std::string uci_path =
       std::filesystem::path(cfg.data.train_file).parent_path().string() + "/uci_sentences.tsv";
   nlohmann::ordered_json report;
-  if (std::filesystem::exists(uci_path)) {
+  if (!user_pairs && std::filesystem::exists(uci_path)) {
     // A sentence alone: <bos> sentence <eos>, as a response without its prompt.
     const reward::ScoreFormat uci_format{
         tok->bos_id(), tok->eos_id(), config::RewardInput::Response,
@@ -389,29 +430,44 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
     result.uci_auc = pos > 0 && neg > 0 ? wins / (pos * neg) : 0.0;
     report["uci_sentences"] = uci_scores.size();
   }
-  model::save_scalar_model(rm, output_dir, cfg.tokenizer.path, at::kFloat, cfg.reward.input);
+  model::save_scalar_model(rm, output_dir, cfg.tokenizer.path, at::kFloat, cfg.reward.input,
+                           static_cast<std::uint64_t>(cfg.checkpoint.max_shard_bytes));
   report["stage"] = "reward";
   report["train_pairs"] = result.train_pairs;
   report["valid_pairs"] = result.valid_pairs;
   report["label_temperature"] = cfg.reward.label_temperature;
   report["input"] = std::string(config::enum_name(cfg.reward.input));
   report["valid_accuracy"] = result.valid_accuracy;
-  report["valid_gold_accuracy"] = result.valid_gold_accuracy;
-  report["valid_cross_prompt_accuracy"] = result.valid_cross_prompt_accuracy;
-  report["spearman_rm_gold"] = result.spearman;
-  report["spearman_within_prompt"] = result.spearman_within_prompt;
-  report["samples_per_prompt"] = per_prompt;
-  report["prompts_per_group"] = cfg.reward.prompts_per_group;
+  if (user_pairs) {
+    // No gold judge: the gold-based figures do not exist (null).
+    report["preferences_file"] = cfg.reward.preferences_file;
+    for (const char* key : {"valid_gold_accuracy", "valid_cross_prompt_accuracy",
+                            "spearman_rm_gold", "spearman_within_prompt"}) {
+      report[key] = nullptr;
+    }
+  } else {
+    report["valid_gold_accuracy"] = result.valid_gold_accuracy;
+    report["valid_cross_prompt_accuracy"] = result.valid_cross_prompt_accuracy;
+    report["spearman_rm_gold"] = result.spearman;
+    report["spearman_within_prompt"] = result.spearman_within_prompt;
+    report["samples_per_prompt"] = per_prompt;
+    report["prompts_per_group"] = cfg.reward.prompts_per_group;
+  }
   report["uci_accuracy"] = result.uci_accuracy;
   report["uci_auc"] = result.uci_auc;
   report["model_dir"] = output_dir;
   report["wall_seconds"] = loop.state().wall_seconds;
   fs::write_file_atomic(run_dir + "/reward_report.json", report.dump(2) + "\n");
-  log::info(
-      "[reward] done: held-out accuracy {:.3f} (gold order {:.3f}), Spearman(RM, gold) {:.3f} "
-      "(within a prompt {:.3f}), UCI accuracy {:.3f} (AUC {:.3f}); model in {}",
-      result.valid_accuracy, result.valid_gold_accuracy, result.spearman,
-      result.spearman_within_prompt, result.uci_accuracy, result.uci_auc, output_dir);
+  if (user_pairs) {
+    log::info("[reward] done: held-out accuracy {:.3f} on {} pairs of {}; model in {}",
+              result.valid_accuracy, result.valid_pairs, cfg.reward.preferences_file, output_dir);
+  } else {
+    log::info(
+        "[reward] done: held-out accuracy {:.3f} (gold order {:.3f}), Spearman(RM, gold) {:.3f} "
+        "(within a prompt {:.3f}), UCI accuracy {:.3f} (AUC {:.3f}); model in {}",
+        result.valid_accuracy, result.valid_gold_accuracy, result.spearman,
+        result.spearman_within_prompt, result.uci_accuracy, result.uci_auc, output_dir);
+  }
   if (parallel) dist->barrier();
   return result;
 }

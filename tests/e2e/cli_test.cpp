@@ -654,6 +654,92 @@ TEST(PipelineTest, TinyTokenizerLmRewardCalibrateAndPpoStagesRunEndToEnd) {
   EXPECT_EQ(run.file("ppo2", "checkpoints/step_00000005/policy.safetensors"), before);
 }
 
+// Bringing your own data and reward: stage reward on a preference-pairs JSONL, multi-line JSONL
+// prompts, and a reward program (reward.kind command) in calibration, PPO and evaluation; a
+// program that fails mid-run exits 1 naming it and leaves the checkpoints as they were.
+TEST(ByoPipelineTest, PreferencePairsJsonlPromptsAndACommandReward) {
+  fs::TempDir dir;
+  TinyLmRun run(dir.path());
+  ASSERT_EQ(run.lm("lm").exit_code, 0);
+  const std::string d = dir.path();
+  // Prompts as render_prompts.py writes them: one JSON object a line, line breaks inside.
+  fs::write_file_atomic(d + "/prompts.jsonl",
+                        "{\"text\": \"bababa\\ncebaka\"}\n{\"text\": \"dibadi ceceka\"}\n\n"
+                        "{\"text\": \"cebaka\\n\\nbaceba\"}\n{\"text\": \"baceba dibadi\"}\n");
+  std::string pairs;
+  const char* words[] = {"ba", "ce", "di", "fo", "gu", "ka", "lo", "mi"};
+  for (int i = 0; i < 40; ++i) {
+    // The chosen response repeats "ba"; the rejected one "ce": learnable from the text.
+    pairs += std::string("{\"prompt\": \"") + words[i % 8] + words[(i / 8) % 8] +
+             "\", \"chosen\": \"baba " + words[i % 5] + "\", \"rejected\": \"cece " +
+             words[(i + 2) % 5] + "\", \"id\": " + std::to_string(i) + "}\n";
+  }
+  fs::write_file_atomic(d + "/pairs.jsonl", pairs);
+  const auto reward =
+      run.lm("rm", "--set run.stage=reward --set model.init_from=" + shell_quote(d + "/lm/model") +
+                       " --set reward.preferences_file=" + shell_quote(d + "/pairs.jsonl") +
+                       " --set reward.preferences_valid_fraction=0.25 --set reward.input=response");
+  ASSERT_EQ(reward.exit_code, 0) << reward.err;
+  const auto report = nlohmann::json::parse(run.file("rm", "reward_report.json"));
+  EXPECT_EQ(report.at("train_pairs").get<int>() + report.at("valid_pairs").get<int>(), 40);
+  EXPECT_GT(report.at("valid_pairs").get<int>(), 0);
+  EXPECT_TRUE(report.at("spearman_rm_gold").is_null());  // no gold judge here
+  EXPECT_NE(run.file("rm", "preference_pairs.tsv").find("\tbaba "), std::string::npos);
+  // A missing pairs file is a config error naming the key.
+  const auto missing = run.lm(
+      "rm_missing", "--set run.stage=reward --set model.init_from=" + shell_quote(d + "/lm/model") +
+                        " --set reward.preferences_file=" + shell_quote(d + "/nope.jsonl"));
+  EXPECT_EQ(missing.exit_code, 2) << missing.err;
+  EXPECT_NE(missing.err.find("reward.preferences_file"), std::string::npos) << missing.err;
+
+  // A reward program: the example scorer behind a switch that makes it fail.
+  fs::write_file_atomic(d + "/scorer.sh",
+                        "if [ -e " + d +
+                            "/fail ]; then echo 'scorer: broken on purpose' >&2; exit 3; fi\n"
+                            "exec /usr/bin/python3 " +
+                            source_path("scripts/examples/keyword_scorer.py") +
+                            " --good ba,di --bad ce --target-length 4 --length-penalty 0.1\n");
+  const std::string command_args =
+      " --set model.init_from=" + shell_quote(d + "/lm/model") +
+      " --set reward.kind=command --set " + shell_quote("reward.command=sh " + d + "/scorer.sh") +
+      " --set data.train_prompts_file=" + shell_quote(d + "/prompts.jsonl") +
+      " --set data.prompt_field=text --set calibration.report_prompts=0";
+  const std::string ppo_args = "--set run.stage=ppo" + command_args +
+                               " --set ppo.rollout_batch_size=4 --set ppo.num_mini_batches=2"
+                               " --set checkpoint.every_steps=1";
+  ASSERT_EQ(run.lm("ppo", ppo_args, "INFALIGN_TEST_STOP_AFTER_STEP=2 ").exit_code, 143);
+  const std::string cache = run.file("ppo", "calibration.cache");
+  const std::string step2 = run.file("ppo", "checkpoints/step_00000002/policy.safetensors");
+  fs::write_file_atomic(d + "/fail", "");
+  const auto failed = run.lm("ppo", ppo_args);
+  EXPECT_EQ(failed.exit_code, 1) << failed.err;
+  EXPECT_NE(failed.err.find("reward.command `sh " + d + "/scorer.sh` exited with status 3"),
+            std::string::npos)
+      << failed.err;
+  EXPECT_NE(failed.err.find("scorer: broken on purpose"), std::string::npos) << failed.err;
+  EXPECT_EQ(run.file("ppo", "checkpoints/step_00000002/policy.safetensors"), step2);
+  EXPECT_EQ(run.file("ppo", "calibration.cache"), cache);
+  std::filesystem::remove(d + "/fail");
+  const auto resumed = run.lm("ppo", ppo_args);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("resumed from"), std::string::npos) << resumed.err;
+  EXPECT_TRUE(std::filesystem::exists(d + "/ppo/final/model.safetensors"));
+
+  // Evaluation with the program as a judge, on the JSONL prompts.
+  const auto evaluated = run.eval(
+      "--set eval.base_model=" + shell_quote(d + "/lm/model") +
+      " --set reward.command=" + shell_quote("sh " + d + "/scorer.sh") +
+      " --set eval.judges=[command] --set data.eval_prompts_file=" +
+      shell_quote(d + "/prompts.jsonl") +
+      " --set data.prompt_field=text --set eval.samples_per_prompt=4 --set eval.best_of_n=[1,2]"
+      " --set eval.calibration_samples=0 --set eval.bootstrap_resamples=50 --set eval.output_dir=" +
+      shell_quote(d + "/eval") + " --set " + shell_quote("eval.policies=[" + d + "/ppo]"));
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  const auto results = nlohmann::json::parse(run.file("eval", "results.json"));
+  EXPECT_EQ(results.at("prompts"), 4);
+  EXPECT_EQ(results.at("policies")[0].at("judges")[0].at("judge"), "command");
+}
+
 TEST(LmStageTest, BadDataFilesExitThreeNamingTheFileAndLine) {
   fs::TempDir dir;
   TinyLmRun run(dir.path());
@@ -665,7 +751,8 @@ TEST(LmStageTest, BadDataFilesExitThreeNamingTheFileAndLine) {
 }
 
 TEST(TheoryCliTest, BestOfFourAtKlHalfAndTheBestT) {
-  // The acceptance numbers of infalign.md 8.5 and 4.1.
+  // Independently computed values (normalised exp, t = 10, at KL 0.5) and the best t of
+  // docs/method.md section 6.
   const auto r = run_process(kEval + " theory --transform exp --t 10 --n 4 --kl 0.5 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);

@@ -9,10 +9,8 @@
 
 namespace infalign::testing {
 
-// 32-token vocabulary, hidden 16, 2 layers, 2 heads (1 KV head), context 32; weights from the
-// seeded init, matrices scaled by `scale` (larger than 1 makes the next-token distributions
-// peaky enough to matter).
-inline model::CausalLm tiny_lm(std::uint64_t seed, double scale = 25.0) {
+// 32-token vocabulary, hidden 16, 2 layers, 2 heads (1 KV head), context 32.
+inline model::LlamaConfig tiny_config() {
   model::LlamaConfig c;
   c.vocab_size = 32;
   c.hidden_size = 16;
@@ -21,13 +19,24 @@ inline model::CausalLm tiny_lm(std::uint64_t seed, double scale = 25.0) {
   c.num_attention_heads = 2;
   c.num_key_value_heads = 1;
   c.max_position_embeddings = 32;
-  model::CausalLm lm(c);
-  model::init_weights(*lm, at::detail::createCPUGenerator(seed));
+  return c;
+}
+
+// Weights from the seeded init, matrices scaled by `scale` (larger than 1 makes the next-token
+// distributions peaky enough to matter).
+template <class Model>
+Model tiny_model(const model::LlamaConfig& config, std::uint64_t seed, double scale) {
+  Model m(config);
+  model::init_weights(*m, at::detail::createCPUGenerator(seed));
   at::NoGradGuard no_grad;
-  for (auto& p : lm->parameters()) {
+  for (auto& p : m->parameters()) {
     if (p.dim() == 2) p.mul_(scale);
   }
-  return lm;
+  return m;
+}
+
+inline model::CausalLm tiny_lm(std::uint64_t seed, double scale = 25.0) {
+  return tiny_model<model::CausalLm>(tiny_config(), seed, scale);
 }
 
 }  // namespace infalign::testing

@@ -26,9 +26,10 @@ struct PromptSet {
   std::vector<std::uint64_t> keys;             // prompt_key(ids)
 };
 PromptSet load_prompt_set(const config::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok);
-// The same for any prompt file (evaluation reads data.eval_prompts_file).
-PromptSet load_prompt_set(const std::string& file, std::int64_t max_prompt_tokens,
-                          const tokenizer::Tokenizer& tok);
+// The same for any prompt file (evaluation reads data.eval_prompts_file); `field` is the JSONL
+// member holding each prompt (data::read_prompts).
+PromptSet load_prompt_set(const std::string& file, const std::string& field,
+                          std::int64_t max_prompt_tokens, const tokenizer::Tokenizer& tok);
 
 // <run.run_dir>/calibration.cache unless calibration.cache_path says otherwise.
 std::string cache_path(const config::ExperimentConfig& cfg);

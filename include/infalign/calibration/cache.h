@@ -1,5 +1,6 @@
 // The calibration cache (CTRL step 1): for every prompt, the sorted rewards of K base-policy
-// samples, and the calibrated reward u of a new response by binary search (infalign.md 2).
+// samples, and the calibrated reward u of a new response by binary search (docs/method.md section
+// 2).
 //
 // File format, version 1 (little-endian):
 //   8 bytes   magic "INFCAL01"
@@ -29,7 +30,8 @@ struct CacheHeader {
   std::string base_model_hash;
   std::string reward_kind;  // "model" or "gold"
   std::string reward_hash;
-  std::string prompts_hash;  // sha256 of the prompt file's contents
+  std::string
+      prompts_hash;  // sha256 of the prompt file's contents (and data.prompt_field for JSONL)
   std::int64_t num_prompts = 0;
 
   // "name: cache has X, the config expects Y" for every field that differs.

@@ -43,6 +43,16 @@ struct SafetensorsIndex {
   std::vector<std::string> shards;                // the distinct shard files, sorted
 };
 
+// The index JSON transformers writes: {"metadata": {"total_size": bytes of tensor data},
+// "weight_map": {...}}.
+std::string safetensors_index_json(const SafetensorsIndex& index, std::uint64_t total_size);
+
+// Splits tensors of `sizes` bytes (in order) into consecutive shards of at most `max_bytes`
+// each (a tensor larger than that gets a shard of its own): the index of the first tensor of
+// every shard. max_bytes 0: one shard.
+std::vector<std::size_t> shard_starts(const std::vector<std::uint64_t>& sizes,
+                                      std::uint64_t max_bytes);
+
 // Validates the index's JSON: an object with a non-empty "weight_map" of tensor names to shard
 // file names, each a plain file name (no directory part) ending in ".safetensors"; "metadata"
 // may be there and is not used. Throws CheckpointError naming `name` and the key.

@@ -11,7 +11,8 @@ namespace infalign::config {
 enum class CacheMismatch { Error, Rebuild };
 
 struct CalibrationConfig {
-  // Base samples per prompt (K); K >= 64 keeps the best-of-4 loss under a point (infalign.md 4.3).
+  // Base samples per prompt (K); K >= 64 keeps the best-of-4 loss under a point (docs/method.md
+  // section 4).
   std::int64_t num_samples = 64;
   // Cache file; "" = <run.run_dir>/calibration.cache.
   std::string cache_path = "";

@@ -15,6 +15,10 @@ struct CheckpointConfig {
   std::int64_t keep_last = 2;
   // Also keep every checkpoint whose step is a multiple of this; 0 = off.
   std::int64_t keep_every = 0;
+  // Exported model directories (stage outputs, PPO's final/) above this many bytes of weights
+  // are written in shards of at most this size with model.safetensors.index.json, as
+  // transformers does (its default: 5 GB); 0 = always one model.safetensors.
+  std::int64_t max_shard_bytes = 5'000'000'000;
 };
 
 }  // namespace infalign::config

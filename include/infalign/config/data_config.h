@@ -15,6 +15,9 @@ struct DataConfig {
   std::string train_prompts_file = "data/default/prompts_train.txt";
   // Prompts for evaluation.
   std::string eval_prompts_file = "data/default/prompts_eval.txt";
+  // The member holding the prompt in a prompts file ending in .jsonl (one JSON object a line, as
+  // scripts/render_prompts.py writes); such prompts may span lines. Other files: one a line.
+  std::string prompt_field = "prompt";
   // Prompts longer than this many tokens are cut from the left.
   std::int64_t max_prompt_tokens = 16;
   // Tokens per training sequence for stage lm.

@@ -8,7 +8,7 @@
 namespace infalign::config {
 
 // Who decides a win: the learned reward model or the hidden gold judge.
-enum class Judge { RewardModel, Gold };
+enum class Judge { RewardModel, Gold, Command };
 
 struct EvalConfig {
   // Policy model directories or checkpoints to evaluate.

@@ -1,5 +1,6 @@
 // The `ppo` section: KL-regularised PPO against the frozen reference (CTRL step 3). Defaults and
-// their reasons: shared docs ppo.md, "Defaults".
+// their reasons: docs/method.md section 7 and
+// docs/benchmarks.md ("Choosing the solver").
 #pragma once
 
 #include <cstdint>

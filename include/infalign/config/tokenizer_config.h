@@ -24,7 +24,8 @@ struct TokenizerConfig {
   std::int64_t bos_id = 1;
   // End-of-sequence id; must differ from pad_id, or the policy never learns to stop.
   std::int64_t eos_id = 2;
-  // Padding id, never EOS (see docs/ppo notes on masking).
+  // Padding id, never EOS. Must be the model's pad piece when it has one; a model without one
+  // (Llama-2, TinyLlama, Mistral) pads with this id, e.g. unk's: padding is masked, never read.
   std::int64_t pad_id = 3;
 };
 

@@ -1,5 +1,5 @@
 // The `transform` section: Phi, mapping the calibrated reward u in [0, 1] to the PPO score
-// (CTRL step 2; infalign.md section 3).
+// (CTRL step 2; docs/method.md section 3).
 #pragma once
 
 #include <optional>

@@ -17,6 +17,10 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 std::optional<std::string> closest_match(std::string_view word,
                                          const std::vector<std::string>& candidates);
 
+// `text` as one field of a tab-separated line: backslash, tab, newline and carriage return
+// written as \\, \t, \n and \r, so user text (multi-line prompts) keeps the file's shape.
+std::string tsv_field(std::string_view text);
+
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
 
 // Shortest decimal text that parses back to exactly `value` ("0.1", "1e-05", "3").

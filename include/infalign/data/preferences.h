@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace infalign::data {
@@ -38,6 +39,19 @@ struct PreferenceOptions {
 // `gold[i]` is the gold score of sample i; samples are laid out prompt by prompt,
 // `samples_per_prompt` each. A trailing partial group (fewer prompts) is still used.
 PreferenceGroups label_preferences(const std::vector<double>& gold, const PreferenceOptions& o);
+
+// A preference pair of the user's (reward.preferences_file).
+struct PreferenceRecord {
+  std::string prompt, chosen, rejected;
+};
+
+// A JSONL file of {"prompt": ..., "chosen": ..., "rejected": ...} objects, one a line (other
+// members ignored). Errors are DataError "<file>:<line>: ..." naming the member.
+std::vector<PreferenceRecord> read_preference_pairs(const std::string& path);
+
+// Groups for `pairs` labelled pairs laid out as samples (chosen 2i, rejected 2i+1): one pair a
+// group, P(chosen) = 1.
+PreferenceGroups pair_groups(std::size_t pairs);
 
 // Spearman rank correlation (average ranks for ties); 0 when either side is constant.
 double spearman(const std::vector<double>& a, const std::vector<double>& b);

@@ -41,6 +41,24 @@ double stable_fraction(std::string_view salt, std::string_view text);
 // otherwise DataError "<file>:<line>: ...". An empty file is an error too.
 std::vector<std::string> read_records(const std::string& path);
 
+// Prompts of a prompts file (data.train_prompts_file, data.eval_prompts_file). A file whose name
+// ends in ".jsonl" holds one JSON object a line with the prompt in its string member `field`
+// (data.prompt_field); such prompts may span several lines (chat templates, documents). Blank
+// lines are skipped. Any other file is one prompt a line (read_records). Errors are DataError
+// "<file>:<line>: ..." naming what was expected.
+std::vector<std::string> read_prompts(const std::string& path, const std::string& field);
+
+// The string members `fields` of every JSON object line of a JSONL file (blank lines skipped),
+// in file order. Each member must be there and hold non-empty text without NUL; otherwise
+// DataError "<file>:<line>: ..." (`what`, e.g. " (data.prompt_field)", follows a missing
+// member's name). An empty file is an error too.
+std::vector<std::vector<std::string>> read_jsonl_strings(const std::string& path,
+                                                         const std::vector<std::string>& fields,
+                                                         const std::string& what = "");
+
+// True when `path` is read as JSONL by read_prompts.
+bool is_jsonl_path(std::string_view path);
+
 // Writes records one per line (atomically). Records must not contain newlines.
 void write_records(const std::string& path, const std::vector<std::string>& records);
 

@@ -2,6 +2,7 @@
 // tensor names, loadable by transformers as LlamaForCausalLM / LlamaForSequenceClassification.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <c10/core/Device.h>
@@ -34,15 +35,19 @@ ScalarModel load_scalar_model(const std::string& dir, const LoadOptions& options
 
 // Writes config.json and model.safetensors (float32 unless `dtype` says otherwise) into `dir`
 // atomically: a temporary directory renamed over the old one. `tokenizer_model`, when given, is
-// copied in as tokenizer.model.
+// copied in as tokenizer.model. Weights above `max_shard_bytes` (> 0; checkpoint.max_shard_bytes)
+// are written as transformers shards them: model-0000i-of-0000n.safetensors files of at most that
+// size (a larger tensor alone in one) and model.safetensors.index.json.
 void save_causal_lm(CausalLm& model, const std::string& dir,
                     const std::string& tokenizer_model = "",
-                    c10::ScalarType dtype = c10::ScalarType::Float);
+                    c10::ScalarType dtype = c10::ScalarType::Float,
+                    std::uint64_t max_shard_bytes = 0);
 // `score_input` records what the model reads (reward models of stage reward; see reward.input).
 void save_scalar_model(ScalarModel& model, const std::string& dir,
                        const std::string& tokenizer_model = "",
                        c10::ScalarType dtype = c10::ScalarType::Float,
-                       config::RewardInput score_input = config::RewardInput::PromptResponse);
+                       config::RewardInput score_input = config::RewardInput::PromptResponse,
+                       std::uint64_t max_shard_bytes = 0);
 // What the scalar model in `dir` reads (its config.json's infalign_score_input).
 config::RewardInput read_score_input(const std::string& dir);
 

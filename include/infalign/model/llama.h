@@ -42,12 +42,12 @@ class LlamaModelImpl : public torch::nn::Module {
   std::shared_ptr<WeightImpl> embed_tokens_;
   std::vector<std::shared_ptr<LlamaBlockImpl>> layers_;
   std::shared_ptr<WeightImpl> norm_;
-  // Per-position rotary tables [max_position_embeddings, head_dim] in the activation dtype and
-  // device, built on first use (not parameters).
+  // Per-position rotary tables [P, head_dim] (P >= the longest sequence seen) in the activation
+  // dtype and device, built on first use and grown as needed (not parameters).
   struct RopeTables {
     at::Tensor cos, sin_signed;
   };
-  const RopeTables& rope_tables(c10::Device device, at::ScalarType dtype);
+  const RopeTables& rope_tables(c10::Device device, at::ScalarType dtype, std::int64_t length);
   RopeTables rope_;
 };
 TORCH_MODULE(LlamaModel);
@@ -89,11 +89,15 @@ TORCH_MODULE(ScalarModel);
 // the reward model's score (as HF reads it, at the last non-pad token).
 at::Tensor score_at_last_token(const at::Tensor& values, const at::Tensor& attention_mask);
 
+// The rotary frequencies [head_dim / 2] in float32 for `config`'s rope_theta and rope_scaling
+// (HF's default, linear and llama3 rules).
+at::Tensor rope_inv_freq(const LlamaConfig& config);
+
 // position_ids for left-padded rows: cumsum(mask) - 1, clamped at 0 on the padding. [B, T].
 at::Tensor position_ids_from_mask(const at::Tensor& attention_mask);
 
 // Re-initialises every parameter as HF does for Llama (normal(0, 0.02) for matrices, 1 for
-// norms) from `generator`.
+// norms, 0 for biases) from `generator`.
 void init_weights(torch::nn::Module& module, at::Generator generator);
 
 }  // namespace infalign::model

@@ -1,7 +1,7 @@
 // The PPO arithmetic, as pure tensor functions over a rollout (shapes [B, R]: rows, response
 // positions; `mask` is 1 on real response tokens up to and including EOS, 0 after). Formulas and
-// their reasons: shared docs ppo.md. Everything here is unit-tested against hand-computed values
-// and finite differences; the trainer only wires it together.
+// their reasons: docs/method.md section 7. Everything here is unit-tested against hand-computed
+// values and finite differences; the trainer only wires it together.
 #pragma once
 
 #include <cstdint>

@@ -20,7 +20,8 @@ namespace infalign::reward {
 struct ScoredText {
   const std::vector<std::int64_t>* prompt_ids = nullptr;  // <bos> prompt
   std::vector<std::int64_t> response_ids;                 // without <eos> and padding
-  std::string response_text;                              // decoded response (gold judge)
+  std::string response_text;                              // decoded response (gold judge, command)
+  std::string prompt_text;  // decoded prompt without <bos>, as the policy read it (command)
 };
 
 class RewardScorer {
@@ -29,13 +30,14 @@ class RewardScorer {
   virtual std::vector<double> score(const std::vector<ScoredText>& items) = 0;
   // sha256 of what determines the scores (model weights, or lexicon file).
   virtual const std::string& content_hash() const = 0;
-  virtual const char* kind() const = 0;  // "model" or "gold"
+  virtual const char* kind() const = 0;  // "model", "gold" or "command"
   // Whether score() reads ScoredText::response_text (otherwise it need not be decoded).
   virtual bool needs_text() const = 0;
 };
 
 // The items to score for a generation batch: row b pairs `prompts[b]` with its response
-// (EOS dropped), decoded when `decode` (pass scorer.needs_text() unless the text is kept).
+// (EOS dropped), response and prompt decoded when `decode` (pass scorer.needs_text() unless the
+// text is kept).
 std::vector<ScoredText> scored_texts(const std::vector<const std::vector<std::int64_t>*>& prompts,
                                      const generation::GenerationResult& result,
                                      const tokenizer::Tokenizer& tok, bool decode);
@@ -52,22 +54,51 @@ std::vector<std::int64_t> score_input_ids(const ScoreFormat& format,
                                           const std::vector<std::int64_t>& prompt_ids,
                                           const std::vector<std::int64_t>& response_ids);
 
+// A reward model with a tokenizer of its own (reward.tokenizer_path): the decoded prompt and
+// response text are encoded again with it (the prompt as every stage encodes prompts, cut to
+// `max_prompt_tokens`).
+struct OwnTokenizer {
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
+  std::int64_t max_prompt_tokens = 0;
+};
+
 // A learned reward model: each item as score_input_ids makes it, scored at the <eos>, in
-// batches of `batch_size`, without gradients.
+// batches of `batch_size`, without gradients. With `own`, from the re-encoded text instead of
+// the policy's ids (`format` then holds the reward model's bos and eos).
 class ModelScorer : public RewardScorer {
  public:
   ModelScorer(model::ScalarModel model, ScoreFormat format, std::int64_t pad_id,
-              std::int64_t batch_size, std::string hash);
+              std::int64_t batch_size, std::string hash, OwnTokenizer own = {});
   std::vector<double> score(const std::vector<ScoredText>& items) override;
   const std::string& content_hash() const override { return hash_; }
   const char* kind() const override { return "model"; }
-  bool needs_text() const override { return false; }
+  bool needs_text() const override { return own_.tokenizer != nullptr; }
   model::ScalarModel& model() { return model_; }
 
  private:
   model::ScalarModel model_;
   ScoreFormat format_;
   std::int64_t pad_id_, batch_size_;
+  std::string hash_;
+  OwnTokenizer own_;
+};
+
+// reward.kind command: a program of the user's, run with /bin/sh -c once per batch; stdin gets
+// one {"prompt": ..., "response": ...} JSON object a line, stdout must give one finite number a
+// line in the same order, and the exit status must be 0. A timeout, crash, wrong line count or
+// a line that is not a number is an Error (exit 1) naming the command and what it did.
+class CommandScorer : public RewardScorer {
+ public:
+  CommandScorer(std::string command, double timeout_seconds);
+  std::vector<double> score(const std::vector<ScoredText>& items) override;
+  // sha256 of the command text and of every file its words name (a script's content).
+  const std::string& content_hash() const override { return hash_; }
+  const char* kind() const override { return "command"; }
+  bool needs_text() const override { return true; }
+
+ private:
+  std::string command_;
+  double timeout_seconds_;
   std::string hash_;
 };
 

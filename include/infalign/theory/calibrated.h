@@ -1,4 +1,4 @@
-// Calibrated-space analytics (infalign.md section 5): with the reward calibrated against the
+// Calibrated-space analytics (docs/method.md section 5): with the reward calibrated against the
 // base policy, u is Uniform[0, 1] under the base, and the RLHF policy for a transform Phi and a
 // KL coefficient beta induces on u the density p(u) = exp(Phi(u) / beta) / Z. Its KL to the base
 // and its standard, best-of-N and worst-of-N win rates against the base depend on (Phi, beta, N)

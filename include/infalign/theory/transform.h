@@ -1,4 +1,4 @@
-// The reward transforms Phi of CTRL (infalign.md section 3), as plain functions of the
+// The reward transforms Phi of CTRL (docs/method.md section 3), as plain functions of the
 // calibrated reward u in [0, 1]. Torch-free: the theory tool, the calibration lookup and PPO all
 // evaluate the same code.
 #pragma once

@@ -24,15 +24,23 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::int64_t unk_id() const override;
   std::int64_t bos_id() const override;
   std::int64_t eos_id() const override;
+  // The model's pad piece, or for a model without one (Llama-2, TinyLlama, Mistral) the id set
+  // by use_padding_id (-1 until then).
   std::int64_t pad_id() const override;
   std::string piece(std::int64_t id) const override;
   const std::string& path() const { return path_; }
+  // Whether the model has a pad piece (SentencePiece's pad_id >= 0).
+  bool has_pad_piece() const;
+  // Pads with `id` although it is another piece (or unk): padding is told apart by attention
+  // masks, never by its id, so the id is only a filler. Only for a model without a pad piece.
+  void use_padding_id(std::int64_t id);
 
  private:
   struct Impl;
   SentencePieceTokenizer(std::string path, void* handle);
   std::string path_;
   void* handle_;
+  std::int64_t padding_id_ = -1;
 };
 
 struct SentencePieceTrainOptions {
@@ -44,7 +52,7 @@ struct SentencePieceTrainOptions {
   std::int64_t unk_id = 0;
   std::int64_t bos_id = 1;
   std::int64_t eos_id = 2;
-  std::int64_t pad_id = 3;
+  std::int64_t pad_id = 3;  // -1: no pad piece
   // Fail when the corpus cannot give vocab_size pieces (false: make as many as it can).
   bool hard_vocab_limit = true;
 };
@@ -55,7 +63,9 @@ void train_sentencepiece(const SentencePieceTrainOptions& options);
 
 // Loads tokenizer.path and checks its special ids against tokenizer.{unk,bos,eos,pad}_id:
 // ConfigError naming the key (and where it was set) on a mismatch, since a model trained with
-// other ids would read padding as text. DataError when the file cannot be loaded.
+// other ids would read padding as text. A model without a pad piece pads with tokenizer.pad_id
+// (use_padding_id; it may be unk's or another piece's id, never EOS's). DataError when the file
+// cannot be loaded.
 std::unique_ptr<SentencePieceTokenizer> load_configured_tokenizer(
     const config::LoadedConfig& loaded);
 

@@ -32,6 +32,13 @@ TEST(StringsTest, JoinPutsSeparatorBetweenParts) {
   EXPECT_EQ(join({"a", "b", "c"}, ", "), "a, b, c");
 }
 
+TEST(StringsTest, TsvFieldEscapesWhatWouldSplitTheLine) {
+  EXPECT_EQ(tsv_field("plain text"), "plain text");
+  EXPECT_EQ(tsv_field("a\tb\nc\r\\d"), "a\\tb\\nc\\r\\\\d");
+  // The escape of a backslash keeps "\\n" (backslash, n) apart from a newline.
+  EXPECT_NE(tsv_field("\\n"), tsv_field("\n"));
+}
+
 TEST(StringsTest, FormatDoubleIsShortestAndRoundTrips) {
   EXPECT_EQ(format_double(0.1), "0.1");
   EXPECT_EQ(format_double(3.0), "3");

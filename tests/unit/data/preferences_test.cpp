@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include "infalign/core/error.h"
+#include "infalign/core/fs.h"
+
 namespace infalign::data {
 namespace {
 
@@ -78,6 +81,37 @@ TEST(PreferencesTest, LabelsFollowTheBradleyTerryProbability) {
   }
   EXPECT_EQ(same, g.pairs.size());
   EXPECT_GT(differ, 5000u);
+}
+
+TEST(PreferenceFileTest, ReadsPairsAndGroupsThemOneAGroup) {
+  fs::TempDir dir;
+  const std::string path = dir.path() + "/pairs.jsonl";
+  fs::write_file_atomic(
+      path,
+      "{\"prompt\": \"Q1\", \"chosen\": \"good\\nanswer\", \"rejected\": \"bad\", "
+      "\"source\": \"x\"}\n{\"prompt\": \"Q2\", \"chosen\": \"yes\", "
+      "\"rejected\": \"no\"}\n");
+  const auto pairs = read_preference_pairs(path);
+  ASSERT_EQ(pairs.size(), 2u);
+  EXPECT_EQ(pairs[0].prompt, "Q1");
+  EXPECT_EQ(pairs[0].chosen, "good\nanswer");
+  EXPECT_EQ(pairs[1].rejected, "no");
+  const PreferenceGroups g = pair_groups(2);
+  EXPECT_EQ(g.group_size, 2u);
+  ASSERT_EQ(g.groups(), 2u);
+  EXPECT_EQ(g.pairs[1].chosen, 2u);
+  EXPECT_EQ(g.pairs[1].rejected, 3u);
+  EXPECT_EQ(g.pairs[1].p_chosen, 1.0);
+  fs::write_file_atomic(path, "{\"prompt\": \"Q\", \"chosen\": \"a\"}\n");
+  try {
+    read_preference_pairs(path);
+    ADD_FAILURE() << "a pair without a rejected response was read";
+  } catch (const DataError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              path +
+                  ":1: no member \"rejected\" (reward.preferences_file holds prompt, chosen, "
+                  "rejected); the object has members chosen, prompt");
+  }
 }
 
 }  // namespace

@@ -83,6 +83,60 @@ TEST(TextCorpusTest, BadRecordFilesNameTheFileAndLine) {
   EXPECT_EQ(read_records(path), (std::vector<std::string>{"caf\xc3\xa9 au lait", "second"}));
 }
 
+TEST(TextCorpusTest, JsonlPromptsKeepLineBreaksAndReadTheConfiguredMember) {
+  fs::TempDir dir;
+  const std::string path = dir.path() + "/prompts.jsonl";
+  fs::write_file_atomic(path,
+                        "{\"prompt\": \"<|user|>\\nHello\\tthere\\n<|assistant|>\\n\", \"id\": 1}\n"
+                        "\n"
+                        "{\"text\": \"other\", \"prompt\": \"caf\\u00e9 \\ud83d\\ude00\"}\r\n");
+  EXPECT_EQ(read_prompts(path, "prompt"),
+            (std::vector<std::string>{"<|user|>\nHello\tthere\n<|assistant|>\n",
+                                      "caf\xc3\xa9 \xf0\x9f\x98\x80"}));
+  // Another member, and a text file (one prompt a line, the member ignored).
+  fs::write_file_atomic(path, "{\"text\": \"a\"}\n{\"text\": \"b\"}\n");
+  EXPECT_EQ(read_prompts(path, "text"), (std::vector<std::string>{"a", "b"}));
+  const std::string text_path = dir.path() + "/prompts.txt";
+  fs::write_file_atomic(text_path, "{\"text\": \"a\"}\nsecond\n");
+  EXPECT_EQ(read_prompts(text_path, "text"),
+            (std::vector<std::string>{"{\"text\": \"a\"}", "second"}));
+  EXPECT_TRUE(is_jsonl_path("x/p.jsonl"));
+  EXPECT_FALSE(is_jsonl_path("x/p.jsonl.txt"));
+}
+
+TEST(TextCorpusTest, BadJsonlPromptsNameTheFileLineAndMember) {
+  fs::TempDir dir;
+  const std::string path = dir.path() + "/prompts.jsonl";
+  auto error_of = [&](const std::string& content) -> std::string {
+    fs::write_file_atomic(path, content);
+    try {
+      read_prompts(path, "prompt");
+    } catch (const DataError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  EXPECT_EQ(error_of("\n \n"), path + ": no records; expected one JSON object a line");
+  EXPECT_EQ(error_of("{\"prompt\": \"ok\"}\n[\"a list\"]\n"),
+            path + ":2: a JSON array where an object {\"prompt\": \"...\"} was expected");
+  EXPECT_EQ(error_of("{\"prompt\": \"ok\"}\n{\"text\": \"x\", \"id\": 3}\n"),
+            path + ":2: no member \"prompt\" (data.prompt_field); the object has members id, text");
+  EXPECT_EQ(error_of("{}\n"),
+            path + ":1: no member \"prompt\" (data.prompt_field); the object has no members");
+  EXPECT_EQ(error_of("{\"prompt\": 7}\n"),
+            path + ":1: member \"prompt\" is a JSON number; expected a string");
+  EXPECT_EQ(error_of("{\"prompt\": \" \\n\"}\n"),
+            path + ":1: member \"prompt\" is empty; expected non-empty text");
+  EXPECT_EQ(error_of("{\"prompt\": \"a\\u0000b\"}\n"),
+            path + ":1: member \"prompt\" holds a NUL character");
+  // Truncated JSON and invalid UTF-8 inside a string are parse errors with the line.
+  EXPECT_EQ(
+      error_of("{\"prompt\": \"ok\"}\n{\"prompt\": \"cut").rfind(path + ":2: not a JSON value", 0),
+      0u);
+  EXPECT_EQ(error_of("{\"prompt\": \"tw\xff\"}\n").rfind(path + ":1: not a JSON value", 0), 0u);
+  EXPECT_THROW(read_prompts(dir.path() + "/missing.jsonl", "prompt"), DataError);
+}
+
 TEST(PrepareTest, MakePromptTakesFourToEightWords) {
   const std::string text = "one two three four five six seven eight nine ten eleven twelve";
   for (std::uint64_t seed = 0; seed < 20; ++seed) {

@@ -1,6 +1,7 @@
 // results.json round trip of the per-prompt values, and `compare`'s paired differences.
 #include "infalign/eval/report.h"
 
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -117,6 +118,40 @@ TEST(CompareTable, SameBaseSamplesGiveAPairedIntervalThatSeesWhatOverlapHides) {
   EvalResults both = ra;
   both.policies.push_back(rb.policies[0]);
   EXPECT_EQ(row_of(compare_table({{"ab.json", both}}), "reward_model standard").back(), '*');
+}
+
+TEST(CompareTable, PairedDifferenceAgreesWithTheHandCountAndEveryResample) {
+  // Five prompts; the second policy is the first plus d = (0, 0.1, 0.3, 0.35, 0.9) prompt by
+  // prompt. By hand: mean 1.65 / 5 = 0.33; sum of squared deviations 0.488, so the standard
+  // error is sqrt(0.488 / 4 / 5) = 0.156205.
+  const std::vector<double> a = {0.5, 0.2, 0.7, 0.4, 0.05};
+  const std::vector<double> d = {0.0, 0.1, 0.3, 0.35, 0.9};
+  std::vector<double> b(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) b[i] = a[i] + d[i];
+  const Estimate e = paired_difference(a, b, 200000, 0.95, 11);
+  EXPECT_NEAR(e.mean, 0.33, 1e-12);
+  EXPECT_NEAR(e.se, std::sqrt(0.488 / 4 / 5), 1e-9);
+  // Brute force: all 5^5 resamples of the prompts, equally likely, give the exact bootstrap
+  // distribution of the mean difference; its percentiles are what the sampled bootstrap
+  // approaches.
+  std::vector<double> every;
+  for (int i = 0; i < 3125; ++i) {
+    double sum = 0;
+    for (int k = 0, code = i; k < 5; ++k, code /= 5) sum += d[static_cast<std::size_t>(code % 5)];
+    every.push_back(sum / 5);
+  }
+  const Estimate exact = bootstrap_interval(0.33, every, 0.95);
+  EXPECT_NEAR(e.lo, exact.lo, 0.01) << exact.lo;
+  EXPECT_NEAR(e.hi, exact.hi, 0.01) << exact.hi;
+  EXPECT_LT(exact.lo, 0.33);
+  EXPECT_GT(exact.hi, 0.33);
+  // A policy shifted by 0.05 on every prompt: the difference is the shift, without spread.
+  std::vector<double> shifted = a;
+  for (double& v : shifted) v += 0.05;
+  const Estimate s = paired_difference(a, shifted, 1000, 0.95, 3);
+  EXPECT_NEAR(s.mean, 0.05, 1e-12);
+  EXPECT_NEAR(s.lo, 0.05, 1e-12);
+  EXPECT_NEAR(s.hi, 0.05, 1e-12);
 }
 
 TEST(CompareTable, PairedDifferenceOfEqualSidesIsExactlyZero) {

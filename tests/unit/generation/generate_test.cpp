@@ -113,6 +113,28 @@ TEST(GenerateTest, BatchedRowMatchesTheRowGeneratedAlone) {
   EXPECT_TRUE(tensors_near(batched.logprobs[1], alone.logprobs[0], 1e-3));
 }
 
+TEST(GenerateTest, PaddingIsToldApartByMasksWhateverItsId) {
+  // A tokenizer without a pad piece pads with another piece's id (often unk's). Padding with an
+  // id the prompts and responses also use (9, in prompt 0) samples exactly what padding with a
+  // dedicated id does: left padding of the shorter prompts and the filler after a row's EOS are
+  // never read.
+  model::CausalLm lm = tiny_lm(9, 3.0);
+  GenerationOptions o;
+  o.max_new_tokens = 8;
+  o.eos_id = 4;
+  o.row_seeds = {5, 6, 7};
+  o.pad_id = 3;
+  const GenerationResult dedicated = generate(lm, kPrompts, o, at::Generator());
+  o.pad_id = 9;
+  const GenerationResult reused = generate(lm, kPrompts, o, at::Generator());
+  ASSERT_TRUE(at::equal(dedicated.response_mask, reused.response_mask));
+  const at::Tensor real = dedicated.response_mask.to(at::kBool);
+  EXPECT_TRUE(at::equal(dedicated.response_ids.index({real}), reused.response_ids.index({real})));
+  EXPECT_TRUE(at::equal(dedicated.logprobs.index({real}), reused.logprobs.index({real})));
+  // The filler differs where there is padding, so the check above is not vacuous.
+  EXPECT_FALSE(at::equal(dedicated.prompt_ids, reused.prompt_ids));
+}
+
 TEST(GenerateTest, RowSeedsMakeARowIndependentOfItsBatch) {
   // At temperature 1, each row sampled with its own seed draws the same tokens alone, in another
   // batch order, or next to other prompts; without row seeds it would not (shared uniforms).

@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 
 #include "infalign/checkpoint/safetensors.h"
+#include "infalign/checkpoint/safetensors_format.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/model/hf_io.h"
@@ -40,6 +41,24 @@ at::Tensor random_ids(std::int64_t B, std::int64_t T, std::int64_t V, at::Genera
 
 DecoderInput full_input(const at::Tensor& ids, const at::Tensor& mask) {
   return {ids, mask, position_ids_from_mask(mask)};
+}
+
+// Logits of `ids` [B, T] decoded with a KV cache: `prefill` positions in one forward, then one
+// position at a time.
+at::Tensor cached_logits(CausalLm& lm, const at::Tensor& ids, const at::Tensor& mask,
+                         std::int64_t prefill) {
+  const auto B = ids.size(0), T = ids.size(1);
+  KvCache cache(lm->config(), B, T, at::TensorOptions().dtype(at::kFloat));
+  const at::Tensor positions = position_ids_from_mask(mask);
+  std::vector<at::Tensor> pieces = {lm->forward(
+      {ids.narrow(1, 0, prefill), mask.narrow(1, 0, prefill), positions.narrow(1, 0, prefill)},
+      &cache)};
+  for (std::int64_t t = prefill; t < T; ++t) {
+    pieces.push_back(lm->forward(
+        {ids.narrow(1, t, 1), mask.narrow(1, 0, t + 1), positions.narrow(1, t, 1)}, &cache));
+  }
+  EXPECT_EQ(cache.length(), T);
+  return at::cat(pieces, 1);
 }
 
 // Golden parity: scripts/reference/llama_reference.py computed these in float64 with an
@@ -78,6 +97,205 @@ TEST_F(GoldenParityTest, ScalarModelMatchesReferenceValuesAndScores) {
   EXPECT_TRUE(tensors_near(score_at_last_token(values, mask_), *expected_.find("scores"), 2e-5));
 }
 
+// The families (scripts/reference/llama_reference.py FAMILIES): Llama with llama3 and linear
+// rope_scaling and attention biases, Mistral, Qwen2 (q/k/v biases, tied and untied). Each model
+// directory's outputs against the float64 reference.
+class FamilyParityTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FamilyParityTest, MatchesTheReference) {
+  const std::string name = GetParam();
+  const auto expected =
+      checkpoint::load_safetensors(test_data_path("golden/families_expected.safetensors"));
+  const at::Tensor ids = *expected.find("input_ids"), mask = *expected.find("attention_mask");
+  const at::Tensor real = mask.to(at::kBool);
+  const std::string dir = test_data_path("golden/" + name);
+  ASSERT_NE(expected.find(name), nullptr) << name;
+  const at::Tensor want = *expected.find(name);
+  if (name.size() > 6 && name.compare(name.size() - 6, 6, "_score") == 0) {
+    ScalarModel rm = load_scalar_model(dir);
+    const at::Tensor values = rm->forward(full_input(ids, mask));
+    EXPECT_TRUE(tensors_near(values.index({real}), want.index({real}), 2e-5));
+  } else {
+    CausalLm lm = load_causal_lm(dir);
+    const at::Tensor logits = lm->forward(full_input(ids, mask));
+    EXPECT_TRUE(tensors_near(logits.index({real}), want.index({real}), 2e-5));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, FamilyParityTest,
+                         ::testing::Values("llama3_tiny_lm", "llama3_tiny_score", "linear_tiny_lm",
+                                           "linear_tiny_score", "mistral_tiny_lm",
+                                           "mistral_tiny_score", "qwen2_tiny_lm",
+                                           "qwen2_tiny_score", "qwen2_tiny_tied"));
+
+TEST(FamilyTest, ConfigsReadAsTheirFamily) {
+  const LlamaConfig llama3 = read_model_config(test_data_path("golden/llama3_tiny_lm"));
+  EXPECT_EQ(llama3.family, ModelFamily::Llama);
+  EXPECT_EQ(llama3.rope_scaling.type, RopeScaling::Type::Llama3);
+  EXPECT_EQ(llama3.rope_scaling.factor, 8.0);
+  EXPECT_EQ(llama3.rope_scaling.original_max_position_embeddings, 64);
+  EXPECT_TRUE(llama3.qkv_bias() && llama3.o_bias());
+  const LlamaConfig mistral = read_model_config(test_data_path("golden/mistral_tiny_lm"));
+  EXPECT_EQ(mistral.family, ModelFamily::Mistral);
+  EXPECT_EQ(mistral.sliding_window, 4096);
+  EXPECT_FALSE(mistral.qkv_bias() || mistral.o_bias());
+  ModelKind kind = ModelKind::CausalLm;
+  const LlamaConfig qwen = read_model_config(test_data_path("golden/qwen2_tiny_score"), &kind);
+  EXPECT_EQ(qwen.family, ModelFamily::Qwen2);
+  EXPECT_EQ(kind, ModelKind::Scalar);
+  EXPECT_EQ(qwen.sliding_window, 0);  // use_sliding_window false
+  EXPECT_TRUE(qwen.qkv_bias());
+  EXPECT_FALSE(qwen.o_bias());
+}
+
+TEST(FamilyTest, Llama3FrequenciesKeepHighDivideLowAndBlendBetween) {
+  LlamaConfig c = tiny_config();
+  c.hidden_size = 32;  // head_dim 8: frequencies 1, 500^-1/4, 500^-1/2, 500^-3/4
+  c.rope_theta = 500.0;
+  const at::Tensor plain = rope_inv_freq(c);
+  c.rope_scaling = {RopeScaling::Type::Llama3, 8.0, 1.0, 8.0, 64};
+  const at::Tensor scaled = rope_inv_freq(c);
+  // Wavelengths 2 pi / f: 6.3 (< 64 / 8: kept), 29.7 (between 8 and 64: blended), 140.5 and
+  // 664 (> 64: divided by 8).
+  const double f1 = std::pow(500.0, -0.25);
+  const double smooth = (64.0 / (2 * M_PI / f1) - 1.0) / (8.0 - 1.0);
+  EXPECT_NEAR(scaled[0].item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(scaled[1].item<double>(), (1 - smooth) * f1 / 8 + smooth * f1, 1e-6);
+  EXPECT_NEAR(scaled[2].item<double>(), plain[2].item<double>() / 8, 1e-7);
+  EXPECT_NEAR(scaled[3].item<double>(), plain[3].item<double>() / 8, 1e-8);
+  c.rope_scaling = {RopeScaling::Type::Linear, 4.0};
+  EXPECT_TRUE(at::allclose(rope_inv_freq(c), plain / 4.0));
+}
+
+TEST(FamilyTest, BiasedModelsDecodeWithTheCacheAsAFullForward) {
+  LlamaConfig c = tiny_config();
+  c.family = ModelFamily::Qwen2;
+  c.rope_scaling = {RopeScaling::Type::Llama3, 4.0, 1.0, 4.0, 16};
+  CausalLm lm(c);
+  at::Generator gen = at::detail::createCPUGenerator(21);
+  init_weights(*lm, gen);
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : lm->named_parameters()) {
+      if (p.key().find(".bias") != std::string::npos) {
+        EXPECT_TRUE(at::equal(p.value(), at::zeros_like(p.value()))) << p.key();
+        p.value().normal_(0.0, 0.5, gen);  // nonzero biases, so the test sees them
+      }
+    }
+  }
+  const at::Tensor ids = random_ids(2, 7, c.vocab_size, gen);
+  at::Tensor mask = at::ones({2, 7}, at::kLong);
+  mask[1][0] = 0;
+  const at::Tensor full = lm->forward(full_input(ids, mask));
+  const at::Tensor real = mask.to(at::kBool);
+  EXPECT_TRUE(
+      tensors_near(cached_logits(lm, ids, mask, 3).index({real}), full.index({real}), 1e-5));
+  // The biases matter: zeroing them changes the logits.
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : lm->named_parameters()) {
+      if (p.key().find(".bias") != std::string::npos) p.value().zero_();
+    }
+  }
+  EXPECT_FALSE(at::allclose(lm->forward(full_input(ids, mask)), full, 1e-3, 1e-3));
+}
+
+TEST(FamilyTest, SaveThenLoadKeepsFamilyBiasesAndScaling) {
+  fs::TempDir dir;
+  for (const ModelFamily family : {ModelFamily::Llama, ModelFamily::Mistral, ModelFamily::Qwen2}) {
+    LlamaConfig c = tiny_config();
+    c.family = family;
+    c.attention_bias = family == ModelFamily::Llama;
+    c.sliding_window = family == ModelFamily::Mistral ? 64 : 0;
+    c.rope_scaling = {RopeScaling::Type::Linear, 2.0};
+    c.tie_word_embeddings = family != ModelFamily::Qwen2;
+    CausalLm lm(c);
+    at::Generator gen = at::detail::createCPUGenerator(5);
+    init_weights(*lm, gen);
+    const std::string m = dir.path() + "/" + model_type_name(family);
+    save_causal_lm(lm, m);
+    const LlamaConfig back = read_model_config(m);
+    EXPECT_EQ(back.family, family);
+    EXPECT_EQ(back.attention_bias, c.attention_bias);
+    EXPECT_EQ(back.sliding_window, c.sliding_window);
+    EXPECT_EQ(back.rope_scaling.type, RopeScaling::Type::Linear);
+    EXPECT_EQ(back.rope_scaling.factor, 2.0);
+    EXPECT_EQ(back.tie_word_embeddings, c.tie_word_embeddings);
+    const auto tensors = checkpoint::load_safetensors(m + "/model.safetensors");
+    EXPECT_EQ(tensors.find("model.layers.0.self_attn.q_proj.bias") != nullptr,
+              family != ModelFamily::Mistral);
+    EXPECT_EQ(tensors.find("model.layers.0.self_attn.o_proj.bias") != nullptr,
+              family == ModelFamily::Llama);
+    const std::string json = fs::read_file(m + "/config.json");
+    EXPECT_NE(json.find(fmt::format("\"model_type\": \"{}\"", model_type_name(family))),
+              std::string::npos);
+    CausalLm loaded = load_causal_lm(m);
+    const at::Tensor ids = random_ids(1, 6, c.vocab_size, gen);
+    const at::Tensor mask = at::ones({1, 6}, at::kLong);
+    EXPECT_TRUE(
+        at::equal(loaded->forward(full_input(ids, mask)), lm->forward(full_input(ids, mask))))
+        << model_type_name(family);
+  }
+}
+
+TEST(FamilyTest, UnsupportedVariantsAndLongSequencesAreClearErrors) {
+  auto error_of = [](const std::string& json) -> std::string {
+    try {
+      parse_hf_config_json(json, "m/config.json");
+    } catch (const CheckpointError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  const std::string shape =
+      R"("hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 1, )"
+      R"("num_attention_heads": 4, "vocab_size": 32)";
+  EXPECT_NE(
+      error_of(R"({"model_type": "llama", "rope_scaling": {"rope_type": "yarn", "factor": 4},)" +
+               shape + "}")
+          .find("rope_scaling {\"factor\":4,\"rope_type\":\"yarn\"} is not supported"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"model_type": "llama", "rope_scaling": {"rope_type": "llama3", "factor": 8},)" +
+               shape + "}")
+          .find("m/config.json: rope_scaling has no 'low_freq_factor'"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"model_type": "llama", "rope_scaling": {"type": "linear", "factor": 0.5},)" +
+               shape + "}")
+          .find("rope_scaling.factor: got 0.5, expected a value >= 1"),
+      std::string::npos);
+  EXPECT_NE(error_of(R"({"model_type": "mistral", "attention_bias": true, )" + shape + "}")
+                .find("Mistral models have no attention biases"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"model_type": "llama", "mlp_bias": true, )" + shape + "}")
+                .find("mlp_bias is true"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"model_type": "qwen2", "use_sliding_window": true, )" + shape + "}")
+                .find("use_sliding_window is true but sliding_window"),
+            std::string::npos);
+  EXPECT_EQ(
+      error_of(R"({"model_type": "qwen2", "use_sliding_window": false, "sliding_window": 8, )" +
+               shape + "}"),
+      "(no error)");
+  // A sequence longer than a sliding window is refused rather than attended without the window.
+  LlamaConfig c = tiny_config();
+  c.family = ModelFamily::Mistral;
+  c.sliding_window = 6;
+  CausalLm lm(c);
+  const at::Tensor ids = at::full({1, 7}, 5, at::kLong);
+  EXPECT_NO_THROW(lm->forward(full_input(ids.narrow(1, 0, 6), at::ones({1, 6}, at::kLong))));
+  try {
+    lm->forward(full_input(ids, at::ones({1, 7}, at::kLong)));
+    ADD_FAILURE() << "a 7-token sequence ran through a 6-token window";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a sequence of 7 positions is longer than the model's "
+                                         "sliding_window (6, model_type mistral)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(LlamaTest, IncrementalDecodingWithTheCacheEqualsAFullForward) {
   const LlamaConfig c = tiny_config();
   CausalLm lm(c);
@@ -88,18 +306,8 @@ TEST(LlamaTest, IncrementalDecodingWithTheCacheEqualsAFullForward) {
   mask[1][0] = 0;  // row 1 is left-padded by two
   mask[1][1] = 0;
   const at::Tensor full = lm->forward(full_input(ids, mask));
-
-  KvCache cache(c, 2, 9, at::TensorOptions().dtype(at::kFloat));
-  const at::Tensor positions = position_ids_from_mask(mask);
   // Prefill 4 positions, then one at a time.
-  std::vector<at::Tensor> pieces = {
-      lm->forward({ids.narrow(1, 0, 4), mask.narrow(1, 0, 4), positions.narrow(1, 0, 4)}, &cache)};
-  for (std::int64_t t = 4; t < 9; ++t) {
-    pieces.push_back(lm->forward(
-        {ids.narrow(1, t, 1), mask.narrow(1, 0, t + 1), positions.narrow(1, t, 1)}, &cache));
-  }
-  EXPECT_EQ(cache.length(), 9);
-  const at::Tensor incremental = at::cat(pieces, 1);
+  const at::Tensor incremental = cached_logits(lm, ids, mask, 4);
   const at::Tensor real = mask.to(at::kBool);
   EXPECT_TRUE(tensors_near(incremental.index({real}), full.index({real}), 1e-5));
 }
@@ -196,6 +404,42 @@ TEST(HfIoTest, ShardedDirectoryLoadsTheSameModel) {
   const at::Tensor mask = at::ones({2, 5}, at::kLong);
   EXPECT_TRUE(
       at::equal(loaded->forward(full_input(ids, mask)), lm->forward(full_input(ids, mask))));
+}
+
+TEST(HfIoTest, ShardsAreWrittenAboveTheSizeAndReadBackIdentically) {
+  fs::TempDir dir;
+  LlamaConfig c = tiny_config();
+  c.family = ModelFamily::Qwen2;  // biases too
+  CausalLm lm(c);
+  init_weights(*lm, at::detail::createCPUGenerator(31));
+  // About 14 KB of float32 weights; shards of at most 4 KB (the 2 KB embedding alone fits).
+  save_causal_lm(lm, dir.path() + "/sharded", "", at::kFloat, 4096);
+  const std::string index_path = dir.path() + "/sharded/model.safetensors.index.json";
+  ASSERT_TRUE(std::filesystem::exists(index_path));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/sharded/model.safetensors"));
+  const auto index = checkpoint::parse_safetensors_index(fs::read_file(index_path), index_path);
+  EXPECT_GE(index.shards.size(), 3u);
+  std::uint64_t total = 0;
+  for (const auto& shard : index.shards) {
+    EXPECT_EQ(shard.rfind("model-0000", 0), 0u) << shard;
+    const std::string path = dir.path() + "/sharded/" + shard;
+    EXPECT_LE(std::filesystem::file_size(path), 4096u + 2048u) << shard;  // + header
+    for (const auto& [name, t] : checkpoint::load_safetensors(path).tensors) {
+      total += static_cast<std::uint64_t>(t.numel() * t.element_size());
+    }
+  }
+  EXPECT_NE(fs::read_file(index_path).find(fmt::format("\"total_size\": {}", total)),
+            std::string::npos);
+  CausalLm back = load_causal_lm(dir.path() + "/sharded");
+  const auto a = lm->named_parameters(), b = back->named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& p : a) EXPECT_TRUE(at::equal(p.value(), *b.find(p.key()))) << p.key();
+  // Below the size (or 0): one file.
+  save_causal_lm(lm, dir.path() + "/single", "", at::kFloat, 0);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/single/model.safetensors"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/single/model.safetensors.index.json"));
+  EXPECT_EQ(checkpoint::shard_starts({5, 5, 20, 1, 1}, 10), (std::vector<std::size_t>{0, 2, 3}));
+  EXPECT_EQ(checkpoint::shard_starts({5, 5, 20}, 0), (std::vector<std::size_t>{0}));
 }
 
 TEST(HfIoTest, SaveThenLoadGivesTheSameModelAndHfFiles) {

@@ -40,7 +40,7 @@ TEST(TheoryTest, IdentityClosedForms) {
     EXPECT_NEAR(p.kl, lambda * w1 - std::log(std::expm1(lambda) / lambda), 1e-6) << lambda;
     EXPECT_NEAR(p.bon, p.standard, 1e-9);  // N = 1
   }
-  // infalign.md 8.1: lambda = 5 gives KL 0.650117, W_1 0.806784.
+  // docs/method.md section 6: lambda = 5 gives KL 0.650117, W_1 0.806784.
   const TheoryPoint p = evaluate(grid, 0.2, 1);
   EXPECT_NEAR(p.kl, 0.650117, 1e-6);
   EXPECT_NEAR(p.standard, 0.806784, 1e-6);
@@ -64,7 +64,8 @@ TEST(TheoryTest, LogPolicyIsBestOfMOfTheBase) {
 }
 
 TEST(TheoryTest, SolvingForKlMatchesTheIdentityAndLogTable) {
-  // infalign.md 8.1: target KL -> (identity lambda, W_1), (log lambda, W_1).
+  // Independently computed (fine quadrature): target KL -> (identity lambda, W_1), (log lambda,
+  // W_1).
   const struct {
     double kl, id_lambda, id_w, log_lambda, log_w;
   } rows[] = {{0.10, 1.59768, 0.62780, 0.62123, 0.61850},
@@ -84,7 +85,8 @@ TEST(TheoryTest, SolvingForKlMatchesTheIdentityAndLogTable) {
 }
 
 TEST(TheoryTest, KlMatchedWinRatesReproduceTheTable) {
-  // infalign.md 8.2 rows (std, bon4, won4, bon8, won8) at the given KL, to 1e-3.
+  // Independently computed (fine quadrature) rows (std, bon4, won4, bon8, won8) at the given KL, to
+  // 1e-3.
   const struct {
     Transform phi;
     double kl, standard, bon4, won4, bon8, won8;
@@ -126,7 +128,8 @@ TEST(TheoryTest, ScaleOfPhiOnlyRescalesBeta) {
 }
 
 TEST(TheoryTest, BestTForABudget) {
-  // infalign.md 4.1: BoN N = 4, KL 0.5: t* 12.63, W 0.8727; WoN N = 4, KL 0.5: t* 9.68, W 0.9476.
+  // docs/method.md section 6: BoN N = 4, KL 0.5: t* 12.63, W 0.8727; WoN N = 4, KL 0.5: t* 9.68, W
+  // 0.9476.
   const BestT bon = optimize_t(Shape::Exp, Procedure::BestOfN, 4, 0.5);
   EXPECT_GE(bon.t, 11.0);
   EXPECT_LE(bon.t, 14.0);
@@ -142,7 +145,7 @@ TEST(TheoryTest, BestTForABudget) {
 }
 
 TEST(TheoryTest, OptimalPolicyMatchesTheFrontierAndBoundsEveryTransform) {
-  // infalign.md 8.3: W* (beta*).
+  // Independently computed (ODE, adaptive RK): W* (beta*).
   const OptimalPoint b1 = optimal(Procedure::BestOfN, 1, 0.5);
   EXPECT_NEAR(b1.win, 0.77373, 1e-4);
   EXPECT_NEAR(b1.beta, 0.24281, 1e-4);
@@ -176,7 +179,8 @@ TEST(TheoryTest, MonteCarloDuelsAgreeWithTheIntegrals) {
 }
 
 TEST(TheoryTest, GridIsFineEnoughForLargeT) {
-  // Doubling the default grid moves the answer by < 1e-5 (infalign.md 5.4), also at t = 300.
+  // Doubling the default grid moves the answer by < 1e-5 (docs/method.md section 5), also at t =
+  // 300.
   const Transform phi{Shape::Exp, 300.0};
   const TheoryPoint a = at_kl(PhiGrid(phi), 0.5, 32);
   const TheoryPoint b = at_kl(PhiGrid(phi, 2 * default_grid_size(phi)), 0.5, 32);

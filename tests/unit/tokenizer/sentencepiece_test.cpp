@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include "infalign/config/load.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
@@ -30,11 +31,16 @@ class SentencePieceTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new fs::TempDir("spm-test");
     fs::write_file_atomic(dir_->path() + "/corpus.txt", corpus());
+    train("tok");
+  }
+  // Trains <dir>/<name>.model on the corpus: 60 pieces at most, pad piece `pad_id` (-1: none).
+  static void train(const std::string& name, std::int64_t pad_id = 3) {
     SentencePieceTrainOptions o;
     o.input_file = dir_->path() + "/corpus.txt";
-    o.model_prefix = dir_->path() + "/tok";
+    o.model_prefix = dir_->path() + "/" + name;
     o.vocab_size = 60;
     o.hard_vocab_limit = false;
+    o.pad_id = pad_id;
     train_sentencepiece(o);
   }
   static void TearDownTestSuite() { delete dir_; }
@@ -91,13 +97,49 @@ TEST_F(SentencePieceTest, BadFilesAreDataErrorsNamingThem) {
   EXPECT_THROW(train_sentencepiece(o), DataError);
 }
 
+TEST_F(SentencePieceTest, AModelWithoutAPadPiecePadsWithTheConfiguredId) {
+  train("padless", /*pad_id=*/-1);  // as Llama-2, TinyLlama and Mistral ship
+  const std::string path = dir_->path() + "/padless.model";
+  auto tok = SentencePieceTokenizer::load(path);
+  EXPECT_FALSE(tok->has_pad_piece());
+  EXPECT_EQ(tok->pad_id(), -1);
+  EXPECT_THROW(tok->use_padding_id(tok->eos_id()), Error);
+  EXPECT_THROW(tok->use_padding_id(tok->vocab_size()), Error);
+  tok->use_padding_id(0);
+  EXPECT_EQ(tok->pad_id(), 0);
+  // A model with a pad piece keeps it.
+  auto padded = SentencePieceTokenizer::load(dir_->path() + "/tok.model");
+  EXPECT_TRUE(padded->has_pad_piece());
+  EXPECT_THROW(padded->use_padding_id(0), Error);
+
+  // Through the config: tokenizer.pad_id (here unk's id) becomes the filler; for a model with a
+  // pad piece the same config is a mismatch naming the key.
+  const std::string yaml = "tokenizer:\n  path: " + path + "\n  pad_id: 0\n";
+  const auto loaded = config::parse_experiment_config(yaml, "padless.yaml");
+  EXPECT_EQ(load_configured_tokenizer(loaded)->pad_id(), 0);
+  const auto too_big = config::parse_experiment_config(
+      "tokenizer:\n  path: " + path + "\n  pad_id: 59\n  vocab_size: 2000\n", "big.yaml");
+  if (tok->vocab_size() <= 59) {
+    try {
+      load_configured_tokenizer(too_big);
+      ADD_FAILURE() << "a pad id beyond the vocabulary was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("big.yaml:3"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("has only"), std::string::npos) << e.what();
+    }
+  }
+  const auto with_pad = config::parse_experiment_config(
+      "tokenizer:\n  path: " + dir_->path() + "/tok.model\n  pad_id: 0\n", "withpad.yaml");
+  try {
+    load_configured_tokenizer(with_pad);
+    ADD_FAILURE() << "a pad id other than the model's pad piece was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.pad_id: got 0"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(SentencePieceTest, TrainingIsDeterministic) {
-  SentencePieceTrainOptions o;
-  o.input_file = dir_->path() + "/corpus.txt";
-  o.model_prefix = dir_->path() + "/again";
-  o.vocab_size = 60;
-  o.hard_vocab_limit = false;
-  train_sentencepiece(o);
+  train("again");
   // The .model files embed the training flags (and so the output path); compare the vocabularies.
   auto first = SentencePieceTokenizer::load(dir_->path() + "/tok.model");
   auto second = SentencePieceTokenizer::load(dir_->path() + "/again.model");
