@@ -465,29 +465,28 @@ def heterogeneity_section(reports):
                      f"{100 * h['tie_fraction']:.1f}% |")
         found.append((label, h))
     if found:
-        lines += ["", "What calibration has to do here: on the raw reward, RLHF's reward for a "
-                  "response mixes how good it is among that prompt's responses with how its prompt "
-                  "scores (the between-prompt share) and how widely that prompt's responses spread "
-                  "(the SD's CV); calibration keeps only the first. "]
-        small = [label for label, h in found
-                 if h["between_prompt_share"] < 0.10 and h["sd_cv"] < 0.25]
-        large = [label for label, h in found if label not in small]
-        if small:
-            lines[-1] += (f"For {', '.join(small)} both are small (under 10% of the variance "
-                          "between prompts, per-prompt spreads within a CV of 0.25): the raw "
-                          "reward is already close to the same monotone transform of u in every "
-                          "prompt, so the calibrated identity and raw-reward RLHF optimise nearly "
-                          "the same thing. ")
-        if large:
-            lines[-1] += (f"For {', '.join(large)} the share or the CV is large: raw-reward RLHF "
-                          "spends its KL unevenly across prompts, and calibration has something "
-                          "to correct.")
+        text = ("What calibration has to do here: at the KL-regularised optimum a per-prompt shift "
+                "of the reward cancels (pi_ref exp(r / beta) is normalised prompt by prompt), and "
+                "a per-prompt baseline (the shipped RLOO solver's) removes it from the gradient "
+                "too, so the between-prompt share alone changes little; what calibration corrects "
+                "is how widely each prompt's rewards spread (raw-reward RLHF's effective beta is "
+                "beta / SD_x), measured by the CV of the per-prompt SDs. ")
+        for label, h in found:
+            share, cv = h["between_prompt_share"], h["sd_cv"]
+            text += (f"{label}: {100 * share:.0f}% of the variance between prompts, SD CV "
+                     f"{cv:.2f} ({'small' if cv < 0.25 else 'large'} spread heterogeneity). ")
+        if all(h["sd_cv"] < 0.25 for _, h in found):
+            text += ("No reward model here has per-prompt spread heterogeneity worth the name: "
+                     "the raw reward is close to one monotone map of u in every prompt, so the "
+                     "calibrated identity and raw-reward RLHF optimise nearly the same thing, and "
+                     "the oracle's margins between them stay small. The paper's calibration claim "
+                     "needs prompts whose responses spread differently (a CV of 0.5 or more: "
+                     "prompts where responses barely differ mixed with prompts where they differ "
+                     "widely, or a judge whose scale depends on the prompt).")
         else:
-            lines[-1] += ("No reward model here gives calibration much to correct; the paper's "
-                          "calibration claim needs prompts that differ in how their responses "
-                          "score (a large between-prompt share) or how widely (a large CV): "
-                          "prompts of mixed difficulty, or a judge whose scale depends on the "
-                          "prompt.")
+            text += ("Where the CV is large, raw-reward RLHF spends its KL unevenly across "
+                     "prompts, and calibration has something to correct.")
+        lines += ["", text]
     return lines + [""]
 
 

@@ -116,8 +116,7 @@ double std_of(const at::Tensor& t) {
 class PpoRun {
  public:
   PpoRun(const config::LoadedConfig& loaded, runtime::Distributed& d)
-      : loaded_(loaded),
-        cfg_(loaded.config),
+      : cfg_(loaded.config),
         p_(cfg_.ppo),
         d_(d),
         device_(runtime::resolve_device(cfg_.run.device)),
@@ -566,7 +565,6 @@ class PpoRun {
     if (critic_) value_opt_->zero_grad();
   }
 
-  const config::LoadedConfig& loaded_;
   const config::ExperimentConfig& cfg_;
   const config::PpoConfig& p_;
   runtime::Distributed& d_;
