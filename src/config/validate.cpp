@@ -183,6 +183,14 @@ void check_ppo(const ExperimentConfig& c, Issues& issues) {
                            "sample is the other samples of its prompt",
                            p.samples_per_prompt, enum_name(p.advantage)));
   }
+  // What theory::Transform::validate refuses, said at load (before any sampling): exp(t u)
+  // overflows a double above t = 700 unless normalised.
+  if (c.transform.kind == TransformKind::Exp && !c.transform.normalize && c.transform.t > 700) {
+    issues.add("transform.t",
+               fmt::format("got {} with transform.normalize false: exp(t u) overflows above "
+                           "t = 700; expected t <= 700 or normalize: true",
+                           c.transform.t));
+  }
   if (p.kl_coef_from_theory) {
     if (!p.target_kl) {
       issues.add("ppo.target_kl",

@@ -222,21 +222,48 @@ std::string without_timings(const std::string& jsonl) {
   return out;
 }
 
+// The "[lm] sample: ..." texts a run printed, in order.
+std::vector<std::string> sample_lines(const std::string& log) {
+  std::vector<std::string> out;
+  const std::string key = "[lm] sample: ";
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    const auto at = line.find(key);
+    if (at != std::string::npos) out.push_back(line.substr(at + key.size()));
+  }
+  return out;
+}
+
 TEST(LmStageTest, KilledAndResumedRunEqualsAnUninterruptedOne) {
   fs::TempDir dir;
   TinyLmRun run(dir.path());
-  const auto straight = run.lm("straight");
+  // Samples printed every step (validation records long enough to give sample prompts, a
+  // context with room to continue them), so the sample stream's RNG is drawn from before and
+  // after the stop: a resume that did not restore it would print other samples.
+  std::string valid;
+  for (int i = 0; i < 20; ++i)
+    valid += "lomiba cefo dika bacemi fogu kalo " + std::to_string(i % 3) + "\n";
+  fs::write_file_atomic(dir.path() + "/valid.txt", valid);
+  const std::string sampling =
+      "--set train.sample_every_steps=1 --set model.max_position_embeddings=32";
+  const auto straight = run.lm("straight", sampling);
   ASSERT_EQ(straight.exit_code, 0) << straight.err;
   EXPECT_NE(straight.err.find("validation loss"), std::string::npos) << straight.err;
 
   // SIGTERM after step 3 of 6: the run saves a checkpoint at that boundary and exits 143.
-  const auto stopped = run.lm("resumed", "", "INFALIGN_TEST_STOP_AFTER_STEP=3 ");
+  const auto stopped = run.lm("resumed", sampling, "INFALIGN_TEST_STOP_AFTER_STEP=3 ");
   ASSERT_EQ(stopped.exit_code, 143) << stopped.err;
   EXPECT_EQ(run.file("resumed", "checkpoints/latest"), "step_00000003\n");
   // The same command again resumes from it and finishes.
-  const auto resumed = run.lm("resumed");
+  const auto resumed = run.lm("resumed", sampling);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_NE(resumed.err.find("resumed from"), std::string::npos) << resumed.err;
+  // Steps 4 and 5 and the final samples are the same in both runs (3 prompts each: steps 1-5
+  // and the end in the straight run, steps 4, 5 and the end after the resume).
+  const auto all = sample_lines(straight.err), after = sample_lines(resumed.err);
+  ASSERT_EQ(all.size(), 18u) << straight.err;
+  ASSERT_EQ(after.size(), 9u) << resumed.err;
+  EXPECT_EQ(std::vector<std::string>(all.end() - 9, all.end()), after);
 
   EXPECT_EQ(run.file("resumed", "model/model.safetensors"),
             run.file("straight", "model/model.safetensors"));

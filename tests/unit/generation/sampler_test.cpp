@@ -52,6 +52,18 @@ TEST(SamplerTest, TopPKeepsTheSmallestSetReachingP) {
                            at::tensor({0.0, 0.4 / 0.7, 0.0, 0.3 / 0.7}).unsqueeze(0), 1e-6));
 }
 
+TEST(SamplerTest, TemperatureComesBeforeTopP) {
+  // As transformers orders its warpers: T = 0.5 turns (0.5, 0.3, 0.2) into (0.658, 0.237, 0.105),
+  // whose top token alone reaches p = 0.6. Filtering first would keep (0.5, 0.3) and then
+  // sharpen them to (0.735, 0.265).
+  const at::Tensor logits = logits_of({0.5, 0.3, 0.2});
+  EXPECT_TRUE(tensors_near(sampling_probs(logits, {0.5, 0, 0.6}),
+                           at::tensor({1.0, 0.0, 0.0}).unsqueeze(0), 1e-6));
+  // At T = 1 the same p keeps two tokens: the temperature changed the kept set.
+  EXPECT_TRUE(tensors_near(sampling_probs(logits, {1.0, 0, 0.6}),
+                           at::tensor({0.5 / 0.8, 0.3 / 0.8, 0.0}).unsqueeze(0), 1e-6));
+}
+
 TEST(SamplerTest, InverseCdfDrawFollowsTheCumulativeMass) {
   const at::Tensor probs = at::tensor({0.1, 0.0, 0.6, 0.3}).unsqueeze(0).repeat({6, 1});
   const at::Tensor u = at::tensor({0.0, 0.05, 0.1, 0.69, 0.7, 0.999}, at::kDouble);

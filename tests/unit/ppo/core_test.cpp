@@ -113,6 +113,32 @@ TEST(LossGradientTest, PolicyValueAndKlMatchFiniteDifferences) {
   EXPECT_DOUBLE_EQ(same.ratio_mean, 1.0);
 }
 
+TEST(PolicyLossTest, ValueIsThePessimisticClippedSurrogateByHand) {
+  // Ratios 1.5, 0.5, 1.5, 0.5 with advantages +1, +1, -1, -1 and clip 0.2: per token
+  // max(-A r, -A clip(r)) = max(-1.5, -1.2), max(-0.5, -0.8), max(1.5, 1.2), max(0.5, 0.8)
+  // = -1.2, -0.5, 1.5, 0.8; mean 0.15. The fifth token is masked out.
+  const at::Tensor old_logp = at::zeros({1, 5}, kF64);
+  const at::Tensor logp =
+      at::tensor({std::log(1.5), std::log(0.5), std::log(1.5), std::log(0.5), 5.0}, kF64)
+          .view({1, 5});
+  const at::Tensor adv = at::tensor({1.0, 1.0, -1.0, -1.0, 100.0}, kF64).view({1, 5});
+  const at::Tensor mask = at::tensor({1, 1, 1, 1, 0}, at::kLong).view({1, 5});
+  const PolicyLoss pl = policy_loss(logp, old_logp, adv, mask, 0.2);
+  EXPECT_NEAR(pl.loss.item<double>(), 0.15, 1e-12);
+  EXPECT_NEAR(pl.clipfrac, 0.5, 1e-12);  // tokens 1 and 4 take the clipped term
+  EXPECT_NEAR(pl.ratio_mean, 1.0, 1e-12);
+  // Dual clip 3 bounds a negative advantage's term by 3 |A|: ratio 5 with A = -1 gives
+  // max(5, 1.2) = 5, cut to 3.
+  const at::Tensor big = at::tensor({std::log(5.0)}, kF64).view({1, 1});
+  const at::Tensor one = at::ones({1, 1}, at::kLong);
+  EXPECT_NEAR(policy_loss(big, at::zeros({1, 1}, kF64), -at::ones({1, 1}, kF64), one, 0.2, 3.0)
+                  .loss.item<double>(),
+              3.0, 1e-12);
+  EXPECT_NEAR(policy_loss(big, at::zeros({1, 1}, kF64), -at::ones({1, 1}, kF64), one, 0.2)
+                  .loss.item<double>(),
+              5.0, 1e-12);
+}
+
 TEST(WhitenTest, ZeroMeanUnitVarianceOnTheMask) {
   const at::Tensor x = at::tensor({1.0, 2.0, 3.0, 4.0, 100.0, -50.0}, kF64).view({2, 3});
   const at::Tensor mask = at::tensor({1, 1, 1, 1, 0, 0}, at::kLong).view({2, 3});
