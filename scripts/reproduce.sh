@@ -15,9 +15,10 @@
 #
 # Runs scripts/quickstart.sh first for the shared preparation. Resumable: every run and every
 # evaluation is a fingerprinted stage (scripts/lib/stages.sh), so a rerun continues the sweep,
-# and a PPO run killed midway resumes from its last checkpoint. About 4.5 minutes a PPO run on
-# the 2-core machine: 24 runs, 2 extra calibrations, a reward model and the evaluations add up to
-# about 2.3 hours after the quickstart; it may be spread over several invocations.
+# and a PPO run killed midway resumes from its last checkpoint. About 5 minutes a PPO run on the
+# 2-core machine (median 293 s): 24 runs, 3 extra calibrations, a reward model and the
+# evaluations add up to 2.35 hours of stage time after the quickstart (docs/results.md, "What the
+# sweep cost"); it may be spread over several invocations.
 #   scripts/reproduce.sh            the sweep, then docs/results.md
 #   scripts/reproduce.sh --smoke    2 PPO iterations a run, small reward model and evaluations:
 #                                   checks the mechanics in a few minutes once the quickstart's
