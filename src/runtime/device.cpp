@@ -41,6 +41,16 @@ c10::Device resolve_device(const config::DeviceSpec& spec) {
       return torch::cuda::is_available() ? c10::Device(c10::DeviceType::CUDA, local_gpu())
                                          : c10::Device(c10::DeviceType::CPU);
     case config::DeviceKind::Cuda: {
+      // One ordinal for every process would put all ranks on one GPU (NCCL refuses that, and
+      // they would share its memory): several processes take GPU LOCAL_RANK instead.
+      const char* world = std::getenv("WORLD_SIZE");
+      if (spec.index >= 0 && world != nullptr && std::atoi(world) > 1) {
+        throw ConfigError({fmt::format(
+            "run.device: got {} with WORLD_SIZE {}: every process would use the same GPU; "
+            "expected cuda (each process takes GPU LOCAL_RANK modulo the visible devices) or "
+            "auto when several processes run, or CUDA_VISIBLE_DEVICES to choose the GPUs",
+            config::to_string(spec), world)});
+      }
       if (!torch::cuda::is_available()) {
         throw ConfigError(
             {fmt::format("run.device: got {}, but this LibTorch sees no CUDA "

@@ -1,5 +1,7 @@
 #include "infalign/runtime/device.h"
 
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 #include <ATen/Parallel.h>
@@ -26,6 +28,31 @@ TEST(DeviceTest, CudaWithoutAGpuIsAConfigErrorNamingRunDevice) {
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("run.device: got cuda:0"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DeviceTest, OneGpuOrdinalForSeveralProcessesIsRefused) {
+  // WORLD_SIZE as scripts/launch.sh sets it: cuda:1 would put every rank on GPU 1.
+  ::setenv("WORLD_SIZE", "2", 1);
+  ::setenv("LOCAL_RANK", "1", 1);
+  std::string message;
+  try {
+    resolve_device(DeviceSpec{DeviceKind::Cuda, 1});
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  ::unsetenv("WORLD_SIZE");
+  ::unsetenv("LOCAL_RANK");
+  EXPECT_NE(message.find("run.device: got cuda:1 with WORLD_SIZE 2: every process would use the "
+                         "same GPU"),
+            std::string::npos)
+      << message;
+  // One process may name its GPU (here: the no-CUDA error, or the device on a GPU machine).
+  try {
+    const c10::Device d = resolve_device(DeviceSpec{DeviceKind::Cuda, 0});
+    EXPECT_TRUE(d.is_cuda());
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).find("WORLD_SIZE"), std::string::npos) << e.what();
   }
 }
 
