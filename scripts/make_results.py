@@ -170,18 +170,11 @@ def oracle_section(all_runs, base_results, oracle, n, title):
               "paper's claims on this task):", ""]
     for point_kl in (0.1, 0.25, 0.5, 1.0):
         best = {}
-        for label, idx, side in (("standard", i1, "best_of_n"), (f"best-of-{n}", i_n, "best_of_n"),
-                                 (f"worst-of-{n}", i_n, "worst_of_n")):
-            values = []
-            for method, spec in SPECS.items():
-                c = curves.get(spec)
-                pt = next((p for p in c["points"] if p["target_kl"] == point_kl), None) if c else None
-                if pt:
-                    values.append((pt[side][idx]["mean"], METHODS[method]))
-            if values:
-                values.sort(reverse=True)
-                gap = values[0][0] - values[1][0] if len(values) > 1 else 0.0
-                best[label] = f"{values[0][1]} ({values[0][0]:.3f}, +{gap:.3f} over the next)"
+        for label, cn, key in (("standard", 1, 0), (f"best-of-{n}", n, 0), (f"worst-of-{n}", n, 1)):
+            predicted = oracle_prediction(oracle, point_kl, cn, key)
+            if predicted:
+                method, margin, values = predicted
+                best[label] = f"{METHODS[method]} ({values[method]:.3f}, +{margin:.3f} over the next)"
         if best:
             lines.append(f"- KL {point_kl}: " + "; ".join(f"{k}: {v}" for k, v in best.items()) + ".")
     lines += ["", "Each run against the oracle of its own transform at the run's measured KL: "

@@ -35,6 +35,13 @@ def main():
             name = "best-of" if procedure == "bon" else "worst-of"
             print(f"| {name}-{n} | " + " | ".join(cells) + " |")
 
+    print("\nHow flat the optimum is (best-of-4 at KL 0.5, exp with t around the best 12.63):\n")
+    print("| t | best-of-4 |")
+    print("|---|---|")
+    for t in (12.63 / 1.5, 12.63, 12.63 * 1.5):
+        r = theory(tool, "--transform", "exp", "--t", round(t, 2), "--n", 4, "--kl", 0.5)
+        print(f"| {round(t, 2)} | {r['bon']:.4f} |")
+
     print("\nAt KL 0.5, N = 4: each transform's policy, and the optimal policy of each "
           "procedure:\n")
     print("| transform | beta | standard | best-of-4 | worst-of-4 |")

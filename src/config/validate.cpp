@@ -268,72 +268,67 @@ void check_input_files(const ExperimentConfig& c, const ConfigSources& sources, 
     std::string made_by;
   };
   std::vector<Input> inputs;
-  const bool model_reward = c.reward.kind == RewardKind::Model;
-  if (for_eval) {
-    inputs.push_back({"eval.base_model", c.eval.base_model, "the output of stage lm"});
-    for (std::size_t i = 0; i < c.eval.policies.size(); ++i) {
-      inputs.push_back(
-          {fmt::format("eval.policies[{}]", i), c.eval.policies[i], "the output of stage ppo"});
+  auto add = [&](std::string key, const std::string& path, std::string made_by) {
+    inputs.push_back({std::move(key), path, std::move(made_by)});
+  };
+  auto prepared = [&](const char* key, const std::string& path) {
+    add(key, path, "the output of scripts/prepare_data.sh");
+  };
+  auto reward_model = [&] {
+    add("reward.model_path", c.reward.model_path, "the output of stage reward");
+    if (!c.reward.tokenizer_path.empty()) {
+      add("reward.tokenizer_path", c.reward.tokenizer_path,
+          "the reward model's SentencePiece tokenizer");
     }
-    inputs.push_back({"data.eval_prompts_file", c.data.eval_prompts_file,
-                      "the output of scripts/prepare_data.sh"});
-    inputs.push_back({"tokenizer.path", c.tokenizer.path, "the output of stage tokenizer"});
+  };
+  if (for_eval) {
+    add("eval.base_model", c.eval.base_model, "the output of stage lm");
+    for (std::size_t i = 0; i < c.eval.policies.size(); ++i) {
+      add(fmt::format("eval.policies[{}]", i), c.eval.policies[i], "the output of stage ppo");
+    }
+    prepared("data.eval_prompts_file", c.data.eval_prompts_file);
+    add("tokenizer.path", c.tokenizer.path, "the output of stage tokenizer");
     for (Judge judge : c.eval.judges) {
-      if (judge == Judge::Command) continue;  // a program, not a file
-      if (judge == Judge::RewardModel) {
-        inputs.push_back({"reward.model_path", c.reward.model_path, "the output of stage reward"});
-        if (!c.reward.tokenizer_path.empty()) {
-          inputs.push_back({"reward.tokenizer_path", c.reward.tokenizer_path,
-                            "the reward model's SentencePiece tokenizer"});
-        }
-      } else {
-        inputs.push_back({"reward.lexicon_path", c.reward.lexicon_path,
-                          "the output of scripts/prepare_data.sh"});
-      }
+      if (judge == Judge::RewardModel) reward_model();
+      if (judge == Judge::Gold) prepared("reward.lexicon_path", c.reward.lexicon_path);
+      // Judge::Command runs a program: no file to check.
     }
   } else {
     switch (c.run.stage) {
       case Stage::Tokenizer:
-        inputs.push_back(
-            {"data.train_file", c.data.train_file, "the output of scripts/prepare_data.sh"});
+        prepared("data.train_file", c.data.train_file);
         break;
       case Stage::Lm:
-        inputs.push_back({"tokenizer.path", c.tokenizer.path, "the output of stage tokenizer"});
-        inputs.push_back(
-            {"data.train_file", c.data.train_file, "the output of scripts/prepare_data.sh"});
-        inputs.push_back(
-            {"data.valid_file", c.data.valid_file, "the output of scripts/prepare_data.sh"});
+        add("tokenizer.path", c.tokenizer.path, "the output of stage tokenizer");
+        prepared("data.train_file", c.data.train_file);
+        prepared("data.valid_file", c.data.valid_file);
         if (!c.model.init_from.empty()) {
-          inputs.push_back({"model.init_from", c.model.init_from, "the output of stage lm"});
+          add("model.init_from", c.model.init_from, "the output of stage lm");
         }
         break;
       case Stage::Reward:
       case Stage::Calibrate:
-      case Stage::Ppo:
-        inputs.push_back({"tokenizer.path", c.tokenizer.path, "the output of stage tokenizer"});
-        inputs.push_back({"model.init_from", c.model.init_from, "the output of stage lm"});
-        if (c.run.stage != Stage::Reward || c.reward.preferences_file.empty()) {
-          inputs.push_back({"data.train_prompts_file", c.data.train_prompts_file,
-                            "the output of scripts/prepare_data.sh"});
-        }
-        if (c.run.stage == Stage::Reward && !c.reward.preferences_file.empty()) {
-          inputs.push_back({"reward.preferences_file", c.reward.preferences_file,
-                            "your preference pairs (JSONL of prompt, chosen, rejected)"});
-        } else if (c.run.stage == Stage::Reward || c.reward.kind == RewardKind::Gold) {
-          inputs.push_back({"reward.lexicon_path", c.reward.lexicon_path,
-                            "the output of scripts/prepare_data.sh"});
-        } else if (model_reward) {
-          inputs.push_back(
-              {"reward.model_path", c.reward.model_path, "the output of stage reward"});
-          if (!c.reward.tokenizer_path.empty()) {
-            inputs.push_back({"reward.tokenizer_path", c.reward.tokenizer_path,
-                              "the reward model's SentencePiece tokenizer"});
+      case Stage::Ppo: {
+        add("tokenizer.path", c.tokenizer.path, "the output of stage tokenizer");
+        add("model.init_from", c.model.init_from, "the output of stage lm");
+        // Stage reward on the user's pairs reads neither the prompts nor the gold judge.
+        const bool user_pairs = c.run.stage == Stage::Reward && !c.reward.preferences_file.empty();
+        if (user_pairs) {
+          add("reward.preferences_file", c.reward.preferences_file,
+              "your preference pairs (JSONL of prompt, chosen, rejected)");
+        } else {
+          prepared("data.train_prompts_file", c.data.train_prompts_file);
+          if (c.run.stage == Stage::Reward || c.reward.kind == RewardKind::Gold) {
+            prepared("reward.lexicon_path", c.reward.lexicon_path);
+          } else if (c.reward.kind == RewardKind::Model) {
+            reward_model();
           }
         }
         break;
+      }
     }
     if (c.checkpoint.resume != "auto" && c.checkpoint.resume != "never") {
-      inputs.push_back({"checkpoint.resume", c.checkpoint.resume, "the output of a previous run"});
+      add("checkpoint.resume", c.checkpoint.resume, "the output of a previous run");
     }
   }
   std::vector<std::string> messages;

@@ -36,6 +36,21 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
   return n;
 }
 
+// Calls fn(line_number, line) for every line of `text` (1-based numbers; '\n'-separated, a
+// trailing '\r' dropped): the line walk of the one-record-per-line and JSONL readers.
+template <class Fn>
+void for_each_line(std::string_view text, Fn fn) {
+  std::size_t start = 0, line_number = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    fn(++line_number, line);
+    start = end + 1;
+  }
+}
+
 }  // namespace
 
 std::string clean_record(std::string_view raw) {
@@ -147,13 +162,7 @@ std::vector<std::string> read_records(const std::string& path) {
   if (text.empty())
     throw DataError(fmt::format("{}: the file is empty; expected one record per line", path));
   std::vector<std::string> records;
-  std::size_t start = 0, line_number = 0;
-  while (start < text.size()) {
-    ++line_number;
-    auto end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  for_each_line(text, [&](std::size_t line_number, std::string_view line) {
     if (line.find_first_not_of(" \t") == std::string_view::npos) {
       throw DataError(fmt::format("{}:{}: empty record; expected one non-empty record per line",
                                   path, line_number));
@@ -167,8 +176,7 @@ std::vector<std::string> read_records(const std::string& path) {
       i += n;
     }
     records.emplace_back(line);
-    start = end + 1;
-  }
+  });
   return records;
 }
 
@@ -182,14 +190,8 @@ std::vector<std::vector<std::string>> read_jsonl_strings(const std::string& path
                                                          const std::string& what) {
   const std::string text = read_or_data_error(path);
   std::vector<std::vector<std::string>> records;
-  std::size_t start = 0, line_number = 0;
-  while (start < text.size()) {
-    ++line_number;
-    auto end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+  for_each_line(text, [&](std::size_t line_number, std::string_view line) {
+    if (line.find_first_not_of(" \t") == std::string_view::npos) return;  // blank lines skipped
     const auto where = [&] { return fmt::format("{}:{}", path, line_number); };
     nlohmann::json record;
     try {
@@ -232,7 +234,7 @@ std::vector<std::vector<std::string>> read_jsonl_strings(const std::string& path
       values.push_back(std::move(value));
     }
     records.push_back(std::move(values));
-  }
+  });
   if (records.empty()) {
     throw DataError(fmt::format("{}: no records; expected one JSON object a line", path));
   }

@@ -208,13 +208,14 @@ LlamaConfig parse_hf_config_json(const std::string& text, const std::string& pat
   LlamaConfig c;
   if (j.contains("model_type")) {
     const json& t = j["model_type"];
-    if (t == "llama") {
-      c.family = ModelFamily::Llama;
-    } else if (t == "mistral") {
-      c.family = ModelFamily::Mistral;
-    } else if (t == "qwen2") {
-      c.family = ModelFamily::Qwen2;
-    } else {
+    bool known = false;
+    for (const ModelFamily f : {ModelFamily::Llama, ModelFamily::Mistral, ModelFamily::Qwen2}) {
+      if (t == model_type_name(f)) {
+        c.family = f;
+        known = true;
+      }
+    }
+    if (!known) {
       bad(path,
           fmt::format("model_type is {}, expected \"llama\", \"mistral\" or \"qwen2\"", t.dump()));
     }

@@ -439,10 +439,11 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
   report["input"] = std::string(config::enum_name(cfg.reward.input));
   report["valid_accuracy"] = result.valid_accuracy;
   if (user_pairs) {
-    // No gold judge: the gold-based figures do not exist (null).
+    // No gold judge and no UCI check (another task's data): those figures do not exist (null).
     report["preferences_file"] = cfg.reward.preferences_file;
-    for (const char* key : {"valid_gold_accuracy", "valid_cross_prompt_accuracy",
-                            "spearman_rm_gold", "spearman_within_prompt"}) {
+    for (const char* key :
+         {"valid_gold_accuracy", "valid_cross_prompt_accuracy", "spearman_rm_gold",
+          "spearman_within_prompt", "uci_accuracy", "uci_auc"}) {
       report[key] = nullptr;
     }
   } else {
@@ -452,9 +453,9 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
     report["spearman_within_prompt"] = result.spearman_within_prompt;
     report["samples_per_prompt"] = per_prompt;
     report["prompts_per_group"] = cfg.reward.prompts_per_group;
+    report["uci_accuracy"] = result.uci_accuracy;
+    report["uci_auc"] = result.uci_auc;
   }
-  report["uci_accuracy"] = result.uci_accuracy;
-  report["uci_auc"] = result.uci_auc;
   report["model_dir"] = output_dir;
   report["wall_seconds"] = loop.state().wall_seconds;
   fs::write_file_atomic(run_dir + "/reward_report.json", report.dump(2) + "\n");

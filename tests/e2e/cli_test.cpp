@@ -711,6 +711,7 @@ TEST(ByoPipelineTest, PreferencePairsJsonlPromptsAndACommandReward) {
   EXPECT_EQ(report.at("train_pairs").get<int>() + report.at("valid_pairs").get<int>(), 40);
   EXPECT_GT(report.at("valid_pairs").get<int>(), 0);
   EXPECT_TRUE(report.at("spearman_rm_gold").is_null());  // no gold judge here
+  EXPECT_TRUE(report.at("uci_accuracy").is_null());      // nor the default task's UCI check
   EXPECT_NE(run.file("rm", "preference_pairs.tsv").find("\tbaba "), std::string::npos);
   // A missing pairs file is a config error naming the key.
   const auto missing = run.lm(

@@ -15,6 +15,19 @@ namespace {
 
 using testing::test_data_path;
 
+// What `read` (a reader of `path`) throws once `path` holds `content`: the DataError's message,
+// or "(no error)".
+template <class Read>
+std::string data_error_of(const std::string& path, const std::string& content, Read read) {
+  fs::write_file_atomic(path, content);
+  try {
+    read();
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 TEST(TextCorpusTest, CleanRecordDropsAttributionAndCollapsesWhitespace) {
   EXPECT_EQ(clean_record("  Two  lines\nof text.\n\t\t-- Somebody, \"A Book\"\n"),
             "Two lines of text.");
@@ -63,14 +76,8 @@ TEST(TextCorpusTest, SplitIsStableAndNearTheRequestedFractions) {
 TEST(TextCorpusTest, BadRecordFilesNameTheFileAndLine) {
   fs::TempDir dir;
   const std::string path = dir.path() + "/records.txt";
-  auto error_of = [&](const std::string& content) -> std::string {
-    fs::write_file_atomic(path, content);
-    try {
-      read_records(path);
-    } catch (const DataError& e) {
-      return e.what();
-    }
-    return "(no error)";
+  auto error_of = [&](const std::string& content) {
+    return data_error_of(path, content, [&] { read_records(path); });
   };
   EXPECT_EQ(error_of(""), path + ": the file is empty; expected one record per line");
   EXPECT_EQ(error_of("one\n\nthree\n"),
@@ -107,14 +114,8 @@ TEST(TextCorpusTest, JsonlPromptsKeepLineBreaksAndReadTheConfiguredMember) {
 TEST(TextCorpusTest, BadJsonlPromptsNameTheFileLineAndMember) {
   fs::TempDir dir;
   const std::string path = dir.path() + "/prompts.jsonl";
-  auto error_of = [&](const std::string& content) -> std::string {
-    fs::write_file_atomic(path, content);
-    try {
-      read_prompts(path, "prompt");
-    } catch (const DataError& e) {
-      return e.what();
-    }
-    return "(no error)";
+  auto error_of = [&](const std::string& content) {
+    return data_error_of(path, content, [&] { read_prompts(path, "prompt"); });
   };
   EXPECT_EQ(error_of("\n \n"), path + ": no records; expected one JSON object a line");
   EXPECT_EQ(error_of("{\"prompt\": \"ok\"}\n[\"a list\"]\n"),
