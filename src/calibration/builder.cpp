@@ -24,6 +24,7 @@
 #include "infalign/runtime/device.h"
 #include "infalign/runtime/distributed.h"
 #include "infalign/runtime/rng.h"
+#include "infalign/tokenizer/load.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 
 namespace infalign::calibration {

@@ -75,17 +75,27 @@ void check_model(const ExperimentConfig& c, Issues& issues) {
 
 void check_tokenizer(const ExperimentConfig& c, Issues& issues) {
   const TokenizerConfig& t = c.tokenizer;
-  const std::string suffix = ".model";
-  if (t.path.size() <= suffix.size() ||
-      t.path.compare(t.path.size() - suffix.size(), suffix.size(), suffix) != 0) {
+  const auto ends_with = [&](std::string_view suffix) {
+    return t.path.size() > suffix.size() &&
+           t.path.compare(t.path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  const bool hf_json = ends_with(".json");
+  if (!ends_with(".model") && !hf_json) {
     issues.add("tokenizer.path", fmt::format("got \"{}\", expected a SentencePiece file name "
-                                             "ending in .model",
+                                             "ending in .model or a Hugging Face tokenizer.json",
                                              t.path));
+  }
+  if (hf_json && c.run.stage == Stage::Tokenizer) {
+    issues.add("run.stage", fmt::format("tokenizer trains a SentencePiece model, but "
+                                        "tokenizer.path \"{}\" is a tokenizer.json, which is "
+                                        "used as it is: skip this stage",
+                                        t.path));
   }
   const std::pair<const char*, std::int64_t> ids[] = {
       {"unk_id", t.unk_id}, {"bos_id", t.bos_id}, {"eos_id", t.eos_id}, {"pad_id", t.pad_id}};
   for (std::size_t i = 0; i < std::size(ids); ++i) {
-    if (ids[i].second >= t.vocab_size) {
+    // A tokenizer.json's ids are checked against its vocabulary when it loads.
+    if (!hf_json && ids[i].second >= t.vocab_size) {
       issues.add(std::string("tokenizer.") + ids[i].first,
                  fmt::format("got {}, expected an id below tokenizer.vocab_size ({})",
                              ids[i].second, t.vocab_size));

@@ -29,6 +29,7 @@
 #include "infalign/runtime/distributed.h"
 #include "infalign/runtime/rng.h"
 #include "infalign/theory/calibrated.h"
+#include "infalign/tokenizer/load.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 
 namespace infalign::eval {

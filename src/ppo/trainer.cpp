@@ -30,6 +30,7 @@
 #include "infalign/runtime/rng.h"
 #include "infalign/runtime/schedule.h"
 #include "infalign/theory/calibrated.h"
+#include "infalign/tokenizer/load.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 
 namespace infalign::ppo {

@@ -18,7 +18,7 @@
 #include "infalign/core/subprocess.h"
 #include "infalign/generation/generate.h"
 #include "infalign/model/hf_io.h"
-#include "infalign/tokenizer/sentencepiece_tokenizer.h"
+#include "infalign/tokenizer/load.h"
 
 namespace infalign::reward {
 
@@ -229,11 +229,13 @@ std::unique_ptr<RewardScorer> make_scorer(const config::ExperimentConfig& cfg,
   const auto limit = static_cast<std::size_t>(rm->config().max_position_embeddings);
   const config::RewardInput input = model::read_score_input(cfg.reward.model_path);
   if (!cfg.reward.tokenizer_path.empty()) {
-    // The reward model's own tokenizer: it reads the text, encoded again. Padding (masked) uses
-    // its pad piece, or unk's id when it has none.
-    std::shared_ptr<tokenizer::SentencePieceTokenizer> own =
-        tokenizer::SentencePieceTokenizer::load(cfg.reward.tokenizer_path);
-    const std::int64_t pad = own->has_pad_piece() ? own->pad_id() : own->unk_id();
+    // The reward model's own tokenizer (SentencePiece or tokenizer.json): it reads the text,
+    // encoded again. Padding (masked) uses its pad id, or unk's (or eos's) when it has none.
+    std::shared_ptr<tokenizer::Tokenizer> own =
+        tokenizer::load_tokenizer(cfg.reward.tokenizer_path, "reward.tokenizer_path");
+    const std::int64_t pad = own->pad_id() >= 0   ? own->pad_id()
+                             : own->unk_id() >= 0 ? own->unk_id()
+                                                  : own->eos_id();
     if (rm->config().vocab_size < own->vocab_size()) {
       throw ConfigError({fmt::format(
           "reward.tokenizer_path: {} has {} pieces but the reward model {} only {} embeddings",

@@ -193,42 +193,6 @@ std::string SentencePieceTokenizer::piece(std::int64_t id) const {
   return take(api().piece(handle_, static_cast<int>(id)));
 }
 
-std::unique_ptr<SentencePieceTokenizer> load_configured_tokenizer(
-    const config::LoadedConfig& loaded) {
-  const config::TokenizerConfig& t = loaded.config.tokenizer;
-  auto tok = SentencePieceTokenizer::load(t.path);
-  std::vector<std::string> problems;
-  const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> ids[] = {
-      {"unk_id", {t.unk_id, tok->unk_id()}},
-      {"bos_id", {t.bos_id, tok->bos_id()}},
-      {"eos_id", {t.eos_id, tok->eos_id()}},
-      {"pad_id", {t.pad_id, tok->pad_id()}}};
-  const bool padless = !tok->has_pad_piece();
-  for (const auto& [key, values] : ids) {
-    if (padless && std::string_view(key) == "pad_id") continue;  // any filler id (below)
-    if (values.first != values.second) {
-      problems.push_back(fmt::format("{}: tokenizer.{}: got {}, but {} has {}",
-                                     loaded.sources.locate(std::string("tokenizer.") + key).str(),
-                                     key, values.first, t.path, values.second));
-    }
-  }
-  if (!problems.empty()) throw ConfigError(problems);
-  if (padless) {
-    if (t.pad_id >= tok->vocab_size()) {
-      throw ConfigError({fmt::format(
-          "{}: tokenizer.pad_id: got {}, but {} has only {} pieces; a tokenizer without a pad "
-          "piece pads with tokenizer.pad_id, which must be a piece id (unk's is a common choice)",
-          loaded.sources.locate("tokenizer.pad_id").str(), t.pad_id, t.path, tok->vocab_size())});
-    }
-    tok->use_padding_id(t.pad_id);
-    log::info(
-        "[tokenizer] {} has no pad piece: padding with id {} ('{}'), told apart by "
-        "attention masks",
-        t.path, t.pad_id, tok->piece(t.pad_id));
-  }
-  return tok;
-}
-
 void train_sentencepiece(const SentencePieceTrainOptions& o) {
   if (!std::filesystem::is_regular_file(o.input_file)) {
     throw DataError(fmt::format("{}: tokenizer training input does not exist", o.input_file));

@@ -30,6 +30,7 @@
 #include "infalign/runtime/device.h"
 #include "infalign/runtime/distributed.h"
 #include "infalign/runtime/rng.h"
+#include "infalign/tokenizer/load.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 #include "infalign/train/loop.h"
 

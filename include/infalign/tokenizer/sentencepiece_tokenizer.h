@@ -6,7 +6,6 @@
 #include <memory>
 #include <string>
 
-#include "infalign/config/load.h"
 #include "infalign/config/tokenizer_config.h"
 #include "infalign/tokenizer/tokenizer.h"
 
@@ -60,14 +59,6 @@ struct SentencePieceTrainOptions {
 // Trains a model deterministically (all sentences, no shuffling, one thread). Throws DataError
 // naming the input on failure.
 void train_sentencepiece(const SentencePieceTrainOptions& options);
-
-// Loads tokenizer.path and checks its special ids against tokenizer.{unk,bos,eos,pad}_id:
-// ConfigError naming the key (and where it was set) on a mismatch, since a model trained with
-// other ids would read padding as text. A model without a pad piece pads with tokenizer.pad_id
-// (use_padding_id; it may be unk's or another piece's id, never EOS's). DataError when the file
-// cannot be loaded.
-std::unique_ptr<SentencePieceTokenizer> load_configured_tokenizer(
-    const config::LoadedConfig& loaded);
 
 // Where libinfalign_spm.so is looked for: $INFALIGN_SPM_MODULE, next to the executable, one
 // level up from it, then the build tree. Returns the path that was loaded.

@@ -7,6 +7,7 @@
 #include "infalign/config/load.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
+#include "infalign/tokenizer/load.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 
 namespace infalign::tokenizer {
