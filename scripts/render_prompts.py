@@ -10,6 +10,9 @@ transformers renders it: `messages`, `add_generation_prompt` (on unless --no-gen
 `bos_token` / `eos_token` / the other special tokens of the config, `raise_exception(msg)`,
 `strftime_now(fmt)`, and the `tojson` filter.
 
+A leading bos_token in the rendered text is removed (--keep-bos keeps it): infalign starts every
+prompt with tokenizer.bos_id itself, as transformers does with add_special_tokens.
+
 Output: --format jsonl (default) writes {"<field>": rendered} a line, for prompts with line
 breaks: name the file *.jsonl and set data.prompt_field to --field (default "prompt"); --format
 text writes one rendered prompt a line and refuses a prompt that contains a line break.
@@ -159,6 +162,9 @@ def render_all(args):
         except jinja2.exceptions.TemplateError as e:
             raise RenderError(f"{args.input}:{number}: the chat template refused this "
                               f"conversation: {e}")
+        bos = tokens.get("bos_token")
+        if not args.keep_bos and bos and prompt.startswith(bos):
+            prompt = prompt[len(bos):]
         if args.format == "text" and ("\n" in prompt or "\r" in prompt):
             raise RenderError(f"{args.input}:{number}: the rendered prompt has a line break, "
                               "which a text prompts file cannot hold; use --format jsonl "
@@ -177,6 +183,9 @@ def main(argv=None):
     ap.add_argument("--format", choices=("jsonl", "text"), default="jsonl")
     ap.add_argument("--field", default="prompt", help="the JSONL key of each prompt")
     ap.add_argument("--template", help="the name of a template when chat_template is a list")
+    ap.add_argument("--keep-bos", action="store_true",
+                    help="keep the bos_token text a template starts with (by default it is "
+                         "removed: the trainer starts every prompt with tokenizer.bos_id)")
     ap.add_argument("--no-generation-prompt", action="store_true",
                     help="leave out the assistant header the template adds at the end")
     args = ap.parse_args(argv)

@@ -27,6 +27,8 @@ INFALIGN_ENUM_TABLE(Stage, {Stage::Tokenizer, "tokenizer"}, {Stage::Lm, "lm"},
 INFALIGN_ENUM_TABLE(DeviceKind, {DeviceKind::Auto, "auto"}, {DeviceKind::Cpu, "cpu"},
                     {DeviceKind::Cuda, "cuda"})
 INFALIGN_ENUM_TABLE(DType, {DType::Float32, "float32"}, {DType::BFloat16, "bfloat16"})
+INFALIGN_ENUM_TABLE(ModelType, {ModelType::Llama, "llama"}, {ModelType::Mistral, "mistral"},
+                    {ModelType::Qwen2, "qwen2"})
 INFALIGN_ENUM_TABLE(TokenizerModelType, {TokenizerModelType::Unigram, "unigram"},
                     {TokenizerModelType::Bpe, "bpe"})
 INFALIGN_ENUM_TABLE(RewardKind, {RewardKind::Model, "model"}, {RewardKind::Gold, "gold"},
@@ -87,6 +89,7 @@ std::vector<std::string> enum_names() {
 INFALIGN_INSTANTIATE(Stage)
 INFALIGN_INSTANTIATE(DeviceKind)
 INFALIGN_INSTANTIATE(DType)
+INFALIGN_INSTANTIATE(ModelType)
 INFALIGN_INSTANTIATE(TokenizerModelType)
 INFALIGN_INSTANTIATE(RewardKind)
 INFALIGN_INSTANTIATE(RewardInput)

@@ -343,6 +343,7 @@ struct Registry {
 
     Section<ModelConfig>(fields, sections, "model", &ExperimentConfig::model)
         .field("init_from", &ModelConfig::init_from)
+        .field("model_type", &ModelConfig::model_type)
         .field("vocab_size", &ModelConfig::vocab_size, in_range<I>(4, 10'000'000))
         .field("hidden_size", &ModelConfig::hidden_size, in_range<I>(1, 1 << 16))
         .field("intermediate_size", &ModelConfig::intermediate_size, in_range<I>(1, 1 << 18))

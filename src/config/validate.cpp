@@ -18,6 +18,14 @@ std::string ConfigIssue::str() const {
 
 namespace {
 
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() > suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// tokenizer.path names a Hugging Face tokenizer.json (tokenizer::is_tokenizer_json's rule).
+bool is_tokenizer_json(const std::string& path) { return ends_with(path, ".json"); }
+
 class Issues {
  public:
   explicit Issues(const ConfigSources& sources) : sources_(sources) {}
@@ -66,7 +74,9 @@ void check_model(const ExperimentConfig& c, Issues& issues) {
                                            c.data.seq_len, m.max_position_embeddings));
   }
   // A fresh model (stage lm) must cover the tokenizer; a loaded one brings its own config.json.
-  if (m.init_from.empty() && m.vocab_size < c.tokenizer.vocab_size) {
+  // (A tokenizer.json's size is known when it loads: stage lm checks it then.)
+  if (m.init_from.empty() && !is_tokenizer_json(c.tokenizer.path) &&
+      m.vocab_size < c.tokenizer.vocab_size) {
     issues.add("model.vocab_size",
                fmt::format("got {}, expected at least tokenizer.vocab_size ({})", m.vocab_size,
                            c.tokenizer.vocab_size));
@@ -75,12 +85,8 @@ void check_model(const ExperimentConfig& c, Issues& issues) {
 
 void check_tokenizer(const ExperimentConfig& c, Issues& issues) {
   const TokenizerConfig& t = c.tokenizer;
-  const auto ends_with = [&](std::string_view suffix) {
-    return t.path.size() > suffix.size() &&
-           t.path.compare(t.path.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  const bool hf_json = ends_with(".json");
-  if (!ends_with(".model") && !hf_json) {
+  const bool hf_json = is_tokenizer_json(t.path);
+  if (!ends_with(t.path, ".model") && !hf_json) {
     issues.add("tokenizer.path", fmt::format("got \"{}\", expected a SentencePiece file name "
                                              "ending in .model or a Hugging Face tokenizer.json",
                                              t.path));

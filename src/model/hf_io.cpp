@@ -124,7 +124,16 @@ void write_directory(Model& model, const std::string& dir, ModelKind kind,
       (tmp / "config.json").string(),
       to_hf_config_json(model->config(), kind, hf_dtype_name(dtype), score_input));
   if (!tokenizer_model.empty()) {
-    fs::write_file_atomic((tmp / "tokenizer.model").string(), fs::read_file(tokenizer_model));
+    // The tokenizer beside the weights, under the names transformers looks for: a SentencePiece
+    // tokenizer.model, or a tokenizer.json with the tokenizer_config.json next to it.
+    const bool hf_json = stdfs::path(tokenizer_model).extension() == ".json";
+    fs::write_file_atomic((tmp / (hf_json ? "tokenizer.json" : "tokenizer.model")).string(),
+                          fs::read_file(tokenizer_model));
+    const stdfs::path config = stdfs::path(tokenizer_model).parent_path() / "tokenizer_config.json";
+    if (hf_json && stdfs::exists(config)) {
+      fs::write_file_atomic((tmp / "tokenizer_config.json").string(),
+                            fs::read_file(config.string()));
+    }
   }
   // Swap in: the old directory (if any) is moved aside first, then removed.
   const stdfs::path old = target.string() + fmt::format(".old.{}", ::getpid());

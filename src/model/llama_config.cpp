@@ -89,6 +89,12 @@ std::string architecture(ModelFamily family, ModelKind kind) {
 
 LlamaConfig llama_config_from(const config::ModelConfig& m, const config::TokenizerConfig& t) {
   LlamaConfig c;
+  c.family = m.model_type == config::ModelType::Qwen2     ? ModelFamily::Qwen2
+             : m.model_type == config::ModelType::Mistral ? ModelFamily::Mistral
+                                                          : ModelFamily::Llama;
+  // Mistral's window as long as the context: the layout and config.json of Mistral, no tokens
+  // hidden (longer windows than sequences are all infalign runs).
+  if (c.family == ModelFamily::Mistral) c.sliding_window = m.max_position_embeddings;
   c.vocab_size = m.vocab_size;
   c.hidden_size = m.hidden_size;
   c.intermediate_size = m.intermediate_size;

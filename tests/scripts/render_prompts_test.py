@@ -59,12 +59,13 @@ class RenderPromptsTest(unittest.TestCase):
     def test_renders_every_conversation_exactly(self):
         r = run(["--model", self.model, "--input", self.chats, "--output", self.out])
         self.assertEqual(r.returncode, 0, r.stderr)
+        # The template's leading bos is removed: the trainer adds tokenizer.bos_id itself.
         self.assertEqual(self.read_prompts(), [
-            "<s><|system|>\nBe brief.</s>\n<|user|>\nHéllo 👋</s>\n<|assistant|>\n",
-            "<s><|user|>\n2 + 2?</s>\n<|assistant|>\n",
+            "<|system|>\nBe brief.</s>\n<|user|>\nHéllo 👋</s>\n<|assistant|>\n",
+            "<|user|>\n2 + 2?</s>\n<|assistant|>\n",
         ])
         r = run(["--model", self.model, "--input", self.chats, "--output", self.out,
-                 "--no-generation-prompt"])
+                 "--no-generation-prompt", "--keep-bos"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.read_prompts()[1], "<s><|user|>\n2 + 2?</s>\n")
 

@@ -7,10 +7,16 @@
 
 namespace infalign::config {
 
+// Hugging Face model_type of a fresh model: the Llama layout, with Qwen2's q/k/v biases or
+// Mistral's sliding window (as long as the context, so it hides nothing).
+enum class ModelType { Llama, Mistral, Qwen2 };
+
 struct ModelConfig {
   // HF-style model directory (config.json + model.safetensors) to start from; its config.json
   // wins over the fields below. "" = fresh random weights with this architecture (stage lm).
   std::string init_from = "runs/default/base_model";
+  // Family of a fresh model (llama, mistral, qwen2); a model from init_from keeps its own.
+  ModelType model_type = ModelType::Llama;
   // Vocabulary size; must cover every tokenizer id.
   std::int64_t vocab_size = 2000;
   // Width of the residual stream (H).

@@ -35,9 +35,10 @@ ScalarModel load_scalar_model(const std::string& dir, const LoadOptions& options
 
 // Writes config.json and model.safetensors (float32 unless `dtype` says otherwise) into `dir`
 // atomically: a temporary directory renamed over the old one. `tokenizer_model`, when given, is
-// copied in as tokenizer.model. Weights above `max_shard_bytes` (> 0; checkpoint.max_shard_bytes)
-// are written as transformers shards them: model-0000i-of-0000n.safetensors files of at most that
-// size (a larger tensor alone in one) and model.safetensors.index.json.
+// copied in as tokenizer.model (SentencePiece) or tokenizer.json (with its tokenizer_config.json).
+// Weights above `max_shard_bytes` (> 0; checkpoint.max_shard_bytes) are written as transformers
+// shards them: model-0000i-of-0000n.safetensors files of at most that size (a larger tensor alone
+// in one) and model.safetensors.index.json.
 void save_causal_lm(CausalLm& model, const std::string& dir,
                     const std::string& tokenizer_model = "",
                     c10::ScalarType dtype = c10::ScalarType::Float,
