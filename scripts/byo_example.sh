@@ -10,6 +10,7 @@
 #   infalign-train stage lm -> infalign-train (ppo: calibration cache, then PPO) -> infalign-eval
 # Usage: scripts/byo_example.sh [--out DIR] [llama] [qwen2] [mistral]     (default: all three,
 # under runs/byo; --out puts everything elsewhere through an overlay). Run scripts/build.sh first.
+# Each run takes <out>/<family>/made.yaml as an overlay: the paths and vocabulary sizes made here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,10 +42,10 @@ for family in "${families[@]}"; do
   dir=$out/$family
   mkdir -p "$dir"
   case $family in
-    llama) tokenizer=data/tokenizers/small-llama3/tokenizer.json ;;
-    qwen2) tokenizer=data/tokenizers/small-qwen2/tokenizer.json ;;
+    llama) tokenizer=data/tokenizers/small-llama3/tokenizer.json vocab=1030 ;;
+    qwen2) tokenizer=data/tokenizers/small-qwen2/tokenizer.json vocab=1027 ;;
     mistral)
-      tokenizer=$dir/tokenizer/tokenizer.model
+      tokenizer=$dir/tokenizer/tokenizer.model vocab=1000
       if [[ ! -f "$tokenizer" ]]; then
         mkdir -p "$dir/tokenizer"
         # As Mistral ships its tokenizer.model: unk 0, <s> 1, </s> 2, no pad piece.
@@ -53,14 +54,17 @@ for family in "${families[@]}"; do
       cp "$examples/mistral/tokenizer_config.json" "$dir/tokenizer/"
       ;;
   esac
-  # The paths of the config, under $out (the same as the file's when --out is runs/byo).
-  cat >"$dir/paths.yaml" <<YAML
+  # What this script made: the config's paths under $out (the file's own when --out is runs/byo)
+  # and the vocabulary sizes, kept over any overlay that shrinks models (INFALIGN_CONFIG_OVERLAY).
+  cat >"$dir/made.yaml" <<YAML
 run:
   run_dir: $dir/ppo
 model:
   init_from: $dir/lm/model
+  vocab_size: $vocab
 tokenizer:
   path: $tokenizer
+  vocab_size: $vocab
 data:
   train_file: $out/corpus/train.txt
   valid_file: $out/corpus/valid.txt
@@ -75,7 +79,7 @@ YAML
     python3 scripts/render_prompts.py --model "$(dirname "$tokenizer")" \
       --input "$examples/chats_$split.jsonl" --output "$dir/prompts_$split.jsonl"
   done
-  config=(--config "$examples/$family.yaml" --overlay "$dir/paths.yaml")
+  config=(--config "$examples/$family.yaml" --overlay "$dir/made.yaml")
   echo "[byo] $family: a fresh $family model ($tokenizer)"
   "$bin/infalign-train" "${config[@]}" --set run.stage=lm --set 'model.init_from=""' \
     --set "run.run_dir=$dir/lm"

@@ -10,6 +10,7 @@ packages=(
   libsentencepiece-dev libsentencepiece0 libprotobuf32 libprotobuf-lite32
   libyaml-cpp-dev libyaml-cpp0.7 libspdlog-dev libspdlog1.10 libfmt-dev libfmt9
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev googletest libgloo-dev
+  libpcre2-dev libpcre2-8-0
 )
 out=.gpu/deps
 debs=.gpu/debs

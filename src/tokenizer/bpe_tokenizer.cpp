@@ -13,9 +13,11 @@
 
 #include <nlohmann/json.hpp>
 #include <pcre2.h>
+#if INFALIGN_HAVE_ICU
 #include <unicode/locid.h>
 #include <unicode/normalizer2.h>
 #include <unicode/unistr.h>
+#endif
 
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
@@ -333,6 +335,7 @@ struct ByteLevelBpeTokenizer::Impl {
   }
 
   std::string normalize(std::string text) const {
+#if INFALIGN_HAVE_ICU
     for (const NormalizerKind kind : normalizers) {
       UErrorCode status = U_ZERO_ERROR;
       icu::UnicodeString u = icu::UnicodeString::fromUTF8(text);
@@ -355,6 +358,10 @@ struct ByteLevelBpeTokenizer::Impl {
       result.toUTF8String(text);
     }
     return text;
+#else
+    if (!normalizers.empty()) fail("its normalizer needs ICU, which this build lacks (libicu-dev)");
+    return text;
+#endif
   }
 
   std::vector<std::string> pre_tokenize(const std::string& text) const {
@@ -631,6 +638,13 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::load(const std::st
     }
   };
   add_normalizer(j.value("normalizer", json()), "normalizer");
+#if !INFALIGN_HAVE_ICU
+  if (!m.normalizers.empty()) {
+    m.fail(
+        "normalizer: Unicode normalizers need ICU, which this build lacks (install libicu-dev "
+        "and rebuild)");
+  }
+#endif
 
   // Pre-tokenizers.
   bool byte_level = false;

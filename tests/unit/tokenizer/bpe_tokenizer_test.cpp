@@ -189,6 +189,9 @@ TEST_F(BpeTokenizerTest, TheNormalizerRunsBeforeThePreTokenizer) {
   json j = small_tokenizer({}, {});
   j["normalizer"] = {{"type", "Sequence"},
                      {"normalizers", json::array({{{"type", "NFC"}}, {{"type", "Lowercase"}}})}};
+  if (load_error(j, "nfc-probe").find("needs ICU") != std::string::npos) {
+    GTEST_SKIP() << "this build has no ICU (libicu-dev): normalizers are refused, as tested there";
+  }
   auto tok = load(j, "nfc");
   // e + combining acute composes to é (C3 A9); capitals are lowered.
   EXPECT_EQ(tok->encode("E\xCC\x81"), (std::vector<std::int64_t>{0xC3, 0xA9}));
