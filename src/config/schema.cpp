@@ -437,7 +437,8 @@ struct Registry {
         .field("log_every_steps", &TrainConfig::log_every_steps, at_least<I>(1))
         .field("eval_every_steps", &TrainConfig::eval_every_steps, at_least<I>(0))
         .field("eval_batches", &TrainConfig::eval_batches, at_least<I>(1))
-        .field("sample_every_steps", &TrainConfig::sample_every_steps, at_least<I>(0));
+        .field("sample_every_steps", &TrainConfig::sample_every_steps, at_least<I>(0))
+        .field("gradient_checkpointing", &TrainConfig::gradient_checkpointing);
 
     Section<PpoConfig>(fields, sections, "ppo", &ExperimentConfig::ppo)
         .field("total_steps", &PpoConfig::total_steps, at_least<I>(1))

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "infalign/core/error.h"
 #include "infalign/model/fused_ops.h"
@@ -179,6 +181,63 @@ class LlamaBlockImpl : public torch::nn::Module {
   Packed packed_;
 };
 
+namespace {
+
+// One decoder block under gradient checkpointing. The forward (run by autograd without
+// gradients) keeps the block's input only; the backward runs the block again with gradients
+// and differentiates that, so the gradients are those of the plain forward. The block has no
+// randomness (no dropout), so the second run computes the same values.
+struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h,
+                            at::TensorList params, const at::Tensor& cos,
+                            const at::Tensor& sin_signed, const at::Tensor& bias, std::int64_t B,
+                            std::int64_t T, LlamaBlockImpl* block) {
+    ctx->save_for_backward({h, cos, sin_signed, bias});
+    ctx->saved_data["B"] = B;
+    ctx->saved_data["T"] = T;
+    ctx->saved_data["block"] = reinterpret_cast<std::int64_t>(block);
+    ctx->saved_data["params"] = static_cast<std::int64_t>(params.size());
+    return block->forward(h, B, T, cos, sin_signed, bias, nullptr);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    auto* block = reinterpret_cast<LlamaBlockImpl*>(ctx->saved_data["block"].toInt());
+    const auto n_params = static_cast<std::size_t>(ctx->saved_data["params"].toInt());
+    const std::vector<at::Tensor> params = block->parameters();
+    INFALIGN_CHECK(params.size() == n_params, "checkpointed block: {} parameters, {} saved",
+                   params.size(), n_params);
+    at::Tensor h = saved[0].detach().requires_grad_(saved[0].requires_grad());
+    std::vector<at::Tensor> wrt;
+    if (h.requires_grad()) wrt.push_back(h);
+    for (const at::Tensor& p : params) {
+      if (p.requires_grad()) wrt.push_back(p);
+    }
+    std::vector<at::Tensor> grads;
+    {
+      at::AutoGradMode on(true);
+      const at::Tensor out =
+          block->forward(h, ctx->saved_data["B"].toInt(), ctx->saved_data["T"].toInt(), saved[1],
+                         saved[2], saved[3], nullptr);
+      if (!wrt.empty()) {
+        grads = torch::autograd::grad({out}, wrt, {grad_out[0]}, /*retain_graph=*/false,
+                                      /*create_graph=*/false, /*allow_unused=*/true);
+      }
+    }
+    // One gradient per input of forward: h, each parameter, cos, sin, bias, B, T, block.
+    torch::autograd::variable_list result;
+    std::size_t next = 0;
+    result.push_back(h.requires_grad() ? grads[next++] : at::Tensor());
+    for (const at::Tensor& p : params)
+      result.push_back(p.requires_grad() ? grads[next++] : at::Tensor());
+    for (int k = 0; k < 6; ++k) result.emplace_back();
+    return result;
+  }
+};
+
+}  // namespace
+
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : config_(config) {
   config_.validate("model");
   embed_tokens_ = add_weight(*this, "embed_tokens", {config_.vocab_size, config_.hidden_size});
@@ -232,7 +291,16 @@ at::Tensor LlamaModelImpl::forward(const DecoderInput& input, KvCache* cache) {
                               at::arange(past, S, index_options).unsqueeze(1);  // [T, S]
     bias = bias.view({B, 1, 1, S}).masked_fill(future.view({1, 1, T, S}), -1e30);
   }
-  for (const auto& layer : layers_) h = layer->forward(h, B, T, cos, sin_signed, bias, cache);
+  const bool checkpoint = checkpointing_ && cache == nullptr && at::GradMode::is_enabled();
+  for (const auto& layer : layers_) {
+    if (checkpoint) {
+      const std::vector<at::Tensor> params = layer->parameters();
+      h = CheckpointedBlock::apply(h, at::TensorList(params), cos, sin_signed, bias, B, T,
+                                   layer.get());
+    } else {
+      h = layer->forward(h, B, T, cos, sin_signed, bias, cache);
+    }
+  }
   if (cache != nullptr) cache->advance(T);
   return rms_norm(h, norm_->weight, config_.rms_norm_eps).view({B, T, config_.hidden_size});
 }

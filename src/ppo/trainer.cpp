@@ -166,6 +166,9 @@ class PpoRun {
         (*value_)->named_parameters()["score.weight"].zero_();
       }
     }
+    (*policy_)->backbone()->set_gradient_checkpointing(cfg_.train.gradient_checkpointing);
+    if (value_)
+      (*value_)->backbone()->set_gradient_checkpointing(cfg_.train.gradient_checkpointing);
     log::info("[ppo] policy and frozen reference from {}; {}", cfg_.model.init_from,
               !critic_ ? fmt::format("no value model ({} advantages over {} samples per prompt)",
                                      config::enum_name(p_.advantage), p_.samples_per_prompt)

@@ -121,6 +121,7 @@ LmResult train_lm(const config::LoadedConfig& loaded, runtime::Distributed* dist
     model::init_weights(*lm, rngs.get("init"));
     lm->to(device);
   }
+  lm->backbone()->set_gradient_checkpointing(cfg.train.gradient_checkpointing);
   if (tok->vocab_size() > lm->config().vocab_size) {
     throw ConfigError(
         {fmt::format("model.vocab_size: got {}, but {} has {} pieces", lm->config().vocab_size,

@@ -212,6 +212,7 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
 
   model::ScalarModel rm = model::load_scalar_model(cfg.model.init_from, {device, at::kFloat},
                                                    /*allow_fresh_head=*/true);
+  rm->backbone()->set_gradient_checkpointing(cfg.train.gradient_checkpointing);
   {
     at::NoGradGuard no_grad;
     rm->named_parameters()["score.weight"].zero_();  // every pair starts at P = 1/2

@@ -154,7 +154,7 @@ TEST(CliTest, TokenizerStageTrainsAModelThatCheckThenLoads) {
   for (const std::string& bin : {kTrain, kEval}) {
     const auto checked = run_process(bin + common + " --set run.stage=lm --check");
     ASSERT_EQ(checked.exit_code, 0) << checked.err;
-    EXPECT_NE(checked.err.find("tokens (module "), std::string::npos) << checked.err;
+    EXPECT_NE(checked.err.find("tokens (SentencePiece, module "), std::string::npos) << checked.err;
   }
   // A config whose special ids disagree with the model is refused when a stage uses it.
   const auto mismatch = run_process(kTrain + common +

@@ -1,4 +1,5 @@
-// The `train` section: optimisation of the supervised trainers (stage lm and stage reward).
+// The `train` section: optimisation of the supervised trainers (stage lm and stage reward), and
+// gradient checkpointing for every trainer.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +45,10 @@ struct TrainConfig {
   std::int64_t eval_batches = 20;
   // Print sample continuations every this many steps; 0 = off.
   std::int64_t sample_every_steps = 500;
+  // Recompute each decoder block in the backward instead of keeping its activations, for every
+  // trained model (stage lm and reward; PPO's policy and value): activation memory of one block
+  // instead of all, for one more forward of compute. Gradients are unchanged.
+  bool gradient_checkpointing = false;
 };
 
 }  // namespace infalign::config

@@ -36,9 +36,16 @@ class LlamaModelImpl : public torch::nn::Module {
   at::Tensor forward(const DecoderInput& input, KvCache* cache = nullptr);
   const LlamaConfig& config() const { return config_; }
   const at::Tensor& embedding_weight() const;
+  // Gradient checkpointing per decoder block (train.gradient_checkpointing): a forward with
+  // gradients and no KV cache keeps only each block's input, and the backward runs the block
+  // again to differentiate it. Gradients are those of the plain forward; activation memory is
+  // one block's instead of all of them, for one more forward of compute.
+  void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
+  bool gradient_checkpointing() const { return checkpointing_; }
 
  private:
   LlamaConfig config_;
+  bool checkpointing_ = false;
   std::shared_ptr<WeightImpl> embed_tokens_;
   std::vector<std::shared_ptr<LlamaBlockImpl>> layers_;
   std::shared_ptr<WeightImpl> norm_;

@@ -2,11 +2,13 @@
 
 #include <filesystem>
 #include <functional>
+#include <set>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/function.h>
 
 #include "infalign/checkpoint/safetensors.h"
 #include "infalign/checkpoint/safetensors_format.h"
@@ -355,6 +357,70 @@ TEST(LlamaTest, ParameterNamesAreHuggingFaceNames) {
   ScalarModel rm(tiny_config());
   EXPECT_NE(rm->named_parameters().find("score.weight"), nullptr);
   EXPECT_EQ(rm->named_parameters()["score.weight"].sizes(), at::IntArrayRef({1, 16}));
+}
+
+TEST(LlamaTest, GradientCheckpointingGivesTheSameGradientsAndKeepsOnlyBlockInputs) {
+  for (const bool qwen2 : {false, true}) {  // with q/k/v biases too
+    LlamaConfig c = tiny_config();
+    c.tie_word_embeddings = false;
+    if (qwen2) c.family = ModelFamily::Qwen2;
+    CausalLm lm(c);
+    at::Generator gen = at::detail::createCPUGenerator(21);
+    init_weights(*lm, gen);
+    const at::Tensor ids = random_ids(3, 7, c.vocab_size, gen);
+    at::Tensor mask = at::ones({3, 7}, at::kLong);
+    mask[2][0] = 0;  // a left-padded row
+    const at::Tensor weights = at::randn({3, 7, c.vocab_size}, gen);
+    const auto gradients = [&](bool checkpointing) {
+      lm->backbone()->set_gradient_checkpointing(checkpointing);
+      lm->zero_grad();
+      const at::Tensor logits = lm->forward(full_input(ids, mask));
+      (logits * weights).sum().backward();
+      std::vector<at::Tensor> out;
+      for (const auto& p : lm->parameters()) out.push_back(p.grad().clone());
+      return std::make_pair(out, logits.detach().clone());
+    };
+    const auto [plain, plain_logits] = gradients(false);
+    const auto [checkpointed, checkpointed_logits] = gradients(true);
+    EXPECT_TRUE(at::equal(plain_logits, checkpointed_logits));
+    ASSERT_EQ(plain.size(), checkpointed.size());
+    for (std::size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_TRUE(at::equal(plain[i], checkpointed[i])) << "parameter " << i;
+      EXPECT_GT(plain[i].abs().sum().item<double>(), 0.0) << "parameter " << i;
+    }
+    // Frozen blocks (only the head trains): the input gradient still flows where it must.
+    for (auto& p : lm->backbone()->parameters()) p.set_requires_grad(false);
+    lm->backbone()->set_gradient_checkpointing(true);
+    lm->zero_grad();
+    (lm->forward(full_input(ids, mask)) * weights).sum().backward();
+    EXPECT_TRUE(
+        at::equal(lm->named_parameters()["lm_head.weight"].grad(), plain[plain.size() - 1]));
+  }
+}
+
+TEST(LlamaTest, CheckpointedForwardRecordsOneNodePerBlock) {
+  LlamaConfig c = tiny_config();
+  CausalLm lm(c);
+  lm->backbone()->set_gradient_checkpointing(true);
+  at::Generator gen = at::detail::createCPUGenerator(22);
+  const at::Tensor ids = random_ids(1, 5, c.vocab_size, gen);
+  const at::Tensor hidden = lm->backbone()->forward(full_input(ids, at::ones({1, 5}, at::kLong)));
+  // Walk the graph from the output: every block appears as one CheckpointedBlock node.
+  std::vector<torch::autograd::Node*> stack = {hidden.grad_fn().get()};
+  std::set<torch::autograd::Node*> seen;
+  int blocks = 0;
+  while (!stack.empty()) {
+    torch::autograd::Node* node = stack.back();
+    stack.pop_back();
+    if (node == nullptr || !seen.insert(node).second) continue;
+    if (node->name().find("CheckpointedBlock") != std::string::npos) ++blocks;
+    for (const auto& edge : node->next_edges()) stack.push_back(edge.function.get());
+  }
+  EXPECT_EQ(blocks, c.num_hidden_layers);
+  // Without gradients (sampling, scoring) nothing is checkpointed.
+  at::NoGradGuard no_grad;
+  EXPECT_FALSE(
+      lm->backbone()->forward(full_input(ids, at::ones({1, 5}, at::kLong))).requires_grad());
 }
 
 TEST(LlamaTest, TwoTrainModeForwardsAreIdentical) {  // no dropout or other randomness
