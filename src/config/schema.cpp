@@ -336,6 +336,7 @@ struct Registry {
         .field("seed", &RunConfig::seed)
         .field("device", &RunConfig::device)
         .field("dtype", &RunConfig::dtype)
+        .field("frozen_dtype", &RunConfig::frozen_dtype)
         .field("threads", &RunConfig::threads, in_range<I>(0, 1024))
         .field("deterministic", &RunConfig::deterministic)
         .field("dist_timeout_seconds", &RunConfig::dist_timeout_seconds,

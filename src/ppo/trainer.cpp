@@ -151,7 +151,9 @@ class PpoRun {
     // only: rloo and group need none).
     const model::LoadOptions load{device_, at::kFloat};
     policy_ = model::load_causal_lm(cfg_.model.init_from, load);
-    reference_ = model::load_causal_lm(cfg_.model.init_from, load);
+    const c10::ScalarType frozen =
+        cfg_.run.frozen_dtype == config::DType::BFloat16 ? at::kBFloat16 : at::kFloat;
+    reference_ = model::load_causal_lm(cfg_.model.init_from, {device_, frozen});
     (*reference_)->eval();
     for (auto& t : (*reference_)->parameters()) t.set_requires_grad(false);
     scorer_ = reward::make_scorer(cfg_, *tok_, device_);
@@ -169,7 +171,10 @@ class PpoRun {
     (*policy_)->backbone()->set_gradient_checkpointing(cfg_.train.gradient_checkpointing);
     if (value_)
       (*value_)->backbone()->set_gradient_checkpointing(cfg_.train.gradient_checkpointing);
-    log::info("[ppo] policy and frozen reference from {}; {}", cfg_.model.init_from,
+    log::info("[ppo] policy and frozen reference ({}{}) from {}; {}",
+              config::enum_name(cfg_.run.frozen_dtype),
+              cfg_.train.gradient_checkpointing ? ", checkpointed blocks" : "",
+              cfg_.model.init_from,
               !critic_ ? fmt::format("no value model ({} advantages over {} samples per prompt)",
                                      config::enum_name(p_.advantage), p_.samples_per_prompt)
               : value_from_rm ? "value model from " + cfg_.reward.model_path

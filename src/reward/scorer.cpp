@@ -224,7 +224,9 @@ std::unique_ptr<RewardScorer> make_scorer(const config::ExperimentConfig& cfg,
     return std::make_unique<GoldScorer>(VaderScorer::load(cfg.reward.lexicon_path),
                                         fs::sha256_file(cfg.reward.lexicon_path));
   }
-  model::ScalarModel rm = model::load_scalar_model(cfg.reward.model_path, {device, at::kFloat});
+  const c10::ScalarType frozen =
+      cfg.run.frozen_dtype == config::DType::BFloat16 ? at::kBFloat16 : at::kFloat;
+  model::ScalarModel rm = model::load_scalar_model(cfg.reward.model_path, {device, frozen});
   rm->eval();
   const auto limit = static_cast<std::size_t>(rm->config().max_position_embeddings);
   const config::RewardInput input = model::read_score_input(cfg.reward.model_path);

@@ -732,9 +732,11 @@ TEST(ByoPipelineTest, PreferencePairsJsonlPromptsAndACommandReward) {
       " --set reward.kind=command --set " + shell_quote("reward.command=sh " + d + "/scorer.sh") +
       " --set data.train_prompts_file=" + shell_quote(d + "/prompts.jsonl") +
       " --set data.prompt_field=text --set calibration.report_prompts=0";
+  // The frozen reference in bfloat16 (run.frozen_dtype) and checkpointed blocks, resumed too.
   const std::string ppo_args = "--set run.stage=ppo" + command_args +
                                " --set ppo.rollout_batch_size=4 --set ppo.num_mini_batches=2"
-                               " --set checkpoint.every_steps=1";
+                               " --set checkpoint.every_steps=1 --set run.frozen_dtype=bfloat16"
+                               " --set train.gradient_checkpointing=true";
   ASSERT_EQ(run.lm("ppo", ppo_args, "INFALIGN_TEST_STOP_AFTER_STEP=2 ").exit_code, 143);
   const std::string cache = run.file("ppo", "calibration.cache");
   const std::string step2 = run.file("ppo", "checkpoints/step_00000002/policy.safetensors");

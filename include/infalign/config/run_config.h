@@ -34,6 +34,10 @@ struct RunConfig {
   DeviceSpec device = {};
   // Training forward dtype: float32, or bfloat16 autocast (float32 weights; ~1.8x faster here).
   DType dtype = DType::Float32;
+  // Storage and compute dtype of the frozen models: PPO's reference and the reward model (in
+  // calibration, PPO and evaluation). bfloat16 halves their memory; their log-probs and scores
+  // are still accumulated in float32.
+  DType frozen_dtype = DType::Float32;
   // Intra-op CPU threads for LibTorch; 0 = one per core (LibTorch alone would start with 1).
   std::int64_t threads = 0;
   // Ask LibTorch for deterministic algorithms (slower on CUDA; CPU is deterministic anyway).
