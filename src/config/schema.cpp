@@ -357,6 +357,12 @@ struct Registry {
                in_range<I>(2, 1 << 20))
         .field("tie_word_embeddings", &ModelConfig::tie_word_embeddings);
 
+    Section<LoraConfig>(fields, sections, "lora", &ExperimentConfig::lora)
+        .field("rank", &LoraConfig::rank, in_range<I>(0, 1 << 16))
+        .field("alpha", &LoraConfig::alpha, greater_than(0.0))
+        .field("targets", &LoraConfig::targets)
+        .field("dropout", &LoraConfig::dropout, in_range(0.0, 1.0, false, true));
+
     Section<TokenizerConfig>(fields, sections, "tokenizer", &ExperimentConfig::tokenizer)
         .field("path", &TokenizerConfig::path, non_empty())
         .field("vocab_size", &TokenizerConfig::vocab_size, in_range<I>(8, 1'000'000))

@@ -43,6 +43,25 @@ bool stage_samples_from_base(Stage stage) {
   return stage == Stage::Reward || stage == Stage::Calibrate || stage == Stage::Ppo;
 }
 
+void check_lora(const ExperimentConfig& c, Issues& issues) {
+  const LoraConfig& l = c.lora;
+  if (l.rank == 0) return;
+  const std::vector<std::string>& known = kLoraProjections;
+  if (l.targets.empty()) issues.add("lora.targets", "got [], expected at least one projection");
+  for (const std::string& t : l.targets) {
+    if (std::find(known.begin(), known.end(), t) == known.end()) {
+      issues.add("lora.targets", fmt::format("got \"{}\", expected projections among {}", t,
+                                             fmt::join(known, ", ")));
+    }
+  }
+  if (l.dropout != 0.0) {
+    issues.add("lora.dropout", fmt::format("got {}, but only 0 is implemented (checkpointed "
+                                           "recomputation and exact resume need forwards "
+                                           "without randomness)",
+                                           l.dropout));
+  }
+}
+
 void check_model(const ExperimentConfig& c, Issues& issues) {
   const ModelConfig& m = c.model;
   if (m.hidden_size % m.num_attention_heads != 0) {
@@ -267,6 +286,7 @@ std::vector<ConfigIssue> validate_config(const ExperimentConfig& config,
     }
   }
   check_model(config, issues);
+  check_lora(config, issues);
   check_tokenizer(config, issues);
   check_stage(config, issues);
   check_ppo(config, issues);

@@ -177,14 +177,15 @@ SamplingModel::SamplingModel(model::CausalLm model, config::DType dtype)
 void SamplingModel::sync() {
   if (!copy_) return;
   c10::NoGradGuard no_grad;
-  const auto src = model_->named_parameters(true);
+  // The weights as exported: LoRA adapters merged, so the copy is a plain model.
+  const auto src = model::hf_named_weights(*model_);
   auto dst = copy_->named_parameters(true);
   INFALIGN_CHECK(src.size() == dst.size(), "sampling copy: {} parameters, model has {}", dst.size(),
                  src.size());
-  for (const auto& p : src) {
-    at::Tensor* d = dst.find(p.key());
-    INFALIGN_CHECK(d != nullptr, "sampling copy lacks parameter '{}'", p.key());
-    d->copy_(p.value());
+  for (const auto& [name, value] : src) {
+    at::Tensor* d = dst.find(name);
+    INFALIGN_CHECK(d != nullptr, "sampling copy lacks parameter '{}'", name);
+    d->copy_(value);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <ATen/ATen.h>
 
@@ -93,8 +94,9 @@ void write_directory(Model& model, const std::string& dir, ModelKind kind,
   stdfs::remove_all(tmp, ec);
   fs::create_directories(tmp.string());
   checkpoint::NamedTensors tensors;
-  for (const auto& p : model->named_parameters(/*recurse=*/true)) {
-    tensors.emplace_back(p.key(), p.value().detach().to(at::kCPU, dtype));
+  // Adapters (LoRA) merged into their weights: the HF layout has no adapter tensors.
+  for (const auto& [name, value] : hf_named_weights(*model)) {
+    tensors.emplace_back(name, value.detach().to(at::kCPU, dtype));
   }
   std::vector<std::uint64_t> sizes;
   std::uint64_t total = 0;
@@ -215,6 +217,41 @@ ScalarModel load_scalar_model(const std::string& dir, const LoadOptions& options
 void save_causal_lm(CausalLm& model, const std::string& dir, const std::string& tokenizer_model,
                     c10::ScalarType dtype, std::uint64_t max_shard_bytes) {
   write_directory(model, dir, ModelKind::CausalLm, tokenizer_model, dtype, max_shard_bytes);
+}
+
+void save_peft_adapter(CausalLm& model, const std::string& dir, const std::string& base_model) {
+  const LlamaModel backbone = model->backbone();
+  INFALIGN_CHECK(backbone->has_lora(), "save_peft_adapter: the model has no adapters");
+  const LoraSpec& spec = backbone->lora();
+  const stdfs::path target(dir);
+  const stdfs::path tmp = target.string() + fmt::format(".tmp.{}", ::getpid());
+  std::error_code ec;
+  stdfs::remove_all(tmp, ec);
+  fs::create_directories(tmp.string());
+  checkpoint::NamedTensors tensors;
+  for (const auto& [name, value] : lora_named_weights(*model)) {
+    tensors.emplace_back("base_model.model." + name, value.detach().to(at::kCPU, at::kFloat));
+  }
+  checkpoint::save_safetensors((tmp / "adapter_model.safetensors").string(), tensors,
+                               {{"format", "pt"}});
+  nlohmann::ordered_json config;
+  config["peft_type"] = "LORA";
+  config["task_type"] = "CAUSAL_LM";
+  config["base_model_name_or_path"] = base_model;
+  config["r"] = spec.rank;
+  config["lora_alpha"] = spec.alpha;
+  config["lora_dropout"] = 0.0;
+  config["target_modules"] = spec.targets;
+  config["bias"] = "none";
+  config["fan_in_fan_out"] = false;
+  config["inference_mode"] = true;
+  config["modules_to_save"] = nullptr;
+  fs::write_file_atomic((tmp / "adapter_config.json").string(), config.dump(2) + "\n");
+  const stdfs::path old = target.string() + fmt::format(".old.{}", ::getpid());
+  if (stdfs::exists(target)) stdfs::rename(target, old);
+  stdfs::rename(tmp, target);
+  fs::sync_directory(target.parent_path().empty() ? "." : target.parent_path().string());
+  stdfs::remove_all(old, ec);
 }
 
 void save_scalar_model(ScalarModel& model, const std::string& dir,

@@ -25,6 +25,10 @@ class WeightImpl : public torch::nn::Module {
   }
   at::Tensor weight;
   at::Tensor bias;  // undefined without
+  // LoRA adapter (PEFT's names: <module>.lora_A.weight [r, in], <module>.lora_B.weight [out, r]);
+  // null without. The layer computes x W^T + scale * (x A^T) B^T.
+  std::shared_ptr<WeightImpl> lora_a, lora_b;
+  double lora_scale = 0.0;
 };
 
 namespace {
@@ -92,6 +96,42 @@ class LlamaBlockImpl : public torch::nn::Module {
     down_proj_ = add_weight(*mlp, "down_proj", {c.hidden_size, c.intermediate_size});
   }
 
+  // Adds LoRA adapters to the projections named in `targets` (A uniform in +-1/sqrt(in) as PEFT
+  // initialises it, B zero: outputs unchanged until B trains).
+  void add_lora(const std::vector<std::string>& targets, std::int64_t rank, double alpha,
+                at::Generator gen) {
+    for (const std::string& t : targets) {
+      std::shared_ptr<WeightImpl>& w = projection(t);
+      const auto out = w->weight.size(0), in = w->weight.size(1);
+      w->lora_a =
+          w->register_module("lora_A", std::make_shared<WeightImpl>(at::IntArrayRef{rank, in}));
+      w->lora_b =
+          w->register_module("lora_B", std::make_shared<WeightImpl>(at::IntArrayRef{out, rank}));
+      at::NoGradGuard no_grad;
+      const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+      w->lora_a->weight.copy_(at::empty({rank, in}, at::kFloat).uniform_(-bound, bound, gen));
+      w->lora_b->weight.zero_();
+      w->lora_a->weight.set_data(w->lora_a->weight.to(w->weight.options()));
+      w->lora_b->weight.set_data(w->lora_b->weight.to(w->weight.options()));
+      w->lora_scale = alpha / static_cast<double>(rank);
+      has_lora_ = true;
+    }
+  }
+  void set_adapters_enabled(bool on) { adapters_on_ = on; }
+  std::shared_ptr<WeightImpl>& projection(const std::string& name) {
+    if (name == "q_proj") return q_proj_;
+    if (name == "k_proj") return k_proj_;
+    if (name == "v_proj") return v_proj_;
+    if (name == "o_proj") return o_proj_;
+    if (name == "gate_proj") return gate_proj_;
+    if (name == "up_proj") return up_proj_;
+    if (name == "down_proj") return down_proj_;
+    throw Error(
+        fmt::format("lora.targets: unknown projection '{}' (q_proj, k_proj, v_proj, "
+                    "o_proj, gate_proj, up_proj, down_proj)",
+                    name));
+  }
+
   // h [N = B * T, H]; cos/sin_signed [B, T, 1, d]; bias additive float32, broadcastable to
   // [B, heads, T, S].
   at::Tensor forward(const at::Tensor& h, std::int64_t B, std::int64_t T, const at::Tensor& cos,
@@ -101,7 +141,16 @@ class LlamaBlockImpl : public torch::nn::Module {
     const Packed& w = packed();
     const at::Tensor x = rms_norm(h, input_layernorm_->weight, c_.rms_norm_eps);
     // One matmul for q, k and v (weights stacked; the q rows pre-scaled by 1/sqrt(d)).
-    const at::Tensor qkv = rows_times(x, w.qkv_t, w.qkv_b);
+    at::Tensor qkv = rows_times(x, w.qkv_t, w.qkv_b);
+    // Adapters in a forward with gradients run beside the frozen weights (no merged copy of the
+    // weights held for the backward); without gradients packed() has merged them.
+    const bool deltas = has_lora_ && adapters_on_ && !w.merged;
+    if (deltas && (q_proj_->lora_a || k_proj_->lora_a || v_proj_->lora_a)) {
+      const double q_scale = 1.0 / std::sqrt(static_cast<double>(d));
+      qkv = qkv + at::cat({lora_delta(*q_proj_, x) * q_scale, lora_delta(*k_proj_, x),
+                           lora_delta(*v_proj_, x)},
+                          1);
+    }
     at::Tensor merged;
     if (cache == nullptr) {
       // A whole sequence (training and scoring forwards): one fused operation on CPU.
@@ -110,10 +159,23 @@ class LlamaBlockImpl : public torch::nn::Module {
       merged =
           cached_attention(qkv.view({B, T, nh + 2 * nkv, d}), B, T, cos, sin_signed, bias, *cache);
     }
-    const at::Tensor h1 = residual_plus_rows_times(w.o_b.defined() ? h + w.o_b : h, merged, w.o_t);
+    at::Tensor h1 = residual_plus_rows_times(w.o_b.defined() ? h + w.o_b : h, merged, w.o_t);
+    if (deltas && o_proj_->lora_a) h1 = h1 + lora_delta(*o_proj_, merged);
     const at::Tensor y = rms_norm(h1, post_attention_layernorm_->weight, c_.rms_norm_eps);
-    const at::Tensor gate_up = rows_times(y, w.gate_up_t);
-    return residual_plus_rows_times(h1, fused::swiglu(gate_up), w.down_t);
+    at::Tensor gate_up = rows_times(y, w.gate_up_t);
+    if (deltas && (gate_proj_->lora_a || up_proj_->lora_a)) {
+      gate_up = gate_up + at::cat({lora_delta(*gate_proj_, y), lora_delta(*up_proj_, y)}, 1);
+    }
+    const at::Tensor act = fused::swiglu(gate_up);
+    at::Tensor out = residual_plus_rows_times(h1, act, w.down_t);
+    if (deltas && down_proj_->lora_a) out = out + lora_delta(*down_proj_, act);
+    return out;
+  }
+
+  // scale * (x A^T) B^T for a projection with an adapter; zeros [N, out] without.
+  static at::Tensor lora_delta(const WeightImpl& p, const at::Tensor& x) {
+    if (!p.lora_a) return at::zeros({x.size(0), p.weight.size(0)}, x.options());
+    return at::mm(at::mm(x, p.lora_a->weight.t()), p.lora_b->weight.t()) * p.lora_scale;
   }
 
  private:
@@ -137,6 +199,7 @@ class LlamaBlockImpl : public torch::nn::Module {
   struct Packed {
     at::Tensor qkv_t, o_t, gate_up_t, down_t;
     at::Tensor qkv_b, o_b;  // stacked q/k/v biases (q part scaled) and o's; undefined without
+    bool merged = false;    // adapters merged into the weights above
     std::vector<Stamp> stamps;
   };
 
@@ -148,6 +211,19 @@ class LlamaBlockImpl : public torch::nn::Module {
       if ((*m)->bias.defined()) sources.push_back(&(*m)->bias);
     }
     const bool grad = at::GradMode::is_enabled();
+    // Without gradients, enabled adapters are merged into the packed weights (cached while
+    // neither the weights, the adapters nor the switch change).
+    const bool merge = has_lora_ && adapters_on_ && !grad && !unmerged_;
+    if (merge) {
+      for (auto* m :
+           {&q_proj_, &k_proj_, &v_proj_, &o_proj_, &gate_proj_, &up_proj_, &down_proj_}) {
+        if ((*m)->lora_a) {
+          sources.push_back(&(*m)->lora_a->weight);
+          sources.push_back(&(*m)->lora_b->weight);
+        }
+      }
+    }
+    if (packed_.merged != merge) packed_.stamps.clear();
     if (!grad) {
       bool fresh = packed_.stamps.size() == sources.size();
       for (std::size_t i = 0; fresh && i < sources.size(); ++i) {
@@ -156,10 +232,15 @@ class LlamaBlockImpl : public torch::nn::Module {
       if (fresh) return packed_;
     }
     const double scale = 1.0 / std::sqrt(static_cast<double>(c_.head_dim()));
-    packed_.qkv_t = at::cat({q_proj_->weight * scale, k_proj_->weight, v_proj_->weight}).t();
-    packed_.o_t = o_proj_->weight.t();
-    packed_.gate_up_t = at::cat({gate_proj_->weight, up_proj_->weight}).t();
-    packed_.down_t = down_proj_->weight.t();
+    const auto eff = [&](const std::shared_ptr<WeightImpl>& p) {
+      if (!merge || !p->lora_a) return p->weight;
+      return p->weight + at::mm(p->lora_b->weight, p->lora_a->weight) * p->lora_scale;
+    };
+    packed_.qkv_t = at::cat({eff(q_proj_) * scale, eff(k_proj_), eff(v_proj_)}).t();
+    packed_.o_t = eff(o_proj_).t();
+    packed_.gate_up_t = at::cat({eff(gate_proj_), eff(up_proj_)}).t();
+    packed_.down_t = eff(down_proj_).t();
+    packed_.merged = merge;
     packed_.qkv_b = q_proj_->bias.defined()
                         ? at::cat({q_proj_->bias * scale, k_proj_->bias, v_proj_->bias})
                         : at::Tensor();
@@ -179,6 +260,13 @@ class LlamaBlockImpl : public torch::nn::Module {
   std::shared_ptr<WeightImpl> input_layernorm_, q_proj_, k_proj_, v_proj_, o_proj_,
       post_attention_layernorm_, gate_proj_, up_proj_, down_proj_;
   Packed packed_;
+  bool has_lora_ = false;
+  bool adapters_on_ = true;
+
+ public:
+  // Set while a checkpointed forward runs the block without gradients: adapters stay beside the
+  // weights, as in the recomputation, so both compute the same values.
+  bool unmerged_ = false;
 };
 
 namespace {
@@ -197,7 +285,16 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     ctx->saved_data["T"] = T;
     ctx->saved_data["block"] = reinterpret_cast<std::int64_t>(block);
     ctx->saved_data["params"] = static_cast<std::int64_t>(params.size());
-    return block->forward(h, B, T, cos, sin_signed, bias, nullptr);
+    block->unmerged_ = true;
+    at::Tensor out;
+    try {
+      out = block->forward(h, B, T, cos, sin_signed, bias, nullptr);
+    } catch (...) {
+      block->unmerged_ = false;
+      throw;
+    }
+    block->unmerged_ = false;
+    return out;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -251,6 +348,52 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : config_(config) {
 }
 
 const at::Tensor& LlamaModelImpl::embedding_weight() const { return embed_tokens_->weight; }
+
+void LlamaModelImpl::add_lora(const LoraSpec& spec, at::Generator generator) {
+  INFALIGN_CHECK(!has_lora_, "adapters were added already");
+  INFALIGN_CHECK(spec.rank > 0, "lora rank must be positive; got {}", spec.rank);
+  for (const auto& layer : layers_) layer->add_lora(spec.targets, spec.rank, spec.alpha, generator);
+  has_lora_ = true;
+  lora_ = spec;
+}
+
+void LlamaModelImpl::set_adapters_enabled(bool on) {
+  for (const auto& layer : layers_) layer->set_adapters_enabled(on);
+  adapters_on_ = on;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> hf_named_weights(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  at::NoGradGuard no_grad;
+  for (const auto& item : model.named_modules("", /*include_self=*/true)) {
+    const auto w = std::dynamic_pointer_cast<WeightImpl>(item.value());
+    const std::string& key = item.key();
+    const bool adapter = key.size() >= 7 && (key.compare(key.size() - 7, 7, ".lora_A") == 0 ||
+                                             key.compare(key.size() - 7, 7, ".lora_B") == 0);
+    if (!w || adapter) continue;
+    at::Tensor weight = w->weight;
+    if (w->lora_a) {
+      weight = (w->weight.to(at::kFloat) +
+                at::mm(w->lora_b->weight.to(at::kFloat), w->lora_a->weight.to(at::kFloat)) *
+                    w->lora_scale)
+                   .to(w->weight.scalar_type());
+    }
+    out.emplace_back(item.key() + ".weight", weight);
+    if (w->bias.defined()) out.emplace_back(item.key() + ".bias", w->bias);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> lora_named_weights(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : model.named_parameters(/*recurse=*/true)) {
+    if (p.key().find(".lora_A.") != std::string::npos ||
+        p.key().find(".lora_B.") != std::string::npos) {
+      out.emplace_back(p.key(), p.value());
+    }
+  }
+  return out;
+}
 
 at::Tensor LlamaModelImpl::forward(const DecoderInput& input, KvCache* cache) {
   const at::Tensor& ids = input.input_ids;

@@ -151,11 +151,31 @@ class PpoRun {
     // only: rloo and group need none).
     const model::LoadOptions load{device_, at::kFloat};
     policy_ = model::load_causal_lm(cfg_.model.init_from, load);
-    const c10::ScalarType frozen =
-        cfg_.run.frozen_dtype == config::DType::BFloat16 ? at::kBFloat16 : at::kFloat;
-    reference_ = model::load_causal_lm(cfg_.model.init_from, {device_, frozen});
-    (*reference_)->eval();
-    for (auto& t : (*reference_)->parameters()) t.set_requires_grad(false);
+    lora_ = cfg_.lora.rank > 0;
+    if (lora_) {
+      // LoRA: the base frozen, adapters trained; the reference is the policy with the adapters
+      // off (no second copy of the weights).
+      for (auto& t : (*policy_)->parameters()) t.set_requires_grad(false);
+      at::Generator gen =
+          at::detail::createCPUGenerator(runtime::RngSet::derive_seed(cfg_.run.seed, "lora_init"));
+      (*policy_)->backbone()->add_lora({cfg_.lora.rank, cfg_.lora.alpha, cfg_.lora.targets}, gen);
+      std::int64_t trained = 0, total = 0;
+      for (const auto& t : (*policy_)->parameters()) {
+        total += t.numel();
+        if (t.requires_grad()) trained += t.numel();
+      }
+      log::info(
+          "[ppo] LoRA rank {} (alpha {}) on {}: {} adapter parameters train ({:.2f}% of "
+          "{}); the reference is the base with the adapters off",
+          cfg_.lora.rank, cfg_.lora.alpha, fmt::join(cfg_.lora.targets, ", "), trained,
+          100.0 * static_cast<double>(trained) / static_cast<double>(total), total);
+    } else {
+      const c10::ScalarType frozen =
+          cfg_.run.frozen_dtype == config::DType::BFloat16 ? at::kBFloat16 : at::kFloat;
+      reference_ = model::load_causal_lm(cfg_.model.init_from, {device_, frozen});
+      (*reference_)->eval();
+      for (auto& t : (*reference_)->parameters()) t.set_requires_grad(false);
+    }
     scorer_ = reward::make_scorer(cfg_, *tok_, device_);
     const bool value_from_rm = p_.value_init == config::ValueInit::RewardModel &&
                                cfg_.reward.kind == config::RewardKind::Model;
@@ -180,7 +200,12 @@ class PpoRun {
               : value_from_rm ? "value model from " + cfg_.reward.model_path
                               : "value model from " + cfg_.model.init_from + " (fresh head)");
     const runtime::AdamWOptions adam{0.9, 0.999, p_.adam_eps, p_.weight_decay};
-    policy_opt_.emplace(checkpoint::named_parameters(**policy_), adam);
+    // The optimizer holds what trains: every policy weight, or with LoRA the adapters only.
+    std::vector<std::pair<std::string, at::Tensor>> trained;
+    for (auto& [name, t] : checkpoint::named_parameters(**policy_)) {
+      if (t.requires_grad()) trained.emplace_back(name, t);
+    }
+    policy_opt_.emplace(std::move(trained), adam);
     if (critic_) value_opt_.emplace(checkpoint::named_parameters(**value_), adam);
     hashes_ = {{"reference", reward::model_content_hash(cfg_.model.init_from)},
                {"reward", scorer_->content_hash()},
@@ -306,8 +331,15 @@ class PpoRun {
         at::Tensor policy_logits, ref_logits;
         old_lp.push_back(policy_logprobs(*policy_, r, rows, temperature, cfg_.run.dtype, nullptr,
                                          false, full_kl_ ? &policy_logits : nullptr));
-        ref_lp.push_back(policy_logprobs(*reference_, r, rows, temperature, cfg_.run.dtype, nullptr,
-                                         false, full_kl_ ? &ref_logits : nullptr));
+        {
+          // With LoRA the reference is the policy with its adapters off.
+          model::LlamaModel backbone = lora_ ? (*policy_)->backbone() : model::LlamaModel(nullptr);
+          if (lora_) backbone->set_adapters_enabled(false);
+          ref_lp.push_back(policy_logprobs(lora_ ? *policy_ : *reference_, r, rows, temperature,
+                                           cfg_.run.dtype, nullptr, false,
+                                           full_kl_ ? &ref_logits : nullptr));
+          if (lora_) backbone->set_adapters_enabled(true);
+        }
         if (full_kl_) {
           ref_lsm.push_back(at::log_softmax(ref_logits / temperature, -1));
           kl_full.push_back(exact_kl(policy_logits, ref_lsm.back(), temperature));
@@ -533,6 +565,11 @@ class PpoRun {
   void export_policy(const std::string& dir) {
     model::save_causal_lm(*policy_, dir, cfg_.tokenizer.path, at::kFloat,
                           static_cast<std::uint64_t>(cfg_.checkpoint.max_shard_bytes));
+    if (lora_) {
+      const std::string adapter_dir = dir + "_adapter";
+      model::save_peft_adapter(*policy_, adapter_dir, cfg_.model.init_from);
+      log::info("[ppo] adapters in PEFT's layout: {}", adapter_dir);
+    }
   }
 
  private:
@@ -586,7 +623,8 @@ class PpoRun {
   std::optional<theory::Transform> phi_;
   std::string cache_hash_ = "none";
   double initial_beta_ = 0;
-  std::optional<model::CausalLm> policy_, reference_;
+  std::optional<model::CausalLm> policy_, reference_;  // no reference_ with LoRA
+  bool lora_ = false;
   std::optional<model::ScalarModel> value_;
   std::unique_ptr<reward::RewardScorer> scorer_;
   std::optional<runtime::AdamW> policy_opt_, value_opt_;

@@ -755,6 +755,28 @@ TEST(ByoPipelineTest, PreferencePairsJsonlPromptsAndACommandReward) {
   EXPECT_NE(resumed.err.find("resumed from"), std::string::npos) << resumed.err;
   EXPECT_TRUE(std::filesystem::exists(d + "/ppo/final/model.safetensors"));
 
+  // LoRA: adapters only train, the reference is the policy with them off; a run stopped after
+  // iteration 2 and resumed ends where the straight one does (merged model, adapters, metrics).
+  const std::string lora_args = "--set run.stage=ppo" + command_args +
+                                " --set ppo.rollout_batch_size=4 --set ppo.num_mini_batches=2"
+                                " --set checkpoint.every_steps=1 --set lora.rank=2"
+                                " --set lora.alpha=4 --set ppo.policy_lr=5e-2";
+  const auto lora = run.lm("lora", lora_args);
+  ASSERT_EQ(lora.exit_code, 0) << lora.err;
+  EXPECT_NE(lora.err.find("LoRA rank 2 (alpha 4)"), std::string::npos) << lora.err;
+  ASSERT_EQ(run.lm("lora2", lora_args, "INFALIGN_TEST_STOP_AFTER_STEP=2 ").exit_code, 143);
+  ASSERT_EQ(run.lm("lora2", lora_args).exit_code, 0);
+  for (const char* f : {"final/model.safetensors", "final_adapter/adapter_model.safetensors",
+                        "final_adapter/adapter_config.json"}) {
+    EXPECT_EQ(run.file("lora2", f), run.file("lora", f)) << f;
+  }
+  EXPECT_EQ(without_timings(run.file("lora2", "metrics.jsonl")),
+            without_timings(run.file("lora", "metrics.jsonl")));
+  // The adapters trained: the merged policy is not the base.
+  EXPECT_NE(run.file("lora", "final/model.safetensors"), run.file("lm", "model/model.safetensors"));
+  EXPECT_NE(run.file("lora", "final_adapter/adapter_config.json").find("\"peft_type\": \"LORA\""),
+            std::string::npos);
+
   // Evaluation with the program as a judge, on the JSONL prompts.
   const auto evaluated = run.eval(
       "--set eval.base_model=" + shell_quote(d + "/lm/model") +

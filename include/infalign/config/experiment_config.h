@@ -7,6 +7,7 @@
 #include "infalign/config/eval_config.h"
 #include "infalign/config/generation_config.h"
 #include "infalign/config/logging_config.h"
+#include "infalign/config/lora_config.h"
 #include "infalign/config/model_config.h"
 #include "infalign/config/oracle_config.h"
 #include "infalign/config/ppo_config.h"
@@ -21,6 +22,7 @@ namespace infalign::config {
 struct ExperimentConfig {
   RunConfig run;
   ModelConfig model;
+  LoraConfig lora;
   TokenizerConfig tokenizer;
   DataConfig data;
   GenerationConfig generation;

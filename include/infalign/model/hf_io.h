@@ -43,6 +43,11 @@ void save_causal_lm(CausalLm& model, const std::string& dir,
                     const std::string& tokenizer_model = "",
                     c10::ScalarType dtype = c10::ScalarType::Float,
                     std::uint64_t max_shard_bytes = 0);
+// A LoRA policy's adapters in PEFT's layout: adapter_config.json (peft_type LORA, r,
+// lora_alpha, target_modules, base_model_name_or_path = `base_model`) and
+// adapter_model.safetensors with PEFT's names (base_model.model.<module>.lora_A.weight, ...),
+// float32, written atomically like save_causal_lm.
+void save_peft_adapter(CausalLm& model, const std::string& dir, const std::string& base_model);
 // `score_input` records what the model reads (reward models of stage reward; see reward.input).
 void save_scalar_model(ScalarModel& model, const std::string& dir,
                        const std::string& tokenizer_model = "",

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Generator.h>
@@ -27,6 +29,13 @@ struct DecoderInput {
   at::Tensor position_ids;    // [B, T] int64: cumsum(attention_mask) - 1 for left-padded rows
 };
 
+// LoRA adapters (lora.*): rank r, scale alpha / r, on the named projections of every block.
+struct LoraSpec {
+  std::int64_t rank = 0;
+  double alpha = 16.0;
+  std::vector<std::string> targets;
+};
+
 // The backbone, registered as `model` in the heads below.
 class LlamaModelImpl : public torch::nn::Module {
  public:
@@ -42,10 +51,23 @@ class LlamaModelImpl : public torch::nn::Module {
   // one block's instead of all of them, for one more forward of compute.
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
   bool gradient_checkpointing() const { return checkpointing_; }
+  // LoRA: adds adapters (`<projection>.lora_A.weight` [r, in], uniform in +-1/sqrt(in);
+  // `.lora_B.weight` [out, r], zero) to every block, so outputs are unchanged until B trains.
+  // Layers compute x W^T + alpha / r (x A^T) B^T; forwards without gradients use the merged
+  // weights. The caller freezes the base (requires_grad false) if only adapters should train.
+  void add_lora(const LoraSpec& spec, at::Generator generator);
+  // Adapters off: exactly the base model (PPO's reference is the policy with adapters off).
+  void set_adapters_enabled(bool on);
+  bool has_lora() const { return has_lora_; }
+  bool adapters_enabled() const { return adapters_on_; }
+  const LoraSpec& lora() const { return lora_; }
 
  private:
   LlamaConfig config_;
   bool checkpointing_ = false;
+  bool has_lora_ = false;
+  bool adapters_on_ = true;
+  LoraSpec lora_;
   std::shared_ptr<WeightImpl> embed_tokens_;
   std::vector<std::shared_ptr<LlamaBlockImpl>> layers_;
   std::shared_ptr<WeightImpl> norm_;
@@ -102,6 +124,12 @@ at::Tensor rope_inv_freq(const LlamaConfig& config);
 
 // position_ids for left-padded rows: cumsum(mask) - 1, clamped at 0 on the padding. [B, T].
 at::Tensor position_ids_from_mask(const at::Tensor& attention_mask);
+
+// The weights as Hugging Face stores them: adapters merged (W + alpha / r B A, computed in
+// float32), no lora_A / lora_B entries; without adapters, the parameters.
+std::vector<std::pair<std::string, at::Tensor>> hf_named_weights(torch::nn::Module& model);
+// The adapter parameters only (names ending in .lora_A.weight / .lora_B.weight).
+std::vector<std::pair<std::string, at::Tensor>> lora_named_weights(torch::nn::Module& model);
 
 // Re-initialises every parameter as HF does for Llama (normal(0, 0.02) for matrices, 1 for
 // norms, 0 for biases) from `generator`.

@@ -2,10 +2,12 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/function.h>
@@ -467,6 +469,135 @@ TEST(LlamaTest, Bfloat16FrozenModelLogProbsStayWithinToleranceOfFloat32) {
   EXPECT_GT(token, 0.0);  // it did run in bf16
   std::cout << "bf16 frozen log-probs: max token diff " << token << ", max sequence diff "
             << sequence << " (mean |log p| " << f32.abs().mean().item<double>() << ")\n";
+}
+
+// ---- LoRA ----
+
+LlamaConfig lora_config() {
+  LlamaConfig c = tiny_config();
+  c.tie_word_embeddings = false;
+  c.family = ModelFamily::Qwen2;  // q/k/v biases beside the adapters
+  return c;
+}
+const LoraSpec kLora{4, 8.0, {"q_proj", "v_proj", "o_proj", "gate_proj", "down_proj"}};
+
+TEST(LoraTest, ZeroInitialisedAdaptersLeaveOutputsIdenticalAndAdaptersOffIsTheBase) {
+  CausalLm lm(lora_config());
+  at::Generator gen = at::detail::createCPUGenerator(41);
+  init_weights(*lm, gen);
+  const at::Tensor ids = random_ids(2, 6, 32, gen);
+  at::Tensor mask = at::ones({2, 6}, at::kLong);
+  mask[1][0] = 0;
+  const at::Tensor base = lm->forward(full_input(ids, mask)).detach();
+  lm->backbone()->add_lora(kLora, gen);
+  EXPECT_TRUE(at::equal(lm->forward(full_input(ids, mask)), base));  // B = 0, with gradients
+  {
+    at::NoGradGuard no_grad;  // merged weights
+    EXPECT_TRUE(at::equal(lm->forward(full_input(ids, mask)), base));
+  }
+  // Trained adapters change the outputs; switched off, the model is the base exactly.
+  {
+    at::NoGradGuard no_grad;
+    for (auto& [name, t] : lora_named_weights(*lm)) t.normal_(0.0, 0.3, gen);
+  }
+  EXPECT_FALSE(tensors_near(lm->forward(full_input(ids, mask)), base, 1e-3));
+  lm->backbone()->set_adapters_enabled(false);
+  EXPECT_TRUE(at::equal(lm->forward(full_input(ids, mask)), base));
+  {
+    at::NoGradGuard no_grad;
+    EXPECT_TRUE(at::equal(lm->forward(full_input(ids, mask)), base));
+  }
+  lm->backbone()->set_adapters_enabled(true);
+  // The merged forward (no gradients) and the adapters beside the weights agree.
+  const at::Tensor beside = lm->forward(full_input(ids, mask)).detach();
+  at::NoGradGuard no_grad;
+  EXPECT_TRUE(tensors_near(lm->forward(full_input(ids, mask)), beside, 1e-5));
+}
+
+TEST(LoraTest, GradientsReachOnlyTheAdaptersAndCheckpointingKeepsThem) {
+  CausalLm lm(lora_config());
+  at::Generator gen = at::detail::createCPUGenerator(42);
+  init_weights(*lm, gen);
+  for (auto& t : lm->parameters()) t.set_requires_grad(false);
+  lm->backbone()->add_lora(kLora, gen);
+  {
+    at::NoGradGuard no_grad;
+    for (auto& [name, t] : lora_named_weights(*lm)) {
+      if (name.find("lora_B") != std::string::npos) t.normal_(0.0, 0.1, gen);
+    }
+  }
+  const at::Tensor ids = random_ids(2, 6, 32, gen);
+  const at::Tensor mask = at::ones({2, 6}, at::kLong);
+  const at::Tensor weights = at::randn({2, 6, 32}, gen);
+  const auto gradients = [&](bool checkpointing) {
+    lm->backbone()->set_gradient_checkpointing(checkpointing);
+    lm->zero_grad();
+    (lm->forward(full_input(ids, mask)) * weights).sum().backward();
+    std::map<std::string, at::Tensor> out;
+    for (const auto& p : lm->named_parameters()) {
+      if (p.value().grad().defined()) out[p.key()] = p.value().grad().clone();
+    }
+    return out;
+  };
+  const auto plain = gradients(false);
+  // 5 targets x 2 layers x (A, B), nothing else.
+  ASSERT_EQ(plain.size(), 5u * 2u * 2u);
+  for (const auto& [name, g] : plain) {
+    EXPECT_TRUE(name.find(".lora_A.weight") != std::string::npos ||
+                name.find(".lora_B.weight") != std::string::npos)
+        << name;
+    EXPECT_GT(g.abs().sum().item<double>(), 0.0) << name;
+  }
+  const auto checkpointed = gradients(true);
+  ASSERT_EQ(checkpointed.size(), plain.size());
+  for (const auto& [name, g] : plain) EXPECT_TRUE(at::equal(checkpointed.at(name), g)) << name;
+}
+
+TEST(LoraTest, MergedExportIsBasePlusScaledAdaptersAndPeftLayoutHasPeftNames) {
+  CausalLm lm(lora_config());
+  at::Generator gen = at::detail::createCPUGenerator(43);
+  init_weights(*lm, gen);
+  const at::Tensor q = lm->named_parameters()["model.layers.1.self_attn.q_proj.weight"].clone();
+  lm->backbone()->add_lora(kLora, gen);
+  {
+    at::NoGradGuard no_grad;
+    for (auto& [name, t] : lora_named_weights(*lm)) t.normal_(0.0, 0.2, gen);
+  }
+  auto params = lm->named_parameters();
+  const at::Tensor a = params["model.layers.1.self_attn.q_proj.lora_A.weight"];
+  const at::Tensor b = params["model.layers.1.self_attn.q_proj.lora_B.weight"];
+  std::map<std::string, at::Tensor> merged;
+  for (const auto& [name, t] : hf_named_weights(*lm)) merged[name] = t;
+  EXPECT_EQ(merged.count("model.layers.1.self_attn.q_proj.lora_A.weight"), 0u);
+  EXPECT_EQ(merged.size(), 1 + 2 * (9 + 3) + 1 + 1u);  // the base's tensors, biases included
+  EXPECT_TRUE(tensors_near(merged.at("model.layers.1.self_attn.q_proj.weight"),
+                           q + at::mm(b, a) * (8.0 / 4.0), 1e-6));
+  EXPECT_TRUE(at::equal(merged.at("model.layers.1.self_attn.k_proj.weight"),
+                        params["model.layers.1.self_attn.k_proj.weight"]));  // not a target
+  // The exported directory loads as a plain model that computes what the adapted one does.
+  fs::TempDir dir("lora-export");
+  save_causal_lm(lm, dir.path() + "/merged");
+  CausalLm plain = load_causal_lm(dir.path() + "/merged");
+  const at::Tensor ids = random_ids(2, 5, 32, gen);
+  const at::Tensor mask = at::ones({2, 5}, at::kLong);
+  at::NoGradGuard no_grad;
+  EXPECT_TRUE(tensors_near(plain->forward(full_input(ids, mask)),
+                           lm->forward(full_input(ids, mask)), 1e-5));
+  save_peft_adapter(lm, dir.path() + "/adapter", "base/model");
+  const auto content =
+      checkpoint::load_safetensors(dir.path() + "/adapter/adapter_model.safetensors");
+  EXPECT_EQ(content.tensors.size(), 5u * 2u * 2u);
+  const at::Tensor* saved_a =
+      content.find("base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight");
+  ASSERT_NE(saved_a, nullptr);
+  EXPECT_TRUE(at::equal(*saved_a, a));
+  const auto config =
+      nlohmann::json::parse(fs::read_file(dir.path() + "/adapter/adapter_config.json"));
+  EXPECT_EQ(config.at("peft_type"), "LORA");
+  EXPECT_EQ(config.at("r"), 4);
+  EXPECT_EQ(config.at("lora_alpha"), 8.0);
+  EXPECT_EQ(config.at("base_model_name_or_path"), "base/model");
+  EXPECT_EQ(config.at("target_modules").size(), 5u);
 }
 
 TEST(LlamaTest, TwoTrainModeForwardsAreIdentical) {  // no dropout or other randomness
