@@ -1,30 +1,19 @@
 #include "infalign/calibration/transform.h"
 
+#include "infalign/config/names.h"
 #include "infalign/core/error.h"
 
 namespace infalign::calibration {
 
 theory::Transform make_transform(const config::TransformConfig& t, std::int64_t k) {
+  if (t.kind == config::TransformKind::Raw) {
+    throw Error("transform.kind raw uses the reward model score itself; it has no Phi on u");
+  }
+  // The config's names are the theory's (one vocabulary; TransformVocabularyTest).
   theory::Transform phi;
-  switch (t.kind) {
-    case config::TransformKind::Raw:
-      throw Error("transform.kind raw uses the reward model score itself; it has no Phi on u");
-    case config::TransformKind::Identity:
-      phi.shape = theory::Shape::Identity;
-      break;
-    case config::TransformKind::Log:
-      phi.shape = theory::Shape::Log;
-      phi.eps = t.log_floor > 0 ? t.log_floor : 0.5 / static_cast<double>(k);
-      break;
-    case config::TransformKind::Exp:
-      phi.shape = theory::Shape::Exp;
-      break;
-    case config::TransformKind::NegExp:
-      phi.shape = theory::Shape::NegExp;
-      break;
-    case config::TransformKind::Logistic:
-      phi.shape = theory::Shape::Logistic;
-      break;
+  phi.shape = theory::parse_shape(config::enum_name(t.kind));
+  if (phi.shape == theory::Shape::Log) {
+    phi.eps = t.log_floor > 0 ? t.log_floor : 0.5 / static_cast<double>(k);
   }
   phi.t = t.t;
   phi.c = t.center;

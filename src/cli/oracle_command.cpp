@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "infalign/config/eval_config.h"
+#include "infalign/config/names.h"
 #include "infalign/config/oracle_config.h"
+#include "infalign/config/transform_config.h"
 #include "infalign/core/error.h"
 #include "infalign/core/random.h"
 #include "infalign/eval/frontier.h"
@@ -49,9 +51,10 @@ OracleCommand* add_oracle_command(CLI::App& app) {
   s->add_option("--synthetic", c.synthetic, "uniform: rewards drawn from U[0, 1]")
       ->check(CLI::IsMember({"uniform"}));
   s->add_option("--transform", c.transform,
-                "raw, identity, log, exp, negexp or logistic (synthetic mode)")
+                fmt::format("{} (synthetic mode)",
+                            fmt::join(config::enum_names<config::TransformKind>(), ", ")))
       ->capture_default_str()
-      ->check(CLI::IsMember({"raw", "identity", "log", "exp", "negexp", "logistic"}));
+      ->check(CLI::IsMember(config::enum_names<config::TransformKind>()));
   s->add_option("--t", c.t, "Sharpness of exp, negexp, logistic")->capture_default_str();
   s->add_option("--c", c.c, "Centre of logistic")->capture_default_str();
   s->add_option("--kl", c.kl, "The KL at which to report the oracle (synthetic mode)");

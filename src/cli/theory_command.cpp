@@ -14,6 +14,7 @@
 
 #include "infalign/core/error.h"
 #include "infalign/theory/calibrated.h"
+#include "infalign/theory/transform.h"
 
 namespace infalign::cli {
 
@@ -42,9 +43,10 @@ TheoryCommand* add_theory_command(CLI::App& app) {
       "base of the RLHF policy for a transform and beta (or a KL budget), the best t for a budget, "
       "and the optimal policy (docs/method.md section 5). Needs no config or model.");
   auto* s = c.sub;
-  s->add_option("--transform", c.transform, "identity, log, exp, negexp, logistic or probit")
+  s->add_option("--transform", c.transform,
+                fmt::format("{}", fmt::join(theory::shape_names(), ", ")))
       ->capture_default_str()
-      ->check(CLI::IsMember({"identity", "log", "exp", "negexp", "logistic", "probit"}));
+      ->check(CLI::IsMember(theory::shape_names()));
   s->add_option("--t", c.t, "Sharpness of exp, negexp, logistic")->capture_default_str();
   s->add_option("--c", c.c, "Centre of logistic")->capture_default_str();
   s->add_option("--floor", c.floor, "Floor of u inside log (0 = none)")->capture_default_str();

@@ -38,8 +38,14 @@ Shape parse_shape(std::string_view name) {
   for (const auto& [shape, n] : kNames) {
     if (n == name) return shape;
   }
-  throw Error(fmt::format(
-      "unknown transform '{}'; expected identity, log, exp, negexp, logistic or probit", name));
+  throw Error(fmt::format("unknown transform '{}'; expected one of {}", name,
+                          fmt::join(shape_names(), ", ")));
+}
+
+std::vector<std::string> shape_names() {
+  std::vector<std::string> out;
+  for (const auto& [shape, name] : kNames) out.emplace_back(name);
+  return out;
 }
 
 bool Transform::normalized() const {

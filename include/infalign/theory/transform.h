@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace infalign::theory {
 
@@ -32,6 +33,10 @@ struct Transform {
 std::string_view shape_name(Shape s);
 // Parses identity|log|exp|negexp|logistic|probit; throws infalign::Error listing the names.
 Shape parse_shape(std::string_view name);
+// Every shape's name, in declaration order: the one vocabulary of transforms. The config's
+// transform.kind names (config::TransformKind, plus raw) and both CLIs' --transform take theirs
+// from it or are checked against it (TransformVocabularyTest).
+std::vector<std::string> shape_names();
 
 // Standard normal quantile (inverse CDF), accurate to about 1e-15 relative; u in (0, 1).
 double normal_quantile(double u);

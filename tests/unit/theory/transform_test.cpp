@@ -1,13 +1,39 @@
 #include "infalign/theory/transform.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
 
+#include "infalign/config/names.h"
+#include "infalign/config/transform_config.h"
 #include "infalign/core/error.h"
 
 namespace infalign::theory {
 namespace {
+
+// One vocabulary: every transform.kind of the config but raw is a theory shape of the same
+// name, so the config, the theory tool and the oracle CLI accept the same words.
+TEST(TransformVocabularyTest, ConfigKindsAreTheoryShapesByName) {
+  std::vector<std::string> kinds = config::enum_names<config::TransformKind>();
+  ASSERT_EQ(kinds.front(), "raw");
+  const std::vector<std::string> shapes = shape_names();
+  for (std::size_t i = 1; i < kinds.size(); ++i) {
+    EXPECT_EQ(shape_name(parse_shape(kinds[i])), kinds[i]);
+    EXPECT_NE(std::find(shapes.begin(), shapes.end(), kinds[i]), shapes.end()) << kinds[i];
+  }
+  // The shapes the config lacks are the theory tool's own (probit).
+  EXPECT_EQ(shapes.size(),
+            kinds.size());  // identity..logistic + probit vs raw + identity..logistic
+  try {
+    parse_shape("bon");
+    ADD_FAILURE() << "an unknown transform parsed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("identity, log, exp, negexp, logistic, probit"),
+              std::string::npos)
+        << e.what();
+  }
+}
 
 TEST(TransformTest, HandComputedValues) {
   EXPECT_DOUBLE_EQ((Transform{Shape::Identity})(0.3), 0.3);
