@@ -429,7 +429,7 @@ struct Registry {
 
     Section<TrainConfig>(fields, sections, "train", &ExperimentConfig::train)
         .field("output_dir", &TrainConfig::output_dir)
-        .field("total_steps", &TrainConfig::total_steps, at_least<I>(1))
+        .field("total_steps", &TrainConfig::total_steps, at_least<I>(0))
         .field("batch_size", &TrainConfig::batch_size, in_range<I>(1, 1 << 20))
         .field("grad_accum_steps", &TrainConfig::grad_accum_steps, in_range<I>(1, 1 << 16))
         .field("lr", &TrainConfig::lr, in_range(0.0, 10.0, true, false))

@@ -62,6 +62,14 @@ void check_lora(const ExperimentConfig& c, Issues& issues) {
   }
 }
 
+void check_train(const ExperimentConfig& c, Issues& issues) {
+  if (c.train.total_steps == 0 && !(c.run.stage == Stage::Lm && c.model.init_from.empty())) {
+    issues.add("train.total_steps",
+               "got 0, which only stage lm with model.init_from \"\" takes (write a fresh "
+               "model without training); expected at least 1");
+  }
+}
+
 void check_model(const ExperimentConfig& c, Issues& issues) {
   const ModelConfig& m = c.model;
   if (m.hidden_size % m.num_attention_heads != 0) {
@@ -287,6 +295,7 @@ std::vector<ConfigIssue> validate_config(const ExperimentConfig& config,
   }
   check_model(config, issues);
   check_lora(config, issues);
+  check_train(config, issues);
   check_tokenizer(config, issues);
   check_stage(config, issues);
   check_ppo(config, issues);

@@ -131,6 +131,19 @@ LmResult train_lm(const config::LoadedConfig& loaded, runtime::Distributed* dist
   for (const auto& p : lm->parameters()) n_params += p.numel();
   log::info("[run] causal LM: {} parameters ({} layers, hidden {}, vocab {})", n_params,
             lm->config().num_hidden_layers, lm->config().hidden_size, lm->config().vocab_size);
+  if (t.total_steps == 0) {
+    // A model of the configured shape as initialised, untrained (no optimizer state is made):
+    // a stand-in for a real checkpoint of that size (docs/memory.md).
+    LmResult result;
+    result.model_dir = output_dir;
+    if (main_rank) {
+      model::save_causal_lm(lm, output_dir, cfg.tokenizer.path, at::kFloat,
+                            static_cast<std::uint64_t>(cfg.checkpoint.max_shard_bytes));
+      log::info("[lm] done: train.total_steps 0, the initialised model written to {}", output_dir);
+    }
+    if (parallel) dist->barrier();
+    return result;
+  }
 
   if (t.batch_size % world != 0) {
     throw ConfigError(

@@ -13,7 +13,8 @@ enum class LrSchedule { Constant, Linear, Cosine };
 struct TrainConfig {
   // Where the trained model directory goes; "" = <run.run_dir>/model.
   std::string output_dir = "";
-  // Optimizer steps to run.
+  // Optimizer steps to run. 0 (stage lm with model.init_from "" only): write the initialised
+  // model untrained, e.g. a random model of a real model's shape.
   std::int64_t total_steps = 3000;
   // Examples per micro-batch: sequences (stage lm) or comparison groups (stage reward).
   std::int64_t batch_size = 32;
