@@ -192,7 +192,8 @@ class PpoRun {
     if (value_)
       (*value_)->backbone()->set_gradient_checkpointing(cfg_.train.gradient_checkpointing);
     log::info("[ppo] policy and frozen reference ({}{}) from {}; {}",
-              config::enum_name(cfg_.run.frozen_dtype),
+              lora_ ? std::string("the policy with its adapters off")
+                    : std::string(config::enum_name(cfg_.run.frozen_dtype)),
               cfg_.train.gradient_checkpointing ? ", checkpointed blocks" : "",
               cfg_.model.init_from,
               !critic_ ? fmt::format("no value model ({} advantages over {} samples per prompt)",
