@@ -18,13 +18,9 @@ std::string ConfigIssue::str() const {
 
 namespace {
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() > suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() > suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
-
-// tokenizer.path names a Hugging Face tokenizer.json (tokenizer::is_tokenizer_json's rule).
-bool is_tokenizer_json(const std::string& path) { return ends_with(path, ".json"); }
 
 class Issues {
  public:
@@ -387,5 +383,7 @@ void check_input_files(const ExperimentConfig& c, const ConfigSources& sources, 
   }
   if (!messages.empty()) throw ConfigError(std::move(messages));
 }
+
+bool is_tokenizer_json(std::string_view path) { return ends_with(path, ".json"); }
 
 }  // namespace infalign::config

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <set>
 
 #include <fmt/format.h>
@@ -12,6 +13,7 @@
 
 #include "infalign/checkpoint/safetensors.h"
 #include "infalign/checkpoint/safetensors_format.h"
+#include "infalign/config/validate.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/runtime/tensor_format.h"
@@ -83,66 +85,78 @@ std::set<std::string> ignored_names(const checkpoint::SafetensorsContent& conten
   return ignored;
 }
 
-template <class Model>
-void write_directory(Model& model, const std::string& dir, ModelKind kind,
-                     const std::string& tokenizer_model, c10::ScalarType dtype,
-                     std::uint64_t max_shard_bytes,
-                     config::RewardInput score_input = config::RewardInput::PromptResponse) {
+// Writes a model directory so that readers see the old one or the new one, never a mix: `fill`
+// writes the files into a temporary directory, which then replaces `dir` (the old directory, if
+// any, is moved aside first, then removed).
+void write_directory_atomically(const std::string& dir,
+                                const std::function<void(const stdfs::path&)>& fill) {
   const stdfs::path target(dir);
   const stdfs::path tmp = target.string() + fmt::format(".tmp.{}", ::getpid());
   std::error_code ec;
   stdfs::remove_all(tmp, ec);
   fs::create_directories(tmp.string());
-  checkpoint::NamedTensors tensors;
-  // Adapters (LoRA) merged into their weights: the HF layout has no adapter tensors.
-  for (const auto& [name, value] : hf_named_weights(*model)) {
-    tensors.emplace_back(name, value.detach().to(at::kCPU, dtype));
-  }
-  std::vector<std::uint64_t> sizes;
-  std::uint64_t total = 0;
-  for (const auto& [name, t] : tensors) {
-    sizes.push_back(static_cast<std::uint64_t>(t.numel() * t.element_size()));
-    total += sizes.back();
-  }
-  const std::vector<std::size_t> starts = checkpoint::shard_starts(sizes, max_shard_bytes);
-  if (starts.size() <= 1) {
-    checkpoint::save_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
-  } else {
-    // Sharded as transformers writes it: model-0000i-of-0000n.safetensors and the index.
-    checkpoint::SafetensorsIndex index;
-    for (std::size_t s = 0; s < starts.size(); ++s) {
-      const std::size_t end = s + 1 < starts.size() ? starts[s + 1] : tensors.size();
-      const std::string shard =
-          fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, starts.size());
-      const checkpoint::NamedTensors part(tensors.begin() + static_cast<std::ptrdiff_t>(starts[s]),
-                                          tensors.begin() + static_cast<std::ptrdiff_t>(end));
-      for (const auto& [name, t] : part) index.weight_map.emplace(name, shard);
-      checkpoint::save_safetensors((tmp / shard).string(), part, {{"format", "pt"}});
-    }
-    fs::write_file_atomic((tmp / "model.safetensors.index.json").string(),
-                          checkpoint::safetensors_index_json(index, total));
-  }
-  fs::write_file_atomic(
-      (tmp / "config.json").string(),
-      to_hf_config_json(model->config(), kind, hf_dtype_name(dtype), score_input));
-  if (!tokenizer_model.empty()) {
-    // The tokenizer beside the weights, under the names transformers looks for: a SentencePiece
-    // tokenizer.model, or a tokenizer.json with the tokenizer_config.json next to it.
-    const bool hf_json = stdfs::path(tokenizer_model).extension() == ".json";
-    fs::write_file_atomic((tmp / (hf_json ? "tokenizer.json" : "tokenizer.model")).string(),
-                          fs::read_file(tokenizer_model));
-    const stdfs::path config = stdfs::path(tokenizer_model).parent_path() / "tokenizer_config.json";
-    if (hf_json && stdfs::exists(config)) {
-      fs::write_file_atomic((tmp / "tokenizer_config.json").string(),
-                            fs::read_file(config.string()));
-    }
-  }
-  // Swap in: the old directory (if any) is moved aside first, then removed.
+  fill(tmp);
   const stdfs::path old = target.string() + fmt::format(".old.{}", ::getpid());
   if (stdfs::exists(target)) stdfs::rename(target, old);
   stdfs::rename(tmp, target);
   fs::sync_directory(target.parent_path().empty() ? "." : target.parent_path().string());
   stdfs::remove_all(old, ec);
+}
+
+template <class Model>
+void write_directory(Model& model, const std::string& dir, ModelKind kind,
+                     const std::string& tokenizer_model, c10::ScalarType dtype,
+                     std::uint64_t max_shard_bytes,
+                     config::RewardInput score_input = config::RewardInput::PromptResponse) {
+  write_directory_atomically(dir, [&](const stdfs::path& tmp) {
+    checkpoint::NamedTensors tensors;
+    // Adapters (LoRA) merged into their weights: the HF layout has no adapter tensors.
+    for (const auto& [name, value] : hf_named_weights(*model)) {
+      tensors.emplace_back(name, value.detach().to(at::kCPU, dtype));
+    }
+    std::vector<std::uint64_t> sizes;
+    std::uint64_t total = 0;
+    for (const auto& [name, t] : tensors) {
+      sizes.push_back(static_cast<std::uint64_t>(t.numel() * t.element_size()));
+      total += sizes.back();
+    }
+    const std::vector<std::size_t> starts = checkpoint::shard_starts(sizes, max_shard_bytes);
+    if (starts.size() <= 1) {
+      checkpoint::save_safetensors((tmp / "model.safetensors").string(), tensors,
+                                   {{"format", "pt"}});
+    } else {
+      // Sharded as transformers writes it: model-0000i-of-0000n.safetensors and the index.
+      checkpoint::SafetensorsIndex index;
+      for (std::size_t s = 0; s < starts.size(); ++s) {
+        const std::size_t end = s + 1 < starts.size() ? starts[s + 1] : tensors.size();
+        const std::string shard =
+            fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, starts.size());
+        const checkpoint::NamedTensors part(
+            tensors.begin() + static_cast<std::ptrdiff_t>(starts[s]),
+            tensors.begin() + static_cast<std::ptrdiff_t>(end));
+        for (const auto& [name, t] : part) index.weight_map.emplace(name, shard);
+        checkpoint::save_safetensors((tmp / shard).string(), part, {{"format", "pt"}});
+      }
+      fs::write_file_atomic((tmp / "model.safetensors.index.json").string(),
+                            checkpoint::safetensors_index_json(index, total));
+    }
+    fs::write_file_atomic(
+        (tmp / "config.json").string(),
+        to_hf_config_json(model->config(), kind, hf_dtype_name(dtype), score_input));
+    if (!tokenizer_model.empty()) {
+      // The tokenizer beside the weights, under the names transformers looks for: a SentencePiece
+      // tokenizer.model, or a tokenizer.json with the tokenizer_config.json next to it.
+      const bool hf_json = config::is_tokenizer_json(tokenizer_model);
+      fs::write_file_atomic((tmp / (hf_json ? "tokenizer.json" : "tokenizer.model")).string(),
+                            fs::read_file(tokenizer_model));
+      const stdfs::path config =
+          stdfs::path(tokenizer_model).parent_path() / "tokenizer_config.json";
+      if (hf_json && stdfs::exists(config)) {
+        fs::write_file_atomic((tmp / "tokenizer_config.json").string(),
+                              fs::read_file(config.string()));
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -223,35 +237,27 @@ void save_peft_adapter(CausalLm& model, const std::string& dir, const std::strin
   const LlamaModel backbone = model->backbone();
   INFALIGN_CHECK(backbone->has_lora(), "save_peft_adapter: the model has no adapters");
   const LoraSpec& spec = backbone->lora();
-  const stdfs::path target(dir);
-  const stdfs::path tmp = target.string() + fmt::format(".tmp.{}", ::getpid());
-  std::error_code ec;
-  stdfs::remove_all(tmp, ec);
-  fs::create_directories(tmp.string());
-  checkpoint::NamedTensors tensors;
-  for (const auto& [name, value] : lora_named_weights(*model)) {
-    tensors.emplace_back("base_model.model." + name, value.detach().to(at::kCPU, at::kFloat));
-  }
-  checkpoint::save_safetensors((tmp / "adapter_model.safetensors").string(), tensors,
-                               {{"format", "pt"}});
-  nlohmann::ordered_json config;
-  config["peft_type"] = "LORA";
-  config["task_type"] = "CAUSAL_LM";
-  config["base_model_name_or_path"] = base_model;
-  config["r"] = spec.rank;
-  config["lora_alpha"] = spec.alpha;
-  config["lora_dropout"] = 0.0;
-  config["target_modules"] = spec.targets;
-  config["bias"] = "none";
-  config["fan_in_fan_out"] = false;
-  config["inference_mode"] = true;
-  config["modules_to_save"] = nullptr;
-  fs::write_file_atomic((tmp / "adapter_config.json").string(), config.dump(2) + "\n");
-  const stdfs::path old = target.string() + fmt::format(".old.{}", ::getpid());
-  if (stdfs::exists(target)) stdfs::rename(target, old);
-  stdfs::rename(tmp, target);
-  fs::sync_directory(target.parent_path().empty() ? "." : target.parent_path().string());
-  stdfs::remove_all(old, ec);
+  write_directory_atomically(dir, [&](const stdfs::path& tmp) {
+    checkpoint::NamedTensors tensors;
+    for (const auto& [name, value] : lora_named_weights(*model)) {
+      tensors.emplace_back("base_model.model." + name, value.detach().to(at::kCPU, at::kFloat));
+    }
+    checkpoint::save_safetensors((tmp / "adapter_model.safetensors").string(), tensors,
+                                 {{"format", "pt"}});
+    nlohmann::ordered_json config;
+    config["peft_type"] = "LORA";
+    config["task_type"] = "CAUSAL_LM";
+    config["base_model_name_or_path"] = base_model;
+    config["r"] = spec.rank;
+    config["lora_alpha"] = spec.alpha;
+    config["lora_dropout"] = 0.0;
+    config["target_modules"] = spec.targets;
+    config["bias"] = "none";
+    config["fan_in_fan_out"] = false;
+    config["inference_mode"] = true;
+    config["modules_to_save"] = nullptr;
+    fs::write_file_atomic((tmp / "adapter_config.json").string(), config.dump(2) + "\n");
+  });
 }
 
 void save_scalar_model(ScalarModel& model, const std::string& dir,

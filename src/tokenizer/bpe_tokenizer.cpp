@@ -330,6 +330,15 @@ struct ByteLevelBpeTokenizer::Impl {
   mutable std::mutex cache_mutex;
   mutable std::unordered_map<std::string, std::vector<std::int32_t>> cache;
 
+  // Id of an added or vocabulary token written as in tokenizer.json, or -1.
+  std::int64_t token_id(std::string_view token) const {
+    for (const AddedToken& t : added) {
+      if (t.content == token) return t.id;
+    }
+    const auto it = vocab.find(std::string(token));
+    return it == vocab.end() ? -1 : it->second;
+  }
+
   [[noreturn]] void fail(const std::string& what) const {
     throw DataError(fmt::format("{}: {}", path, what));
   }
@@ -724,13 +733,7 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::load(const std::st
     } catch (const json::exception& e) {
       throw DataError(fmt::format("{}: not a JSON document ({})", config_path, e.what()));
     }
-    const auto id_of = [&](const std::string& name) -> std::int64_t {
-      for (const AddedToken& t : m.added) {
-        if (t.content == name) return t.id;
-      }
-      const auto it = m.vocab.find(name);
-      return it == m.vocab.end() ? -1 : it->second;
-    };
+    const auto id_of = [&](const std::string& name) { return m.token_id(name); };
     for (const char* key : {"bos_token", "eos_token", "pad_token", "unk_token"}) {
       if (!c.contains(key)) continue;
       const std::string name = config_token_name(c[key]);
@@ -801,9 +804,9 @@ std::string ByteLevelBpeTokenizer::decode(const std::vector<std::int64_t>& ids) 
   for (const std::int64_t id : ids) {
     if (id < 0 || id >= static_cast<std::int64_t>(m.piece_of_id.size())) continue;
     if (m.skipped_in_decode.count(id) != 0) continue;
-    if (m.added_by_id.count(id) != 0) {  // added tokens are written as they are
-      flush();
-      text += m.added[m.added_by_id.at(id)].content;
+    if (const auto added = m.added_by_id.find(id); added != m.added_by_id.end()) {
+      flush();  // added tokens are written as they are
+      text += m.added[added->second].content;
       continue;
     }
     const std::string& token = m.piece_of_id[id];
@@ -854,11 +857,7 @@ std::string ByteLevelBpeTokenizer::piece(std::int64_t id) const {
 }
 
 std::int64_t ByteLevelBpeTokenizer::token_id(std::string_view token) const {
-  for (const AddedToken& t : impl_->added) {
-    if (t.content == token) return t.id;
-  }
-  const auto it = impl_->vocab.find(std::string(token));
-  return it == impl_->vocab.end() ? -1 : it->second;
+  return impl_->token_id(token);
 }
 
 std::int64_t ByteLevelBpeTokenizer::config_token_id(std::string_view key) const {

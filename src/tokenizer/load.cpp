@@ -5,17 +5,13 @@
 
 #include <fmt/format.h>
 
+#include "infalign/config/validate.h"
 #include "infalign/core/error.h"
 #include "infalign/core/logging.h"
 #include "infalign/tokenizer/bpe_tokenizer.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 
 namespace infalign::tokenizer {
-
-bool is_tokenizer_json(std::string_view path) {
-  constexpr std::string_view suffix = ".json";
-  return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
-}
 
 namespace {
 
@@ -97,12 +93,12 @@ std::unique_ptr<Tokenizer> configured_json(const config::LoadedConfig& loaded) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_configured_tokenizer(const config::LoadedConfig& loaded) {
-  return is_tokenizer_json(loaded.config.tokenizer.path) ? configured_json(loaded)
-                                                         : configured_sentencepiece(loaded);
+  return config::is_tokenizer_json(loaded.config.tokenizer.path) ? configured_json(loaded)
+                                                                 : configured_sentencepiece(loaded);
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, const std::string& key) {
-  if (!is_tokenizer_json(path)) return SentencePieceTokenizer::load(path);
+  if (!config::is_tokenizer_json(path)) return SentencePieceTokenizer::load(path);
   auto tok = ByteLevelBpeTokenizer::load(path);
   const std::int64_t eos = tok->config_token_id("eos_token");
   if (eos < 0) {
@@ -118,7 +114,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, const std::st
 }
 
 std::string describe_tokenizer(const std::string& path) {
-  if (is_tokenizer_json(path)) return "Hugging Face tokenizer.json, byte-level BPE";
+  if (config::is_tokenizer_json(path)) return "Hugging Face tokenizer.json, byte-level BPE";
   return "SentencePiece, module " + sentencepiece_module_path();
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "infalign/config/experiment_config.h"
@@ -21,6 +22,10 @@ struct ConfigIssue {
 // Every rule broken by `config`; empty when valid. Locations come from `sources` when given.
 std::vector<ConfigIssue> validate_config(const ExperimentConfig& config,
                                          const ConfigSources& sources = {});
+
+// Whether a tokenizer path names a Hugging Face tokenizer.json (it ends in ".json"); otherwise it
+// is a SentencePiece model. The one rule validation, loading and export all use.
+bool is_tokenizer_json(std::string_view path);
 
 // Throws ConfigError naming each input file of run.stage (or of `infalign-eval` when
 // `for_eval`) that does not exist.

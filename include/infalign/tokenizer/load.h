@@ -11,10 +11,6 @@
 
 namespace infalign::tokenizer {
 
-// Whether `path` names a Hugging Face tokenizer.json (it ends in ".json"); otherwise it is read
-// as a SentencePiece model.
-bool is_tokenizer_json(std::string_view path);
-
 // Loads tokenizer.path and checks the config's special ids against it (ConfigError naming the
 // key and where it was set; DataError when the file cannot be read).
 // - SentencePiece: tokenizer.{unk,bos,eos,pad}_id must be the model's; a model without a pad
