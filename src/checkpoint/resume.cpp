@@ -13,22 +13,24 @@ namespace infalign::checkpoint {
 
 namespace {
 
-void assign(torch::nn::Module& model, const SafetensorsContent& content, const std::string& file) {
+// The checkpoint's tensors into the model's parameters, one tensor read at a time.
+void assign(torch::nn::Module& model, const std::string& file) {
+  const SafetensorsReader reader(file);
   at::NoGradGuard no_grad;
   auto params = model.named_parameters();
-  if (content.tensors.size() != params.size()) {
+  if (reader.header().tensors.size() != params.size()) {
     throw CheckpointError(fmt::format("{}: holds {} tensors, the model has {} parameters", file,
-                                      content.tensors.size(), params.size()));
+                                      reader.header().tensors.size(), params.size()));
   }
   for (auto& p : params) {
-    const at::Tensor* t = content.find(p.key());
+    const TensorRecord* t = reader.find(p.key());
     if (t == nullptr) throw CheckpointError(fmt::format("{}: missing tensor '{}'", file, p.key()));
-    if (t->sizes() != p.value().sizes()) {
+    if (at::IntArrayRef(t->shape) != p.value().sizes()) {
       throw CheckpointError(
           fmt::format("{}: tensor '{}' does not match the model's shape", file, p.key()));
     }
-    p.value().copy_(*t);
   }
+  for (auto& p : params) p.value().copy_(reader.read(*reader.find(p.key())));
 }
 
 void compare_configs(const std::string& saved_path, const config::ExperimentConfig& now) {
@@ -81,7 +83,7 @@ std::optional<std::string> resume(const config::LoadedConfig& loaded,
     for (const auto& part : r.parts) {
       const std::string weights = dir + "/" + part.name + ".safetensors";
       const std::string moments = dir + "/" + optimizer_file(part.name);
-      assign(part.model, load_safetensors(weights), weights);
+      assign(part.model, weights);
       part.optimizer.load_state(load_safetensors(moments).tensors, moments);
     }
     r.rngs.load_state(load_safetensors(dir + "/rng.safetensors").tensors);

@@ -1,5 +1,6 @@
 #include "infalign/checkpoint/safetensors.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -57,44 +58,129 @@ SafetensorsContent parse_safetensors(std::string_view bytes, const std::string& 
   return content;
 }
 
-SafetensorsContent load_safetensors(const std::string& path) {
-  std::string bytes;
+struct SafetensorsReader::Impl {
+  explicit Impl(const std::string& path) : file(path) {}
+  fs::FileReader file;
+  SafetensorsHeader header;
+};
+
+SafetensorsReader::SafetensorsReader(const std::string& path) {
   try {
-    bytes = fs::read_file(path);
+    impl_ = std::make_unique<Impl>(path);
   } catch (const Error& e) {
     throw CheckpointError(e.what());
   }
-  return parse_safetensors(bytes, path);
+  const std::uint64_t size = impl_->file.size();
+  std::string head(std::min<std::uint64_t>(size, 8), '\0');
+  try {
+    impl_->file.read_at(0, head.data(), head.size());
+    const std::uint64_t need = safetensors_header_bytes(head, size);
+    if (need > head.size()) {
+      head.resize(need);
+      impl_->file.read_at(8, head.data() + 8, need - 8);
+    }
+  } catch (const CheckpointError&) {
+    throw;
+  } catch (const Error& e) {
+    throw CheckpointError(e.what());
+  }
+  impl_->header = parse_safetensors_header(head, size, path);
+}
+
+SafetensorsReader::~SafetensorsReader() = default;
+
+const std::string& SafetensorsReader::path() const { return impl_->file.path(); }
+const SafetensorsHeader& SafetensorsReader::header() const { return impl_->header; }
+
+const TensorRecord* SafetensorsReader::find(std::string_view name) const {
+  for (const auto& r : impl_->header.tensors) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+at::Tensor SafetensorsReader::read(const TensorRecord& r) const {
+  at::Tensor t = at::empty(r.shape, at::TensorOptions().dtype(scalar_type(r.dtype)));
+  if (r.end > r.begin) {
+    try {
+      impl_->file.read_at(impl_->header.data_offset + r.begin, t.data_ptr(), r.end - r.begin);
+    } catch (const Error& e) {
+      throw CheckpointError(fmt::format("{}: tensor '{}': {}", path(), r.name, e.what()));
+    }
+  }
+  return t;
+}
+
+SafetensorsContent load_safetensors(const std::string& path) {
+  const SafetensorsReader reader(path);
+  SafetensorsContent content;
+  content.metadata = reader.header().metadata;
+  for (const auto& r : reader.header().tensors)
+    content.tensors.emplace_back(r.name, reader.read(r));
+  return content;
+}
+
+ModelWeightsReader::ModelWeightsReader(const std::string& path) : path_(path) {
+  if (!is_safetensors_index(path)) {
+    files_.push_back(std::make_unique<SafetensorsReader>(path));
+  } else {
+    std::string text;
+    try {
+      text = fs::read_file(path);
+    } catch (const Error& e) {
+      throw CheckpointError(e.what());
+    }
+    const SafetensorsIndex index = parse_safetensors_index(text, path);
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    std::map<std::string, std::vector<std::string>> shard_tensors;
+    for (const std::string& shard : index.shards) {
+      const std::string file = (dir / shard).string();
+      std::error_code ec;
+      if (!std::filesystem::exists(file, ec)) {
+        throw CheckpointError(
+            fmt::format("{}: shard {} is missing (expected {})", path, shard, file));
+      }
+      files_.push_back(std::make_unique<SafetensorsReader>(file));
+      auto& names = shard_tensors[shard];
+      for (const auto& r : files_.back()->header().tensors) names.push_back(r.name);
+    }
+    check_shards_against_index(index, shard_tensors, path);
+  }
+  for (std::size_t f = 0; f < files_.size(); ++f) {
+    for (const auto& r : files_[f]->header().tensors) by_name_.emplace(r.name, std::pair{f, &r});
+  }
+}
+
+std::vector<std::string> ModelWeightsReader::names() const {
+  std::vector<std::string> out;
+  for (const auto& file : files_) {
+    for (const auto& r : file->header().tensors) out.push_back(r.name);
+  }
+  return out;
+}
+
+const TensorRecord* ModelWeightsReader::find(std::string_view name) const {
+  const auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second.second;
+}
+
+at::Tensor ModelWeightsReader::read(std::string_view name) const {
+  const auto it = by_name_.find(name);
+  if (it == by_name_.end()) {
+    throw CheckpointError(fmt::format("{}: no tensor '{}'", path_, name));
+  }
+  return files_[it->second.first]->read(*it->second.second);
+}
+
+const std::map<std::string, std::string>& ModelWeightsReader::metadata() const {
+  return files_.front()->header().metadata;
 }
 
 SafetensorsContent load_model_weights(const std::string& path) {
-  if (!is_safetensors_index(path)) return load_safetensors(path);
-  std::string text;
-  try {
-    text = fs::read_file(path);
-  } catch (const Error& e) {
-    throw CheckpointError(e.what());
-  }
-  const SafetensorsIndex index = parse_safetensors_index(text, path);
-  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  const ModelWeightsReader reader(path);
   SafetensorsContent all;
-  std::map<std::string, std::vector<std::string>> shard_tensors;
-  for (const std::string& shard : index.shards) {
-    const std::string file = (dir / shard).string();
-    std::error_code ec;
-    if (!std::filesystem::exists(file, ec)) {
-      throw CheckpointError(
-          fmt::format("{}: shard {} is missing (expected {})", path, shard, file));
-    }
-    SafetensorsContent content = load_safetensors(file);
-    auto& names = shard_tensors[shard];
-    for (auto& [name, tensor] : content.tensors) {
-      names.push_back(name);
-      all.tensors.emplace_back(name, std::move(tensor));
-    }
-    if (all.metadata.empty()) all.metadata = std::move(content.metadata);
-  }
-  check_shards_against_index(index, shard_tensors, path);
+  all.metadata = reader.metadata();
+  for (const std::string& name : reader.names()) all.tensors.emplace_back(name, reader.read(name));
   return all;
 }
 
@@ -106,35 +192,39 @@ std::string model_weights_path(const std::string& dir) {
 }
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+                      const std::map<std::string, std::string>& metadata, at::ScalarType dtype) {
   std::set<std::string> names;
   std::vector<TensorRecord> records;
-  std::vector<at::Tensor> contiguous;
   std::uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
     if (name == "__metadata__" || !names.insert(name).second) {
       throw CheckpointError(
           fmt::format("{}: tensor name '{}' is reserved or used twice", path, name));
     }
-    const char* dtype = dtype_name(tensor.scalar_type());
-    if (dtype == nullptr) {
+    const at::ScalarType type = dtype == at::ScalarType::Undefined ? tensor.scalar_type() : dtype;
+    const char* name_of_type = dtype_name(type);
+    if (name_of_type == nullptr) {
       throw CheckpointError(
           fmt::format("{}: tensor '{}' has dtype {}, which safetensors files "
                       "cannot hold here",
-                      path, name, c10::toString(tensor.scalar_type())));
+                      path, name, c10::toString(type)));
     }
-    at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
-    const std::uint64_t size = static_cast<std::uint64_t>(t.numel()) * t.element_size();
-    records.push_back({name, dtype, t.sizes().vec(), offset, offset + size});
+    const std::uint64_t size = static_cast<std::uint64_t>(tensor.numel()) * c10::elementSize(type);
+    records.push_back({name, name_of_type, tensor.sizes().vec(), offset, offset + size});
     offset += size;
-    contiguous.push_back(std::move(t));
   }
-  std::string out = build_safetensors_header(records, metadata);
-  out.reserve(out.size() + offset);
-  for (const auto& t : contiguous) {
-    out.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  fs::AtomicFileWriter out(path);
+  out.write(build_safetensors_header(records, metadata));
+  for (const auto& [name, tensor] : tensors) {
+    // One tensor at a time on the CPU, in the file's dtype (no copy when it already is).
+    const at::Tensor t =
+        tensor.detach()
+            .to(at::kCPU, dtype == at::ScalarType::Undefined ? tensor.scalar_type() : dtype)
+            .contiguous();
+    out.write(std::string_view(static_cast<const char*>(t.data_ptr()),
+                               static_cast<std::size_t>(t.numel()) * t.element_size()));
   }
-  fs::write_file_atomic(path, out);
+  out.commit();
 }
 
 }  // namespace infalign::checkpoint

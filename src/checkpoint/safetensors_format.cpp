@@ -101,21 +101,40 @@ std::size_t dtype_size(std::string_view dtype) {
 }
 
 SafetensorsHeader parse_safetensors_header(std::string_view bytes, const std::string& name) {
-  if (bytes.size() < 8) {
+  return parse_safetensors_header(bytes, bytes.size(), name);
+}
+
+std::uint64_t safetensors_header_bytes(std::string_view first8, std::uint64_t file_size) {
+  if (first8.size() < 8 || file_size < 8) return 8;
+  std::uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) {
+    header_len =
+        (header_len << 8) | static_cast<unsigned char>(first8[static_cast<std::size_t>(i)]);
+  }
+  if (header_len > file_size - 8 || header_len > kMaxHeaderBytes) return 8;
+  return 8 + header_len;
+}
+
+SafetensorsHeader parse_safetensors_header(std::string_view head, std::uint64_t file_size,
+                                           const std::string& name) {
+  if (file_size < 8 || head.size() < 8) {
     fail(name,
-         fmt::format("file is {} bytes, too short for a safetensors header length", bytes.size()));
+         fmt::format("file is {} bytes, too short for a safetensors header length", file_size));
   }
   std::uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) {
-    header_len = (header_len << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+    header_len = (header_len << 8) | static_cast<unsigned char>(head[static_cast<std::size_t>(i)]);
   }
-  if (header_len > bytes.size() - 8 || header_len > kMaxHeaderBytes) {
+  if (header_len > file_size - 8 || header_len > kMaxHeaderBytes) {
     fail(name, fmt::format("header length {} exceeds the {} bytes that follow it (truncated, or "
                            "not a safetensors file)",
-                           header_len, bytes.size() - 8));
+                           header_len, file_size - 8));
   }
-  const std::string_view header = bytes.substr(8, header_len);
-  const std::uint64_t data_size = bytes.size() - 8 - header_len;
+  INFALIGN_CHECK(head.size() >= 8 + header_len,
+                 "parse_safetensors_header: {} bytes of {} given, the header needs {}", head.size(),
+                 name, 8 + header_len);
+  const std::string_view header = head.substr(8, header_len);
+  const std::uint64_t data_size = file_size - 8 - header_len;
   json parsed;
   try {
     parsed = json::parse(header.begin(), header.end());

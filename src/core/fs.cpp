@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include "infalign/core/error.h"
 
@@ -54,24 +56,74 @@ std::string read_file(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view content) {
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(fmt::format("cannot create {}: {}", tmp, errno_text()));
-  try {
-    write_all(fd, content, tmp);
-    if (::fsync(fd) != 0) throw Error(fmt::format("cannot fsync {}: {}", tmp, errno_text()));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+  AtomicFileWriter out(path);
+  out.write(content);
+  out.commit();
+}
+
+AtomicFileWriter::AtomicFileWriter(std::string path)
+    : path_(std::move(path)), tmp_(fmt::format("{}.tmp.{}", path_, ::getpid())) {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(fmt::format("cannot create {}: {}", tmp_, errno_text()));
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
   }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+}
+
+void AtomicFileWriter::write(std::string_view bytes) {
+  INFALIGN_CHECK(fd_ >= 0, "AtomicFileWriter: {} was already committed", path_);
+  write_all(fd_, bytes, tmp_);
+}
+
+void AtomicFileWriter::commit() {
+  INFALIGN_CHECK(fd_ >= 0, "AtomicFileWriter: {} was already committed", path_);
+  if (::fsync(fd_) != 0) throw Error(fmt::format("cannot fsync {}: {}", tmp_, errno_text()));
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    throw Error(fmt::format("cannot rename {} to {}: {}", tmp, path, why));
+    ::unlink(tmp_.c_str());
+    throw Error(fmt::format("cannot rename {} to {}: {}", tmp_, path_, why));
   }
-  sync_directory(parent_or_dot(path));
+  sync_directory(parent_or_dot(path_));
+}
+
+FileReader::FileReader(std::string path) : path_(std::move(path)) {
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw Error(fmt::format("cannot read {}: {}", path_, errno_text()));
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    throw Error(fmt::format("cannot read {}: not a regular file", path_));
+  }
+  size_ = static_cast<std::uint64_t>(st.st_size);
+}
+
+FileReader::~FileReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void FileReader::read_at(std::uint64_t offset, void* out, std::uint64_t n) const {
+  auto* p = static_cast<char*>(out);
+  while (n > 0) {
+    const ssize_t got =
+        ::pread(fd_, p, std::min<std::uint64_t>(n, 1u << 30), static_cast<off_t>(offset));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw Error(fmt::format("cannot read {}: {}", path_, errno_text()));
+    }
+    if (got == 0) {
+      throw Error(fmt::format("cannot read {}: the file ends at byte {}, {} bytes early", path_,
+                              offset, n));
+    }
+    p += got;
+    offset += static_cast<std::uint64_t>(got);
+    n -= static_cast<std::uint64_t>(got);
+  }
 }
 
 std::string gzip_compress(std::string_view bytes) {

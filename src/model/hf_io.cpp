@@ -37,49 +37,48 @@ const char* hf_dtype_name(c10::ScalarType t) {
 
 std::string shape_text(at::IntArrayRef s) { return fmt::format("{}", s); }
 
-// Copies the file's tensors into the module's parameters, by HF name, after checking that the
-// sets of names match and every shape agrees. `optional` names may be absent from the file
-// (they keep their current values); `ignored` names in the file are skipped.
-void assign_parameters(torch::nn::Module& module, const std::string& file,
-                       const checkpoint::SafetensorsContent& content,
+// Copies the file's tensors into the module's parameters, by HF name, after checking (from the
+// headers, before any data is read) that the sets of names match and every shape agrees. One
+// tensor is read at a time, so loading holds the model plus one tensor. `optional` names may be
+// absent from the file (they keep their current values); `ignored` names in the file are skipped.
+void assign_parameters(torch::nn::Module& module, const checkpoint::ModelWeightsReader& weights,
                        const std::set<std::string>& optional,
                        const std::set<std::string>& ignored) {
   auto params = module.named_parameters(/*recurse=*/true);
   std::vector<std::string> problems;
   for (const auto& p : params) {
-    const at::Tensor* t = content.find(p.key());
+    const checkpoint::TensorRecord* t = weights.find(p.key());
     if (t == nullptr) {
       if (!optional.count(p.key())) problems.push_back(fmt::format("missing tensor '{}'", p.key()));
       continue;
     }
-    if (t->sizes() != p.value().sizes()) {
+    if (at::IntArrayRef(t->shape) != p.value().sizes()) {
       problems.push_back(fmt::format("tensor '{}' has shape {}, expected {} from config.json",
-                                     p.key(), shape_text(t->sizes()),
-                                     shape_text(p.value().sizes())));
+                                     p.key(), shape_text(t->shape), shape_text(p.value().sizes())));
     }
-    if (!at::isFloatingType(t->scalar_type())) {
-      problems.push_back(fmt::format("tensor '{}' has dtype {}, expected a floating type", p.key(),
-                                     c10::toString(t->scalar_type())));
+    if (t->dtype != "F32" && t->dtype != "BF16" && t->dtype != "F16" && t->dtype != "F64") {
+      problems.push_back(
+          fmt::format("tensor '{}' has dtype {}, expected a floating type", p.key(), t->dtype));
     }
   }
-  for (const auto& [name, tensor] : content.tensors) {
+  for (const std::string& name : weights.names()) {
     if (params.find(name) == nullptr && !ignored.count(name)) {
       problems.push_back(fmt::format("unexpected tensor '{}'", name));
     }
   }
   if (!problems.empty()) {
-    throw CheckpointError(fmt::format("{}: {}", file, fmt::join(problems, "; ")));
+    throw CheckpointError(fmt::format("{}: {}", weights.path(), fmt::join(problems, "; ")));
   }
   at::NoGradGuard no_grad;
   for (auto& p : params) {
-    if (const at::Tensor* t = content.find(p.key())) p.value().copy_(*t);
+    if (weights.find(p.key()) != nullptr) p.value().copy_(weights.read(p.key()));
   }
 }
 
 // Names HF may store that are not parameters here: rotary inv_freq buffers of old transformers.
-std::set<std::string> ignored_names(const checkpoint::SafetensorsContent& content) {
+std::set<std::string> ignored_names(const checkpoint::ModelWeightsReader& weights) {
   std::set<std::string> ignored;
-  for (const auto& [name, t] : content.tensors) {
+  for (const std::string& name : weights.names()) {
     if (name.find("rotary_emb.inv_freq") != std::string::npos) ignored.insert(name);
   }
   return ignored;
@@ -109,21 +108,19 @@ void write_directory(Model& model, const std::string& dir, ModelKind kind,
                      std::uint64_t max_shard_bytes,
                      config::RewardInput score_input = config::RewardInput::PromptResponse) {
   write_directory_atomically(dir, [&](const stdfs::path& tmp) {
-    checkpoint::NamedTensors tensors;
-    // Adapters (LoRA) merged into their weights: the HF layout has no adapter tensors.
-    for (const auto& [name, value] : hf_named_weights(*model)) {
-      tensors.emplace_back(name, value.detach().to(at::kCPU, dtype));
-    }
+    // Adapters (LoRA) merged into their weights: the HF layout has no adapter tensors. Each is
+    // converted to `dtype` as it is written.
+    const checkpoint::NamedTensors tensors = hf_named_weights(*model);
     std::vector<std::uint64_t> sizes;
     std::uint64_t total = 0;
     for (const auto& [name, t] : tensors) {
-      sizes.push_back(static_cast<std::uint64_t>(t.numel() * t.element_size()));
+      sizes.push_back(static_cast<std::uint64_t>(t.numel()) * c10::elementSize(dtype));
       total += sizes.back();
     }
     const std::vector<std::size_t> starts = checkpoint::shard_starts(sizes, max_shard_bytes);
     if (starts.size() <= 1) {
       checkpoint::save_safetensors((tmp / "model.safetensors").string(), tensors,
-                                   {{"format", "pt"}});
+                                   {{"format", "pt"}}, dtype);
     } else {
       // Sharded as transformers writes it: model-0000i-of-0000n.safetensors and the index.
       checkpoint::SafetensorsIndex index;
@@ -135,7 +132,7 @@ void write_directory(Model& model, const std::string& dir, ModelKind kind,
             tensors.begin() + static_cast<std::ptrdiff_t>(starts[s]),
             tensors.begin() + static_cast<std::ptrdiff_t>(end));
         for (const auto& [name, t] : part) index.weight_map.emplace(name, shard);
-        checkpoint::save_safetensors((tmp / shard).string(), part, {{"format", "pt"}});
+        checkpoint::save_safetensors((tmp / shard).string(), part, {{"format", "pt"}}, dtype);
       }
       fs::write_file_atomic((tmp / "model.safetensors.index.json").string(),
                             checkpoint::safetensors_index_json(index, total));
@@ -191,13 +188,13 @@ CausalLm load_causal_lm(const std::string& config_dir, const std::string& file,
                         const LoadOptions& options) {
   const LlamaConfig config = read_model_config(config_dir);
   CausalLm model(config);
-  const auto content = checkpoint::load_model_weights(file);
-  auto ignored = ignored_names(content);
+  const checkpoint::ModelWeightsReader weights(file);
+  auto ignored = ignored_names(weights);
   // A tied model may still carry lm_head.weight (some exporters write it): it must then equal
   // the embedding, which is what a tied model uses.
-  if (config.tie_word_embeddings && content.find("lm_head.weight") != nullptr) {
-    const at::Tensor* embed = content.find("model.embed_tokens.weight");
-    if (embed == nullptr || !at::equal(*embed, *content.find("lm_head.weight"))) {
+  if (config.tie_word_embeddings && weights.find("lm_head.weight") != nullptr) {
+    if (weights.find("model.embed_tokens.weight") == nullptr ||
+        !at::equal(weights.read("model.embed_tokens.weight"), weights.read("lm_head.weight"))) {
       throw CheckpointError(
           fmt::format("{}: tie_word_embeddings is true but lm_head.weight differs "
                       "from model.embed_tokens.weight",
@@ -205,7 +202,7 @@ CausalLm load_causal_lm(const std::string& config_dir, const std::string& file,
     }
     ignored.insert("lm_head.weight");
   }
-  assign_parameters(*model, file, content, {}, ignored);
+  assign_parameters(*model, weights, {}, ignored);
   model->to(options.device, options.dtype);
   return model;
 }
@@ -216,14 +213,14 @@ ScalarModel load_scalar_model(const std::string& dir, const LoadOptions& options
   const LlamaConfig config = read_model_config(dir, &kind);
   ScalarModel model(config);
   const std::string file = checkpoint::model_weights_path(dir);
-  const auto content = checkpoint::load_model_weights(file);
-  auto ignored = ignored_names(content);
+  const checkpoint::ModelWeightsReader weights(file);
+  auto ignored = ignored_names(weights);
   std::set<std::string> optional;
   if (allow_fresh_head) {
     optional.insert("score.weight");
     ignored.insert("lm_head.weight");
   }
-  assign_parameters(*model, file, content, optional, ignored);
+  assign_parameters(*model, weights, optional, ignored);
   model->to(options.device, options.dtype);
   return model;
 }

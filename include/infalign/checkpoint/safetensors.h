@@ -4,12 +4,15 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+
+#include "infalign/checkpoint/safetensors_format.h"
 
 namespace infalign::checkpoint {
 
@@ -23,11 +26,52 @@ struct SafetensorsContent {
   const at::Tensor* find(std::string_view name) const;
 };
 
-// Writes `tensors` (any device; stored contiguous from CPU) atomically. Supported dtypes:
-// F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL. Throws CheckpointError on a duplicate name
-// or an unsupported dtype, infalign::Error on I/O failure.
+// Writes `tensors` (any device; stored contiguous from CPU, converted to `dtype` unless it is
+// Undefined) atomically, one tensor at a time: the file never sits whole in memory. Supported
+// dtypes: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL. Throws CheckpointError on a duplicate
+// name or an unsupported dtype, infalign::Error on I/O failure.
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+                      const std::map<std::string, std::string>& metadata = {},
+                      at::ScalarType dtype = at::ScalarType::Undefined);
+
+// A safetensors file opened for reading: its header validated against the file's size when
+// opened, each tensor read on demand straight into a tensor of its own (the file is never held
+// whole in memory). Throws CheckpointError naming the file (and the tensor).
+class SafetensorsReader {
+ public:
+  explicit SafetensorsReader(const std::string& path);
+  ~SafetensorsReader();
+  SafetensorsReader(const SafetensorsReader&) = delete;
+  SafetensorsReader& operator=(const SafetensorsReader&) = delete;
+  const std::string& path() const;
+  const SafetensorsHeader& header() const;
+  const TensorRecord* find(std::string_view name) const;  // nullptr when absent
+  at::Tensor read(const TensorRecord& record) const;      // on CPU, in the file's dtype
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A model's weights, from one safetensors file or from a sharded checkpoint when `path` is its
+// model.safetensors.index.json: every shard it names (in the same directory) is opened and its
+// header validated, and the shards' tensors must match the index exactly
+// (check_shards_against_index). Tensors are read one at a time, on demand. Throws
+// CheckpointError naming the index, the shard and the tensor.
+class ModelWeightsReader {
+ public:
+  explicit ModelWeightsReader(const std::string& path);
+  const std::string& path() const { return path_; }
+  std::vector<std::string> names() const;  // every tensor, shard by shard in file order
+  const TensorRecord* find(std::string_view name) const;       // nullptr when absent
+  at::Tensor read(std::string_view name) const;                // throws CheckpointError when absent
+  const std::map<std::string, std::string>& metadata() const;  // the first file's
+
+ private:
+  std::string path_;
+  std::vector<std::unique_ptr<SafetensorsReader>> files_;
+  std::map<std::string, std::pair<std::size_t, const TensorRecord*>, std::less<>> by_name_;
+};
 
 // Reads and validates a whole file. Throws CheckpointError naming `path` (and the tensor).
 SafetensorsContent load_safetensors(const std::string& path);

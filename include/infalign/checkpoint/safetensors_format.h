@@ -31,6 +31,13 @@ std::size_t dtype_size(std::string_view dtype);
 // offsets (inside the data section, size = elements x dtype size, no overlaps). Throws
 // CheckpointError "<name>: tensor '<t>': ..." on the first problem; never reads outside `bytes`.
 SafetensorsHeader parse_safetensors_header(std::string_view bytes, const std::string& name);
+// The same for a file of `file_size` bytes of which `head` holds the start: at least the
+// safetensors_header_bytes() of it (the data section is checked against file_size, not read).
+SafetensorsHeader parse_safetensors_header(std::string_view head, std::uint64_t file_size,
+                                           const std::string& name);
+// How many leading bytes of a file of `file_size` bytes hold its header, from its first 8:
+// 8 + the header length, or 8 when that length is impossible (the parser then says why).
+std::uint64_t safetensors_header_bytes(std::string_view first8, std::uint64_t file_size);
 
 // The first 8 + header-length bytes of a file holding `tensors` (offsets already set),
 // padded with spaces so the data section starts 8-byte aligned.

@@ -15,6 +15,42 @@ std::string read_file(const std::string& path);
 // writes `path.tmp.<pid>`, fsyncs it, renames it over `path`, fsyncs the directory.
 void write_file_atomic(const std::string& path, std::string_view content);
 
+// A file written in pieces (so a large one never sits whole in memory) that appears at `path`
+// only when commit() succeeds, as write_file_atomic does it. Destroyed uncommitted (an error on
+// the way), it removes its temporary file and leaves `path` as it was.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  void write(std::string_view bytes);
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+};
+
+// A file opened for reads at given offsets (pread), so parts of a large file can go straight
+// into their destination. Throws infalign::Error naming the path.
+class FileReader {
+ public:
+  explicit FileReader(std::string path);
+  ~FileReader();
+  FileReader(const FileReader&) = delete;
+  FileReader& operator=(const FileReader&) = delete;
+  std::uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  // Reads exactly `n` bytes at `offset` into `out`; throws if the file ends first.
+  void read_at(std::uint64_t offset, void* out, std::uint64_t n) const;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
 // The gzip format (RFC 1952) of `bytes`, one member; concatenated members are a valid gzip file.
 std::string gzip_compress(std::string_view bytes);
 // The uncompressed bytes of a gzip file (all its members). Throws infalign::DataError naming

@@ -72,6 +72,42 @@ TEST(SafetensorsTest, TruncatedFileIsACheckpointErrorNamingIt) {
   EXPECT_THROW(load_safetensors(dir.path() + "/missing.safetensors"), CheckpointError);
 }
 
+TEST(SafetensorsTest, SaveConvertsToTheFileDtypeAndTheReaderReadsOneTensorOnDemand) {
+  fs::TempDir dir;
+  const std::string path = dir.path() + "/t.safetensors";
+  const at::Tensor a = at::randn({5, 3});
+  const at::Tensor b = at::randn({8});
+  save_safetensors(path, {{"a", a}, {"b", b}}, {}, at::kBFloat16);
+  const SafetensorsReader reader(path);
+  ASSERT_EQ(reader.header().tensors.size(), 2u);
+  const TensorRecord* rb = reader.find("b");
+  ASSERT_NE(rb, nullptr);
+  EXPECT_EQ(rb->dtype, "BF16");
+  EXPECT_EQ(rb->end - rb->begin, 8u * 2);
+  EXPECT_TRUE(same_bits(reader.read(*rb), b.to(at::kBFloat16)));
+  EXPECT_TRUE(same_bits(reader.read(*reader.find("a")), a.to(at::kBFloat16)));
+  EXPECT_EQ(reader.find("c"), nullptr);
+  // A file cut inside its data section is refused when opened, before any tensor is read.
+  const std::string bytes = fs::read_file(path);
+  fs::write_file_atomic(path, bytes.substr(0, bytes.size() - 1));
+  EXPECT_THROW(SafetensorsReader{path}, CheckpointError);
+}
+
+TEST(SafetensorsTest, AFailedSaveLeavesTheOldFileAndNoTemporaryFile) {
+  fs::TempDir dir;
+  const std::string path = dir.path() + "/t.safetensors";
+  save_safetensors(path, {{"w", at::ones({4})}});
+  const std::string before = fs::read_file(path);
+  // The second tensor's dtype is refused after the first is known: nothing is written.
+  EXPECT_THROW(
+      save_safetensors(path, {{"w", at::zeros({4})}, {"c", at::ones({1}, at::kComplexFloat)}}),
+      CheckpointError);
+  EXPECT_EQ(fs::read_file(path), before);
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
+  EXPECT_EQ(files, 1u);
+}
+
 TEST(SafetensorsTest, ShardedWeightsLoadAsOneAndEveryInconsistencyIsNamed) {
   fs::TempDir dir;
   const at::Tensor a = at::arange(6, at::kFloat).reshape({2, 3});

@@ -49,6 +49,45 @@ TEST(FsTest, AtomicWriteReplacesContentAndLeavesNoTemporaryFile) {
   EXPECT_EQ(sha256_file(path), sha256_hex(std::string("second\0with nul", 15)));
 }
 
+TEST(FsTest, AtomicWriterShowsTheFileOnlyAfterCommitAndCleansUpWhenAbandoned) {
+  TempDir dir;
+  const std::string path = dir.path() + "/f.bin";
+  write_file_atomic(path, "old");
+  {
+    AtomicFileWriter out(path);
+    out.write("new ");
+    out.write("content");
+    EXPECT_EQ(read_file(path), "old");  // not yet committed
+  }                                     // abandoned: the old file stays, the temporary one is gone
+  EXPECT_EQ(read_file(path), "old");
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
+  EXPECT_EQ(files, 1u);
+  AtomicFileWriter out(path);
+  out.write("new ");
+  out.write("content");
+  out.commit();
+  EXPECT_EQ(read_file(path), "new content");
+}
+
+TEST(FsTest, FileReaderReadsRangesAndNamesTheFileWhenItEndsEarly) {
+  TempDir dir;
+  const std::string path = dir.path() + "/f.bin";
+  write_file_atomic(path, "0123456789");
+  const FileReader in(path);
+  EXPECT_EQ(in.size(), 10u);
+  char buf[4] = {};
+  in.read_at(3, buf, 4);
+  EXPECT_EQ(std::string(buf, 4), "3456");
+  try {
+    in.read_at(8, buf, 4);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(FileReader(dir.path() + "/missing"), Error);
+}
+
 TEST(FsTest, ErrorsNameThePath) {
   TempDir dir;
   const std::string missing = dir.path() + "/no/such/dir/file.txt";
