@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "infalign/app/memory_plan.h"
 #include "infalign/calibration/builder.h"
 #include "infalign/config/names.h"
 #include "infalign/config/validate.h"
@@ -18,6 +19,7 @@
 #include "infalign/core/signals.h"
 #include "infalign/core/timer.h"
 #include "infalign/eval/evaluate.h"
+#include "infalign/model/hf_io.h"
 #include "infalign/ppo/trainer.h"
 #include "infalign/runtime/blas.h"
 #include "infalign/runtime/device.h"
@@ -129,6 +131,108 @@ void train_tokenizer(const config::LoadedConfig& loaded) {
       tok->pad_id(), timer.seconds(), o.model_prefix);
 }
 
+// The shape of the model in `dir` when its config.json exists, else `fallback` (noted).
+model::LlamaConfig shape_of(const std::string& dir, const model::LlamaConfig& fallback,
+                            const std::string& what, std::vector<std::string>& notes) {
+  if (!dir.empty() && std::filesystem::exists(std::filesystem::path(dir) / "config.json")) {
+    return model::read_model_config(dir);
+  }
+  notes.push_back(
+      fmt::format("{}: {} has no config.json yet, planned with the model section's "
+                  "shape",
+                  what, dir.empty() ? std::string("(none)") : dir));
+  return fallback;
+}
+
+// The models' shapes this run will load, from their config.json files (the model section's
+// shape where one does not exist yet).
+ModelShapes model_shapes(const config::ExperimentConfig& cfg, bool for_eval,
+                         std::vector<std::string>& notes) {
+  const model::LlamaConfig fresh = model::llama_config_from(cfg.model, cfg.tokenizer);
+  ModelShapes s;
+  const bool fresh_lm =
+      !for_eval && cfg.run.stage == config::Stage::Lm && cfg.model.init_from.empty();
+  s.policy = fresh_lm   ? fresh
+             : for_eval ? shape_of(cfg.eval.base_model, fresh, "eval.base_model", notes)
+                        : shape_of(cfg.model.init_from, fresh, "model.init_from", notes);
+  if (!for_eval && cfg.run.stage == config::Stage::Reward) {
+    s.reward = s.policy;  // the reward model trained from model.init_from
+  } else if (cfg.reward.kind == config::RewardKind::Model) {
+    s.reward = shape_of(cfg.reward.model_path, s.policy, "reward.model_path", notes);
+  }
+  if (cfg.ppo.advantage == config::Advantage::Gae) {
+    s.value =
+        cfg.ppo.value_init == config::ValueInit::RewardModel && s.reward ? *s.reward : s.policy;
+  }
+  return s;
+}
+
+// The memory plan of this process: logged, and checked against the device's memory (or
+// run.memory_limit_gib); a run that will not fit is refused unless run.memory_check is false.
+// Returns the planned peak in bytes.
+double check_memory(const config::LoadedConfig& loaded, bool for_eval, const runtime::DistEnv& env,
+                    std::string_view tag) {
+  const config::ExperimentConfig& cfg = loaded.config;
+  if (!for_eval && cfg.run.stage == config::Stage::Tokenizer) return 0;  // no model
+  const c10::Device device = runtime::resolve_device(cfg.run.device);
+  std::vector<std::string> notes;
+  const ModelShapes shapes = model_shapes(cfg, for_eval, notes);
+  const HostMemory host = host_memory();
+  // On a GPU the runtime's own share is the CUDA context and kernels (about 0.5 GiB, estimated).
+  const double runtime = device.is_cuda() ? 0.5 * 1024 * 1024 * 1024 : host.rss;
+  const MemoryPlan plan = plan_memory(cfg, for_eval, shapes, env.world_size, runtime);
+  double limit = cfg.run.memory_limit_gib * 1024 * 1024 * 1024;
+  std::string limit_source = "run.memory_limit_gib";
+  if (limit <= 0) {
+    if (device.is_cuda()) {
+      limit = static_cast<double>(runtime::cuda_device_memory(device));
+      limit_source = device.str() + "'s memory";
+    } else {
+      // The processes on this machine share its memory.
+      limit =
+          (host.available + host.rss * env.local_world_size) / std::max(1, env.local_world_size);
+      limit_source =
+          env.local_world_size > 1
+              ? fmt::format("this machine's available memory / {} processes", env.local_world_size)
+              : std::string("this machine's available memory");
+    }
+  }
+  for (const auto& line : plan.lines()) log::info("[{}] memory: {}", tag, line);
+  for (const auto& note : notes) log::info("[{}] memory: note: {}", tag, note);
+  if (limit <= 0) {
+    log::warn(
+        "[{}] memory: the device's memory is unknown; set run.memory_limit_gib to check "
+        "the plan against it",
+        tag);
+    return plan.peak_bytes();
+  }
+  const double peak = plan.peak_bytes();
+  log::info("[{}] memory: {} of {} ({}) on {}", tag, format_bytes(peak), format_bytes(limit),
+            limit_source, device.str());
+  if (peak > limit) {
+    const MemoryTerm& big = plan.peak().biggest();
+    const std::string message = fmt::format(
+        "{} will not fit: its planned peak is {} per process (phase '{}') and {} is {}. The "
+        "biggest term is {} ({}){}. (run.memory_check: false starts it anyway; "
+        "run.memory_limit_gib sets the memory to plan for.)",
+        plan.job, format_bytes(peak), plan.peak().name, limit_source, format_bytes(limit), big.name,
+        format_bytes(big.bytes),
+        big.shrink.empty() ? std::string(": no option shrinks it; use a smaller model")
+                           : "; shrink it with " + big.shrink);
+    if (cfg.run.memory_check) throw ConfigError({"run.memory_check: " + message});
+    log::warn("[{}] memory: {}", tag, message);
+  }
+  return peak;
+}
+
+// The measured peak against the plan, at the end of a run (CPU: the process's peak RSS).
+void report_peak_memory(double planned, const config::ExperimentConfig& cfg, std::string_view tag) {
+  if (planned <= 0 || runtime::resolve_device(cfg.run.device).is_cuda()) return;
+  const double peak = host_memory().peak_rss;
+  log::info("[{}] memory: peak RSS {} (plan {}, measured/plan {:.2f})", tag, format_bytes(peak),
+            format_bytes(planned), peak / planned);
+}
+
 // Reports what a run would need, without failing on missing inputs.
 void report_check(const config::LoadedConfig& loaded, bool for_eval, std::string_view tag) {
   const config::ExperimentConfig& cfg = loaded.config;
@@ -174,9 +278,11 @@ void run_train(const RunRequest& request) {
   set_up(request.loaded, cfg.run.run_dir, "train.log", "run", env);
   if (request.check_only) {
     report_check(request.loaded, false, "run");
+    check_memory(request.loaded, false, env, "run");
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, false);
+  const double planned = check_memory(request.loaded, false, env, "run");
   if (env.world_size > 1 && cfg.run.stage == config::Stage::Tokenizer) {
     throw ConfigError({fmt::format(
         "run.stage: tokenizer runs in one process (WORLD_SIZE is {}); start it without "
@@ -189,23 +295,24 @@ void run_train(const RunRequest& request) {
     log::info("[dist] {} processes (gloo over {}:{}); rank 0 logs, checkpoints and exports",
               env.world_size, env.master_addr, env.master_port);
   }
-  if (cfg.run.stage == config::Stage::Tokenizer) {
-    train_tokenizer(request.loaded);
-    return;
+  switch (cfg.run.stage) {
+    case config::Stage::Tokenizer:
+      train_tokenizer(request.loaded);
+      return;
+    case config::Stage::Lm:
+      train::train_lm(request.loaded, &dist);
+      break;
+    case config::Stage::Reward:
+      train::train_reward_model(request.loaded, &dist);
+      break;
+    case config::Stage::Calibrate:
+      calibration::run_calibrate_stage(request.loaded, &dist);
+      break;
+    case config::Stage::Ppo:
+      ppo::train_ppo(request.loaded, &dist);
+      break;
   }
-  if (cfg.run.stage == config::Stage::Lm) {
-    train::train_lm(request.loaded, &dist);
-    return;
-  }
-  if (cfg.run.stage == config::Stage::Reward) {
-    train::train_reward_model(request.loaded, &dist);
-    return;
-  }
-  if (cfg.run.stage == config::Stage::Calibrate) {
-    calibration::run_calibrate_stage(request.loaded, &dist);
-    return;
-  }
-  ppo::train_ppo(request.loaded, &dist);
+  report_peak_memory(planned, cfg, "run");
 }
 
 void run_eval(const RunRequest& request) {
@@ -216,9 +323,11 @@ void run_eval(const RunRequest& request) {
   set_up(request.loaded, out_dir, "eval.log", "eval", env);
   if (request.check_only) {
     report_check(request.loaded, true, "eval");
+    check_memory(request.loaded, true, env, "eval");
     return;
   }
   config::check_input_files(cfg, request.loaded.sources, true);
+  const double planned = check_memory(request.loaded, true, env, "eval");
   runtime::Distributed dist(env, runtime::resolve_device(cfg.run.device),
                             dist_timeout(cfg.run.dist_timeout_seconds));
   if (dist.active()) {
@@ -228,6 +337,7 @@ void run_eval(const RunRequest& request) {
         env.world_size, env.master_addr, env.master_port, env.world_size);
   }
   eval::run_evaluation(request.loaded, out_dir, &dist, request.oracle_only);
+  report_peak_memory(planned, cfg, "eval");
 }
 
 }  // namespace infalign::app

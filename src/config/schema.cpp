@@ -340,7 +340,9 @@ struct Registry {
         .field("threads", &RunConfig::threads, in_range<I>(0, 1024))
         .field("deterministic", &RunConfig::deterministic)
         .field("dist_timeout_seconds", &RunConfig::dist_timeout_seconds,
-               in_range(1.0, 86400.0, false, false));
+               in_range(1.0, 86400.0, false, false))
+        .field("memory_limit_gib", &RunConfig::memory_limit_gib, in_range(0.0, 1e6))
+        .field("memory_check", &RunConfig::memory_check);
 
     Section<ModelConfig>(fields, sections, "model", &ExperimentConfig::model)
         .field("init_from", &ModelConfig::init_from)

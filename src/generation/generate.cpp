@@ -168,8 +168,12 @@ SamplingModel::SamplingModel(model::CausalLm model, config::DType dtype)
     : model_(std::move(model)) {
   if (dtype == config::DType::Float32) return;
   const at::Tensor first = model_->parameters().front();
-  copy_ = model::CausalLm(model_->config());
-  copy_->to(first.device(), runtime::to_scalar_type(dtype));
+  {
+    // Built in the copy's dtype without random values: sync() fills it.
+    const model::UninitialisedParameters uninitialised(runtime::to_scalar_type(dtype));
+    copy_ = model::CausalLm(model_->config());
+  }
+  copy_->to(first.device());
   copy_->eval();
   sync();
 }
@@ -177,16 +181,17 @@ SamplingModel::SamplingModel(model::CausalLm model, config::DType dtype)
 void SamplingModel::sync() {
   if (!copy_) return;
   c10::NoGradGuard no_grad;
-  // The weights as exported: LoRA adapters merged, so the copy is a plain model.
-  const auto src = model::hf_named_weights(*model_);
+  // The weights as exported: LoRA adapters merged (one at a time), so the copy is a plain model.
   auto dst = copy_->named_parameters(true);
-  INFALIGN_CHECK(src.size() == dst.size(), "sampling copy: {} parameters, model has {}", dst.size(),
-                 src.size());
-  for (const auto& [name, value] : src) {
+  std::size_t copied = 0;
+  model::for_each_hf_weight(*model_, [&](const std::string& name, const at::Tensor& value) {
     at::Tensor* d = dst.find(name);
     INFALIGN_CHECK(d != nullptr, "sampling copy lacks parameter '{}'", name);
     d->copy_(value);
-  }
+    ++copied;
+  });
+  INFALIGN_CHECK(copied == dst.size(), "sampling copy: {} parameters, model has {}", dst.size(),
+                 copied);
 }
 
 at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, double temperature) {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -187,8 +188,12 @@ CausalLm load_causal_lm(const std::string& dir, const LoadOptions& options) {
 CausalLm load_causal_lm(const std::string& config_dir, const std::string& file,
                         const LoadOptions& options) {
   const LlamaConfig config = read_model_config(config_dir);
-  CausalLm model(config);
   const checkpoint::ModelWeightsReader weights(file);
+  // Built in its final dtype, without random values: each tensor of the file is copied in.
+  CausalLm model = [&] {
+    const UninitialisedParameters uninitialised(options.dtype);
+    return CausalLm(config);
+  }();
   auto ignored = ignored_names(weights);
   // A tied model may still carry lm_head.weight (some exporters write it): it must then equal
   // the embedding, which is what a tied model uses.
@@ -203,7 +208,7 @@ CausalLm load_causal_lm(const std::string& config_dir, const std::string& file,
     ignored.insert("lm_head.weight");
   }
   assign_parameters(*model, weights, {}, ignored);
-  model->to(options.device, options.dtype);
+  model->to(options.device);
   return model;
 }
 
@@ -211,9 +216,16 @@ ScalarModel load_scalar_model(const std::string& dir, const LoadOptions& options
                               bool allow_fresh_head) {
   ModelKind kind = ModelKind::Scalar;
   const LlamaConfig config = read_model_config(dir, &kind);
-  ScalarModel model(config);
   const std::string file = checkpoint::model_weights_path(dir);
   const checkpoint::ModelWeightsReader weights(file);
+  // A head the file lacks keeps the random values of a fresh model (as before: the same draws
+  // from the default generator); otherwise the model is built in its final dtype, uninitialised.
+  const bool fresh_head = allow_fresh_head && weights.find("score.weight") == nullptr;
+  ScalarModel model = [&] {
+    std::optional<UninitialisedParameters> uninitialised;
+    if (!fresh_head) uninitialised.emplace(options.dtype);
+    return ScalarModel(config);
+  }();
   auto ignored = ignored_names(weights);
   std::set<std::string> optional;
   if (allow_fresh_head) {

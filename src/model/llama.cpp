@@ -1,6 +1,7 @@
 #include "infalign/model/llama.h"
 
 #include <cmath>
+#include <functional>
 #include <string>
 
 #include <fmt/format.h>
@@ -15,13 +16,30 @@
 
 namespace infalign::model {
 
+namespace {
+
+// The dtype of UninitialisedParameters on this thread, -1 when none is alive.
+thread_local int t_uninitialised = -1;
+
+at::TensorOptions parameter_options() {
+  return at::TensorOptions().dtype(
+      t_uninitialised < 0 ? at::kFloat : static_cast<at::ScalarType>(t_uninitialised));
+}
+
+// init_weights, unless UninitialisedParameters is alive.
+void init_fresh(torch::nn::Module& module) {
+  if (t_uninitialised < 0) init_weights(module, at::detail::getDefaultCPUGenerator());
+}
+
+}  // namespace
+
 // A module holding a parameter called `weight` and optionally `bias` [out]: HF names every
 // Llama weight `<module>.weight` (and Qwen2's projection biases `<module>.bias`).
 class WeightImpl : public torch::nn::Module {
  public:
   explicit WeightImpl(at::IntArrayRef shape, bool with_bias = false) {
-    weight = register_parameter("weight", at::empty(shape));
-    if (with_bias) bias = register_parameter("bias", at::zeros({shape[0]}));
+    weight = register_parameter("weight", at::empty(shape, parameter_options()));
+    if (with_bias) bias = register_parameter("bias", at::zeros({shape[0]}, parameter_options()));
   }
   at::Tensor weight;
   at::Tensor bias;  // undefined without
@@ -344,7 +362,7 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : config_(config) {
         std::to_string(i), std::make_shared<LlamaBlockImpl>(config_, static_cast<std::size_t>(i))));
   }
   norm_ = add_weight(*this, "norm", {config_.hidden_size});
-  init_weights(*this, at::detail::getDefaultCPUGenerator());
+  init_fresh(*this);
 }
 
 const at::Tensor& LlamaModelImpl::embedding_weight() const { return embed_tokens_->weight; }
@@ -362,8 +380,8 @@ void LlamaModelImpl::set_adapters_enabled(bool on) {
   adapters_on_ = on;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> hf_named_weights(torch::nn::Module& model) {
-  std::vector<std::pair<std::string, at::Tensor>> out;
+void for_each_hf_weight(torch::nn::Module& model,
+                        const std::function<void(const std::string&, const at::Tensor&)>& visit) {
   at::NoGradGuard no_grad;
   for (const auto& item : model.named_modules("", /*include_self=*/true)) {
     const auto w = std::dynamic_pointer_cast<WeightImpl>(item.value());
@@ -371,16 +389,23 @@ std::vector<std::pair<std::string, at::Tensor>> hf_named_weights(torch::nn::Modu
     const bool adapter = key.size() >= 7 && (key.compare(key.size() - 7, 7, ".lora_A") == 0 ||
                                              key.compare(key.size() - 7, 7, ".lora_B") == 0);
     if (!w || adapter) continue;
-    at::Tensor weight = w->weight;
     if (w->lora_a) {
-      weight = (w->weight.to(at::kFloat) +
-                at::mm(w->lora_b->weight.to(at::kFloat), w->lora_a->weight.to(at::kFloat)) *
-                    w->lora_scale)
-                   .to(w->weight.scalar_type());
+      visit(item.key() + ".weight",
+            (w->weight.to(at::kFloat) +
+             at::mm(w->lora_b->weight.to(at::kFloat), w->lora_a->weight.to(at::kFloat)) *
+                 w->lora_scale)
+                .to(w->weight.scalar_type()));
+    } else {
+      visit(item.key() + ".weight", w->weight);
     }
-    out.emplace_back(item.key() + ".weight", weight);
-    if (w->bias.defined()) out.emplace_back(item.key() + ".bias", w->bias);
+    if (w->bias.defined()) visit(item.key() + ".bias", w->bias);
   }
+}
+
+std::vector<std::pair<std::string, at::Tensor>> hf_named_weights(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for_each_hf_weight(
+      model, [&](const std::string& name, const at::Tensor& t) { out.emplace_back(name, t); });
   return out;
 }
 
@@ -502,7 +527,7 @@ CausalLmImpl::CausalLmImpl(const LlamaConfig& config) {
   model_ = register_module("model", LlamaModel(config));
   if (!config.tie_word_embeddings) {
     lm_head_ = add_weight(*this, "lm_head", {config.vocab_size, config.hidden_size});
-    init_weights(*lm_head_, at::detail::getDefaultCPUGenerator());
+    init_fresh(*lm_head_);
   }
 }
 
@@ -521,7 +546,7 @@ at::Tensor CausalLmImpl::forward(const DecoderInput& input, KvCache* cache) {
 ScalarModelImpl::ScalarModelImpl(const LlamaConfig& config) {
   model_ = register_module("model", LlamaModel(config));
   score_ = add_weight(*this, "score", {1, config.hidden_size});
-  init_weights(*score_, at::detail::getDefaultCPUGenerator());
+  init_fresh(*score_);
 }
 
 at::Tensor ScalarModelImpl::forward(const DecoderInput& input) {
@@ -543,6 +568,13 @@ at::Tensor score_at_last_token(const at::Tensor& values, const at::Tensor& atten
 at::Tensor position_ids_from_mask(const at::Tensor& attention_mask) {
   return (attention_mask.to(at::kLong).cumsum(1) - 1).clamp_min(0);
 }
+
+UninitialisedParameters::UninitialisedParameters(at::ScalarType dtype)
+    : previous_(t_uninitialised) {
+  t_uninitialised = static_cast<int>(dtype);
+}
+
+UninitialisedParameters::~UninitialisedParameters() { t_uninitialised = previous_; }
 
 void init_weights(torch::nn::Module& module, at::Generator generator) {
   at::NoGradGuard no_grad;

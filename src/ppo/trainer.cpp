@@ -15,6 +15,7 @@
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
 #include "infalign/core/logging.h"
+#include "infalign/core/memory.h"
 #include "infalign/core/metrics.h"
 #include "infalign/core/progress.h"
 #include "infalign/core/timer.h"
@@ -650,6 +651,8 @@ PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* di
   }
   fs::create_directories(cfg.run.run_dir);
   PpoRun run(loaded, d);
+  release_free_memory();
+  log_memory("loading the models");
   runtime::RngSet rngs(cfg.run.seed);
   loop::TrainingLoop loop(loaded, {p.total_steps, p.log_every_steps, run.prompts(), run.parts()},
                           rngs, &d);
@@ -666,10 +669,16 @@ PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* di
     loop.check_stop();  // every rank stops at the same iteration, after saving
     Iteration it;
     run.rollout(it, loop);
+    release_free_memory();
+    log_memory("rollout");
     run.score(it);
     run.reference(it);
+    release_free_memory();
+    log_memory("reference");
     run.advantages(it, kl_ctl.beta());
     run.update(it, state.step);
+    release_free_memory();
+    log_memory("update");
     // Once per rollout batch: the KL controller and the counters.
     const double mean_kl = mean_of(it.kl1.sum(1));
     kl_ctl.update(mean_kl, p.rollout_batch_size);

@@ -1,5 +1,6 @@
 #include "infalign/runtime/device.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <cstdlib>
@@ -88,6 +89,24 @@ int configure_threads(std::int64_t num_threads, int processes_per_machine) {
 void tune_allocator() {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
+}
+
+std::uint64_t cuda_device_memory(c10::Device device) {
+  if (!device.is_cuda() || !torch::cuda::is_available()) return 0;
+  using GetDevice = int (*)(int*);
+  using SetDevice = int (*)(int);
+  using MemGetInfo = int (*)(std::size_t*, std::size_t*);
+  auto* get_device = reinterpret_cast<GetDevice>(::dlsym(RTLD_DEFAULT, "cudaGetDevice"));
+  auto* set_device = reinterpret_cast<SetDevice>(::dlsym(RTLD_DEFAULT, "cudaSetDevice"));
+  auto* mem_get_info = reinterpret_cast<MemGetInfo>(::dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
+  if (get_device == nullptr || set_device == nullptr || mem_get_info == nullptr) return 0;
+  int previous = 0;
+  if (get_device(&previous) != 0) return 0;
+  const int index = device.has_index() ? device.index() : previous;
+  std::size_t free = 0, total = 0;
+  const bool ok = set_device(index) == 0 && mem_get_info(&free, &total) == 0;
+  set_device(previous);
+  return ok ? static_cast<std::uint64_t>(total) : 0;
 }
 
 std::string describe_runtime() {

@@ -45,6 +45,13 @@ struct RunConfig {
   // Multi-process runs (scripts/launch.sh): seconds a collective waits for the other ranks before
   // every rank exits with an error (a rank that died is noticed at once).
   double dist_timeout_seconds = 300;
+  // Memory one process may use on its device, GiB, for the memory plan (infalign-train --check
+  // prints it; every run checks it before loading a model). 0 = what the device has: on CPU the
+  // memory available now (MemAvailable) plus what the process holds, on CUDA the GPU's total.
+  double memory_limit_gib = 0;
+  // Refuse to start a run whose planned peak exceeds that memory (exit 2, naming the biggest
+  // term and the option that shrinks it); false only logs the plan and a warning.
+  bool memory_check = true;
 };
 
 }  // namespace infalign::config

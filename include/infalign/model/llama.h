@@ -4,6 +4,7 @@
 // so safetensors import/export is a lookup. No dropout anywhere.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -128,8 +129,26 @@ at::Tensor position_ids_from_mask(const at::Tensor& attention_mask);
 // The weights as Hugging Face stores them: adapters merged (W + alpha / r B A, computed in
 // float32), no lora_A / lora_B entries; without adapters, the parameters.
 std::vector<std::pair<std::string, at::Tensor>> hf_named_weights(torch::nn::Module& model);
+// The same, one weight at a time (a merged weight lives only while `visit` runs).
+void for_each_hf_weight(torch::nn::Module& model,
+                        const std::function<void(const std::string&, const at::Tensor&)>& visit);
 // The adapter parameters only (names ending in .lora_A.weight / .lora_B.weight).
 std::vector<std::pair<std::string, at::Tensor>> lora_named_weights(torch::nn::Module& model);
+
+// While alive, the models this thread constructs get parameters of `dtype` left uninitialised
+// (their values come from a file or another model right after), instead of float32 random
+// ones: loading then holds one copy of the weights, in their final dtype, and draws nothing
+// from the default generator.
+class UninitialisedParameters {
+ public:
+  explicit UninitialisedParameters(at::ScalarType dtype);
+  ~UninitialisedParameters();
+  UninitialisedParameters(const UninitialisedParameters&) = delete;
+  UninitialisedParameters& operator=(const UninitialisedParameters&) = delete;
+
+ private:
+  int previous_;
+};
 
 // Re-initialises every parameter as HF does for Llama (normal(0, 0.02) for matrices, 1 for
 // norms, 0 for biases) from `generator`.

@@ -1,6 +1,7 @@
 // Device, dtype and thread set-up from the `run` config.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <c10/core/Device.h>
@@ -25,6 +26,10 @@ int configure_threads(std::int64_t num_threads, int processes_per_machine = 1);
 // step (glibc otherwise mmaps/munmaps each buffer over 128 KiB, and the page faults of re-mapping
 // cost ~10% of CPU generation). Called once at start-up by the binaries and benchmarks.
 void tune_allocator();
+
+// Total memory of a CUDA device in bytes, from the CUDA runtime LibTorch has loaded (looked up
+// at run time, so CPU builds need no CUDA headers); 0 for the CPU or when it cannot be asked.
+std::uint64_t cuda_device_memory(c10::Device device);
 
 // Mixed precision for a scope: with run.dtype bfloat16, matmul-heavy ops run in bf16 (LibTorch
 // autocast on the device's type) while parameters, optimizer state, norms, softmax and losses

@@ -1,0 +1,419 @@
+#include "infalign/app/memory_plan.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "infalign/config/names.h"
+#include "infalign/core/error.h"
+
+namespace infalign::app {
+
+namespace {
+
+constexpr double kFloat = 4, kHalf = 2;
+
+// (in, out) features of a decoder block's projection.
+std::pair<std::int64_t, std::int64_t> projection_shape(const model::LlamaConfig& c,
+                                                       const std::string& name) {
+  const std::int64_t H = c.hidden_size, I = c.intermediate_size, d = c.head_dim();
+  const std::int64_t q = c.num_attention_heads * d, kv = c.num_key_value_heads * d;
+  if (name == "q_proj") return {H, q};
+  if (name == "k_proj" || name == "v_proj") return {H, kv};
+  if (name == "o_proj") return {q, H};
+  if (name == "down_proj") return {I, H};
+  return {H, I};  // gate_proj, up_proj
+}
+
+double bytes_of(config::DType t) { return t == config::DType::BFloat16 ? kHalf : kFloat; }
+
+// Saved for the backward, per token and decoder block, in elements (docs/memory.md): the block
+// input h, the normed x, q, k and v after rotary, the attention probabilities (one row of T per
+// head), the attention output, h1, y, gate_up (2I) and the SwiGLU output (I).
+double grad_activation_per_token(const model::LlamaConfig& c, std::int64_t T) {
+  const double H = static_cast<double>(c.hidden_size);
+  const double kv = static_cast<double>(c.num_key_value_heads * c.head_dim());
+  const double I = static_cast<double>(c.intermediate_size);
+  return 6 * H + 2 * kv + 3 * I + static_cast<double>(c.num_attention_heads * T);
+}
+
+// The largest set of temporaries of one block's forward without gradients, per token, elements.
+double nograd_activation_per_token(const model::LlamaConfig& c, std::int64_t T) {
+  const double H = static_cast<double>(c.hidden_size);
+  const double kv = static_cast<double>(c.num_key_value_heads * c.head_dim());
+  const double I = static_cast<double>(c.intermediate_size);
+  return 3 * H + 2 * kv + 3 * I + static_cast<double>(c.num_attention_heads * T);
+}
+
+// A model's parameters, and the packed weights it keeps for its matmuls (one set: the cached
+// copy of no-gradient forwards, or the stacked weights a forward with gradients builds).
+void add_model(std::vector<MemoryTerm>& terms, const std::string& name, const model::LlamaConfig& c,
+               bool scalar, double bytes, const std::string& shrink) {
+  const std::string dtype = bytes == kHalf ? "bfloat16" : "float32";
+  terms.push_back({fmt::format("{} weights ({}, {:.3g}M parameters)", name, dtype,
+                               static_cast<double>(parameter_count(c, scalar)) / 1e6),
+                   static_cast<double>(parameter_count(c, scalar)) * bytes, shrink});
+  terms.push_back({name + " packed q/k/v and gate/up weights",
+                   static_cast<double>(packed_weight_count(c)) * bytes, shrink});
+}
+
+// Gradients and AdamW's two moments of `params` trained float32 parameters.
+void add_optimizer(std::vector<MemoryTerm>& terms, const std::string& name, double params,
+                   const std::string& shrink) {
+  terms.push_back({name + " AdamW moments (2 x float32)", params * 2 * kFloat, shrink});
+}
+
+// Elements per token and block that LoRA's adapters add to a forward with gradients: the
+// output of each targeted projection's adapter path.
+double lora_activation_per_token(const model::LlamaConfig& c, const config::LoraConfig& lora) {
+  double out = 0;
+  for (const std::string& t : lora.targets)
+    out += static_cast<double>(projection_shape(c, t).second);
+  return out;
+}
+
+// Activations of one forward and backward with gradients over `rows` sequences of T tokens,
+// logits over the last `logit_positions` of each (the loss's positions). `lora`: the adapters'
+// config when the model has them.
+std::vector<MemoryTerm> grad_forward_terms(const std::string& name, const model::LlamaConfig& c,
+                                           double rows, std::int64_t T, double logit_positions,
+                                           double logit_width, bool checkpointing,
+                                           const config::LoraConfig* lora,
+                                           const std::string& batch_option) {
+  std::vector<MemoryTerm> terms;
+  const double tokens = rows * static_cast<double>(T);
+  double per_token = grad_activation_per_token(c, T);
+  if (lora != nullptr) per_token += lora_activation_per_token(c, *lora);
+  const double per_layer = per_token * tokens * kFloat;
+  const double H = static_cast<double>(c.hidden_size);
+  const double L = static_cast<double>(c.num_hidden_layers);
+  if (checkpointing) {
+    terms.push_back({fmt::format("{} block inputs kept by checkpointing ({} tokens)", name,
+                                 static_cast<std::int64_t>(tokens)),
+                     L * H * tokens * kFloat, batch_option});
+    terms.push_back({name + " activations of the block being recomputed", per_layer, batch_option});
+  } else {
+    terms.push_back({fmt::format("{} activations saved for the backward ({} tokens x {} blocks)",
+                                 name, static_cast<std::int64_t>(tokens), c.num_hidden_layers),
+                     L * per_layer, batch_option + ", or train.gradient_checkpointing: true"});
+  }
+  // The backward through one block holds about as many gradients as that block's activations.
+  terms.push_back({name + " gradients flowing through one block", per_layer, batch_option});
+  if (lora != nullptr) {
+    // The frozen weights' packed set is rebuilt in the forward with gradients while the merged
+    // one of the no-gradient forwards is still referenced.
+    terms.push_back({name + " second packed set (adapters merged / unmerged)",
+                     static_cast<double>(packed_weight_count(c)) * kFloat, "lora.targets"});
+  }
+  if (logit_positions > 0) {
+    // Logits, their log-softmax and the gradient of the logits, float32.
+    terms.push_back({name + " logits, log-softmax and their gradient",
+                     3 * rows * logit_positions * logit_width * kFloat, batch_option});
+  }
+  return terms;
+}
+
+double sum_of(const std::vector<MemoryTerm>& terms) {
+  double sum = 0;
+  for (const auto& t : terms) sum += t.bytes;
+  return sum;
+}
+
+void append(std::vector<MemoryTerm>& to, const std::vector<MemoryTerm>& terms) {
+  to.insert(to.end(), terms.begin(), terms.end());
+}
+
+// One no-gradient forward over `rows` sequences of T tokens: one block's temporaries at a time,
+// and the logits of `logit_positions` per row (twice: the logits and a log-softmax).
+void add_nograd_forward(std::vector<MemoryTerm>& terms, const std::string& name,
+                        const model::LlamaConfig& c, double rows, std::int64_t T,
+                        double logit_positions, double logit_width,
+                        const std::string& batch_option) {
+  const double tokens = rows * static_cast<double>(T);
+  terms.push_back({fmt::format("{} forward temporaries ({} tokens, one block at a time)", name,
+                               static_cast<std::int64_t>(tokens)),
+                   nograd_activation_per_token(c, T) * tokens * kFloat, batch_option});
+  if (logit_positions > 0) {
+    terms.push_back({name + " logits and log-softmax",
+                     2 * rows * logit_positions * logit_width * kFloat, batch_option});
+  }
+}
+
+// Sampling `rows` sequences of up to P prompt + R new tokens: the KV cache, the prompt's
+// forward and one step's logits.
+void add_sampling(std::vector<MemoryTerm>& terms, const model::LlamaConfig& c, double rows,
+                  std::int64_t P, std::int64_t R, config::DType dtype,
+                  const std::string& batch_option) {
+  const double T = static_cast<double>(P + R);
+  terms.push_back({fmt::format("KV cache ({} rows x {} positions, {})",
+                               static_cast<std::int64_t>(rows), P + R, config::enum_name(dtype)),
+                   static_cast<double>(c.num_hidden_layers) * 2 * rows * T *
+                       static_cast<double>(c.num_key_value_heads * c.head_dim()) * bytes_of(dtype),
+                   batch_option + " or generation.max_new_tokens"});
+  add_nograd_forward(terms, "prompt", c, rows, P, 1, static_cast<double>(c.vocab_size),
+                     batch_option);
+}
+
+MemoryTerm runtime_term(double bytes) {
+  return {"runtime: LibTorch, BLAS and the process before any model (measured)", bytes, ""};
+}
+
+// Stage ppo, per rank.
+MemoryPlan plan_ppo(const config::ExperimentConfig& cfg, const ModelShapes& s, std::int64_t world,
+                    double runtime) {
+  const config::PpoConfig& p = cfg.ppo;
+  const model::LlamaConfig& c = s.policy;
+  const bool lora = cfg.lora.rank > 0;
+  const bool critic = p.advantage == config::Advantage::Gae;
+  const double frozen = bytes_of(cfg.run.frozen_dtype);
+  const double B = static_cast<double>(p.rollout_batch_size / std::max<std::int64_t>(1, world));
+  const std::int64_t mini = p.rollout_batch_size / std::max<std::int64_t>(1, p.num_mini_batches);
+  const double micro =
+      static_cast<double>(p.micro_batch_size > 0 ? std::min(p.micro_batch_size, mini) : mini);
+  const std::int64_t P = cfg.data.max_prompt_tokens + 1;  // + BOS
+  const std::int64_t R = cfg.generation.max_new_tokens;
+  const double V = static_cast<double>(c.vocab_size);
+
+  std::vector<MemoryTerm> resident{runtime_term(runtime)};
+  add_model(resident, lora ? "policy (frozen base)" : "policy", c, false, kFloat,
+            lora ? "" : "lora.rank (a frozen base and small adapters)");
+  const double adapters = lora ? static_cast<double>(lora_parameter_count(c, cfg.lora)) : 0;
+  const double trained = lora ? adapters : static_cast<double>(parameter_count(c));
+  if (lora) resident.push_back({"LoRA adapters (float32)", adapters * kFloat, "lora.rank"});
+  add_optimizer(resident, "policy", trained, lora ? "lora.rank" : "lora.rank (adapters only)");
+  if (cfg.generation.dtype != config::DType::Float32) {
+    add_model(resident, "sampler copy", c, false, bytes_of(cfg.generation.dtype),
+              "generation.dtype: float32 (samples from the policy itself)");
+  }
+  if (!lora) {
+    add_model(resident, "reference", c, false, frozen,
+              frozen == kFloat ? "run.frozen_dtype: bfloat16, or lora.rank (the reference is the "
+                                 "base with the adapters off)"
+                               : "lora.rank (the reference is the base with the adapters off)");
+  }
+  if (cfg.reward.kind == config::RewardKind::Model && s.reward) {
+    add_model(resident, "reward model", *s.reward, true, frozen,
+              frozen == kFloat ? "run.frozen_dtype: bfloat16" : "");
+  }
+  double value_params = 0;
+  if (critic && s.value) {
+    value_params = static_cast<double>(parameter_count(*s.value, true));
+    add_model(resident, "value model", *s.value, true, kFloat,
+              "ppo.advantage: rloo or group (no value model)");
+    add_optimizer(resident, "value model", value_params,
+                  "ppo.advantage: rloo or group (no value model)");
+  }
+  if (p.kl_estimator == config::KlEstimator::Full) {
+    resident.push_back({fmt::format("exact-KL buffer: the reference's log-softmax ({} rows x {} "
+                                    "tokens x {} vocabulary, float32)",
+                                    static_cast<std::int64_t>(B), R, c.vocab_size),
+                        B * static_cast<double>(R) * V * kFloat,
+                        "ppo.kl_estimator: k1 or k3, or ppo.rollout_batch_size"});
+  }
+
+  MemoryPlan plan;
+  plan.job = "stage ppo";
+  const std::string batch = "ppo.rollout_batch_size";
+  const std::string micro_option = "ppo.micro_batch_size";
+  {
+    MemoryPhase rollout{"rollout (sampling)", resident};
+    add_sampling(rollout.terms, c, B, P, R, cfg.generation.dtype, batch);
+    plan.phases.push_back(std::move(rollout));
+  }
+  {
+    MemoryPhase reference{"reference and old log-probs", resident};
+    add_nograd_forward(reference.terms, "scoring", c, micro, P + R, static_cast<double>(R), V,
+                       micro_option);
+    plan.phases.push_back(std::move(reference));
+  }
+  {
+    MemoryPhase update{"update", resident};
+    update.terms.push_back({"policy gradients (float32)", trained * kFloat,
+                            lora ? "lora.rank" : "lora.rank (gradients of the adapters only)"});
+    // The policy's forward and backward, then the value model's: their activations are not
+    // alive together, so the larger counts.
+    std::vector<MemoryTerm> acts = grad_forward_terms(
+        "policy", c, micro, P + R, static_cast<double>(R), V, cfg.train.gradient_checkpointing,
+        lora ? &cfg.lora : nullptr, micro_option);
+    if (critic && s.value) {
+      update.terms.push_back({"value model gradients (float32)", value_params * kFloat,
+                              "ppo.advantage: rloo or group (no value model)"});
+      std::vector<MemoryTerm> value_acts =
+          grad_forward_terms("value model", *s.value, micro, P + R, 0, 0,
+                             cfg.train.gradient_checkpointing, nullptr, micro_option);
+      if (sum_of(value_acts) > sum_of(acts)) acts = std::move(value_acts);
+    }
+    append(update.terms, acts);
+    plan.phases.push_back(std::move(update));
+  }
+  if (lora) {
+    // The Hugging Face export merges every targeted weight into a copy before writing.
+    MemoryPhase export_phase{"export", resident};
+    double merged = 0;
+    for (const std::string& t : cfg.lora.targets) {
+      const auto [in, out] = projection_shape(c, t);
+      merged += static_cast<double>(c.num_hidden_layers * in * out);
+    }
+    export_phase.terms.push_back(
+        {"merged copies of the targeted weights (export)", merged * kFloat, "lora.targets"});
+    plan.phases.push_back(std::move(export_phase));
+  }
+  return plan;
+}
+
+// Stages lm and reward: one trained model.
+MemoryPlan plan_training(const config::ExperimentConfig& cfg, const ModelShapes& s,
+                         std::int64_t world, double runtime, bool reward) {
+  const model::LlamaConfig& c = reward && s.reward ? *s.reward : s.policy;
+  const double params = static_cast<double>(parameter_count(c, reward));
+  // A reward batch is train.batch_size comparison groups of (at least) two sequences.
+  const double rows = static_cast<double>(cfg.train.batch_size) * (reward ? 2 : 1) /
+                      static_cast<double>(std::max<std::int64_t>(1, world));
+  MemoryPlan plan;
+  plan.job = reward ? "stage reward" : "stage lm";
+  MemoryPhase step{"training step", {runtime_term(runtime)}};
+  add_model(step.terms, reward ? "reward model" : "model", c, reward, kFloat, "");
+  step.terms.push_back({"gradients (float32)", params * kFloat, ""});
+  add_optimizer(step.terms, reward ? "reward model" : "model", params, "");
+  append(step.terms,
+         grad_forward_terms(reward ? "reward model" : "model", c, rows, cfg.data.seq_len,
+                            reward ? 0.0 : static_cast<double>(cfg.data.seq_len),
+                            reward ? 0.0 : static_cast<double>(c.vocab_size),
+                            cfg.train.gradient_checkpointing, nullptr, "train.batch_size"));
+  plan.phases.push_back(std::move(step));
+  return plan;
+}
+
+// Stage calibrate and infalign-eval: sampling from frozen models, scoring, and (eval) the KL.
+MemoryPlan plan_sampling_job(const config::ExperimentConfig& cfg, const ModelShapes& s,
+                             bool for_eval, double runtime) {
+  const model::LlamaConfig& c = s.policy;
+  const double rows = static_cast<double>(cfg.generation.batch_size);
+  const std::int64_t P = cfg.data.max_prompt_tokens + 1;
+  const std::int64_t R = cfg.generation.max_new_tokens;
+  std::vector<MemoryTerm> resident{runtime_term(runtime)};
+  add_model(resident, "base model", c, false, kFloat, "");
+  if (for_eval) add_model(resident, "policy", c, false, kFloat, "");
+  if (cfg.generation.dtype != config::DType::Float32) {
+    add_model(resident, "sampler copy", c, false, bytes_of(cfg.generation.dtype),
+              "generation.dtype: float32 (samples from the model itself)");
+  }
+  const bool judge_model = for_eval ? std::find(cfg.eval.judges.begin(), cfg.eval.judges.end(),
+                                                config::Judge::RewardModel) != cfg.eval.judges.end()
+                                    : cfg.reward.kind == config::RewardKind::Model;
+  if (judge_model && s.reward) {
+    add_model(resident, "reward model", *s.reward, true, bytes_of(cfg.run.frozen_dtype),
+              cfg.run.frozen_dtype == config::DType::Float32 ? "run.frozen_dtype: bfloat16" : "");
+  }
+  MemoryPlan plan;
+  plan.job = for_eval ? "infalign-eval" : "stage calibrate";
+  MemoryPhase sampling{"sampling", resident};
+  add_sampling(sampling.terms, c, rows, P, R, cfg.generation.dtype, "generation.batch_size");
+  plan.phases.push_back(std::move(sampling));
+  if (for_eval) {
+    MemoryPhase kl{"exact KL", resident};
+    // The base's and the policy's logits of a batch, their log-softmaxes.
+    kl.terms.push_back(
+        {"logits and log-softmaxes of both models",
+         4 * rows * static_cast<double>(R) * static_cast<double>(c.vocab_size) * kFloat,
+         "generation.batch_size"});
+    add_nograd_forward(kl.terms, "scoring", c, rows, P + R, 0, 0, "generation.batch_size");
+    plan.phases.push_back(std::move(kl));
+  }
+  return plan;
+}
+
+}  // namespace
+
+double MemoryPhase::total() const {
+  double sum = 0;
+  for (const auto& t : terms) sum += t.bytes;
+  return sum;
+}
+
+const MemoryTerm& MemoryPhase::biggest() const {
+  INFALIGN_CHECK(!terms.empty(), "memory phase '{}' has no terms", name);
+  return *std::max_element(
+      terms.begin(), terms.end(),
+      [](const MemoryTerm& a, const MemoryTerm& b) { return a.bytes < b.bytes; });
+}
+
+const MemoryPhase& MemoryPlan::peak() const {
+  INFALIGN_CHECK(!phases.empty(), "memory plan of {} has no phases", job);
+  return *std::max_element(
+      phases.begin(), phases.end(),
+      [](const MemoryPhase& a, const MemoryPhase& b) { return a.total() < b.total(); });
+}
+
+std::vector<std::string> MemoryPlan::lines() const {
+  const MemoryPhase& top = peak();
+  std::vector<std::string> out;
+  out.push_back(fmt::format("{}: planned peak {} per process, in phase '{}':", job,
+                            format_bytes(top.total()), top.name));
+  std::vector<MemoryTerm> sorted = top.terms;
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const MemoryTerm& a, const MemoryTerm& b) { return a.bytes > b.bytes; });
+  for (const auto& t : sorted) {
+    if (t.bytes <= 0) continue;
+    out.push_back(fmt::format("  {:>10}  {}", format_bytes(t.bytes), t.name));
+  }
+  std::vector<std::string> totals;
+  for (const auto& ph : phases)
+    totals.push_back(fmt::format("{} {}", ph.name, format_bytes(ph.total())));
+  out.push_back(fmt::format("  phases: {}", fmt::join(totals, "; ")));
+  return out;
+}
+
+std::int64_t parameter_count(const model::LlamaConfig& c, bool scalar) {
+  const std::int64_t H = c.hidden_size, I = c.intermediate_size, d = c.head_dim();
+  const std::int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads;
+  std::int64_t block = H * nh * d + 2 * H * nkv * d + nh * d * H + 3 * H * I + 2 * H;
+  if (c.qkv_bias()) block += (nh + 2 * nkv) * d;
+  if (c.o_bias()) block += H;
+  std::int64_t n = c.vocab_size * H + c.num_hidden_layers * block + H;
+  if (scalar) {
+    n += H;  // score: [1, H]
+  } else if (!c.tie_word_embeddings) {
+    n += c.vocab_size * H;
+  }
+  return n;
+}
+
+std::int64_t packed_weight_count(const model::LlamaConfig& c) {
+  const std::int64_t H = c.hidden_size, I = c.intermediate_size, d = c.head_dim();
+  return c.num_hidden_layers *
+         ((c.num_attention_heads + 2 * c.num_key_value_heads) * d * H + 2 * I * H);
+}
+
+std::int64_t lora_parameter_count(const model::LlamaConfig& c, const config::LoraConfig& lora) {
+  std::int64_t per_layer = 0;
+  for (const std::string& t : lora.targets) {
+    const auto [in, out] = projection_shape(c, t);
+    per_layer += lora.rank * (in + out);
+  }
+  return c.num_hidden_layers * per_layer;
+}
+
+MemoryPlan plan_memory(const config::ExperimentConfig& cfg, bool for_eval, const ModelShapes& s,
+                       std::int64_t world_size, double runtime_bytes) {
+  if (for_eval) return plan_sampling_job(cfg, s, true, runtime_bytes);
+  switch (cfg.run.stage) {
+    case config::Stage::Ppo:
+      return plan_ppo(cfg, s, world_size, runtime_bytes);
+    case config::Stage::Lm:
+      return plan_training(cfg, s, world_size, runtime_bytes, false);
+    case config::Stage::Reward:
+      return plan_training(cfg, s, world_size, runtime_bytes, true);
+    case config::Stage::Calibrate:
+      return plan_sampling_job(cfg, s, false, runtime_bytes);
+    case config::Stage::Tokenizer:
+      break;
+  }
+  MemoryPlan plan;
+  plan.job = "stage tokenizer";
+  plan.phases.push_back({"training", {runtime_term(runtime_bytes)}});
+  return plan;
+}
+
+}  // namespace infalign::app
