@@ -51,9 +51,11 @@ double nograd_activation_per_token(const model::LlamaConfig& c, std::int64_t T) 
 void add_model(std::vector<MemoryTerm>& terms, const std::string& name, const model::LlamaConfig& c,
                bool scalar, double bytes, const std::string& shrink) {
   const std::string dtype = bytes == kHalf ? "bfloat16" : "float32";
-  terms.push_back({fmt::format("{} weights ({}, {:.3g}M parameters)", name, dtype,
-                               static_cast<double>(parameter_count(c, scalar)) / 1e6),
-                   static_cast<double>(parameter_count(c, scalar)) * bytes, shrink});
+  const double n = static_cast<double>(parameter_count(c, scalar));
+  terms.push_back(
+      {fmt::format("{} weights ({}, {} parameters)", name, dtype,
+                   n >= 1e9 ? fmt::format("{:.2f}B", n / 1e9) : fmt::format("{:.1f}M", n / 1e6)),
+       static_cast<double>(parameter_count(c, scalar)) * bytes, shrink});
   terms.push_back({name + " packed q/k/v and gate/up weights",
                    static_cast<double>(packed_weight_count(c)) * bytes, shrink});
 }
@@ -73,43 +75,68 @@ double lora_activation_per_token(const model::LlamaConfig& c, const config::Lora
   return out;
 }
 
-// Activations of one forward and backward with gradients over `rows` sequences of T tokens,
-// logits over the last `logit_positions` of each (the loss's positions). `lora`: the adapters'
-// config when the model has them.
-std::vector<MemoryTerm> grad_forward_terms(const std::string& name, const model::LlamaConfig& c,
-                                           double rows, std::int64_t T, double logit_positions,
-                                           double logit_width, bool checkpointing,
-                                           const config::LoraConfig* lora,
-                                           const std::string& batch_option) {
+// One forward and backward with gradients over `rows` sequences of T tokens, with logits over
+// the last `logit_positions` of each (the loss's positions).
+struct GradForward {
+  std::string name;
+  const model::LlamaConfig* c = nullptr;
+  double rows = 0;
+  std::int64_t T = 0;
+  double logit_positions = 0, logit_width = 0;
+  // [rows, positions, width] float32 tensors the loss keeps: the logits, their log-softmax and
+  // the logits' gradient (3); the exact-KL term adds its log-softmax, probabilities and
+  // difference (3 more).
+  double logit_copies = 3;
+  bool checkpointing = false;
+  bool autocast = false;                     // run.dtype bfloat16
+  const config::LoraConfig* lora = nullptr;  // the adapters, when the model has them
+  std::string batch_option;
+};
+
+std::vector<MemoryTerm> grad_forward_terms(const GradForward& f) {
+  const model::LlamaConfig& c = *f.c;
   std::vector<MemoryTerm> terms;
-  const double tokens = rows * static_cast<double>(T);
-  double per_token = grad_activation_per_token(c, T);
-  if (lora != nullptr) per_token += lora_activation_per_token(c, *lora);
+  const double tokens = f.rows * static_cast<double>(f.T);
+  double per_token = grad_activation_per_token(c, f.T);
+  if (f.lora != nullptr) per_token += lora_activation_per_token(c, *f.lora);
+  if (f.autocast) {
+    // Autocast saves bfloat16 copies of the matmuls' inputs (x, the attention output, y and the
+    // SwiGLU output) beside the float32 tensors: half an element each.
+    per_token += 0.5 * static_cast<double>(3 * c.hidden_size + c.intermediate_size);
+  }
   const double per_layer = per_token * tokens * kFloat;
   const double H = static_cast<double>(c.hidden_size);
   const double L = static_cast<double>(c.num_hidden_layers);
-  if (checkpointing) {
-    terms.push_back({fmt::format("{} block inputs kept by checkpointing ({} tokens)", name,
+  if (f.checkpointing) {
+    terms.push_back({fmt::format("{} block inputs kept by checkpointing ({} tokens)", f.name,
                                  static_cast<std::int64_t>(tokens)),
-                     L * H * tokens * kFloat, batch_option});
-    terms.push_back({name + " activations of the block being recomputed", per_layer, batch_option});
+                     L * H * tokens * kFloat, f.batch_option});
+    // The recomputed block's forward holds its saved activations and, while it runs, the
+    // temporaries a forward allocates besides them.
+    terms.push_back({f.name + " activations and temporaries of the block being recomputed",
+                     per_layer + nograd_activation_per_token(c, f.T) * tokens * kFloat,
+                     f.batch_option});
   } else {
     terms.push_back({fmt::format("{} activations saved for the backward ({} tokens x {} blocks)",
-                                 name, static_cast<std::int64_t>(tokens), c.num_hidden_layers),
-                     L * per_layer, batch_option + ", or train.gradient_checkpointing: true"});
+                                 f.name, static_cast<std::int64_t>(tokens), c.num_hidden_layers),
+                     L * per_layer, f.batch_option + ", or train.gradient_checkpointing: true"});
   }
   // The backward through one block holds about as many gradients as that block's activations.
-  terms.push_back({name + " gradients flowing through one block", per_layer, batch_option});
-  if (lora != nullptr) {
+  terms.push_back({f.name + " gradients flowing through one block", per_layer, f.batch_option});
+  if (f.lora != nullptr) {
     // The frozen weights' packed set is rebuilt in the forward with gradients while the merged
     // one of the no-gradient forwards is still referenced.
-    terms.push_back({name + " second packed set (adapters merged / unmerged)",
+    terms.push_back({f.name + " second packed set (adapters merged / unmerged)",
                      static_cast<double>(packed_weight_count(c)) * kFloat, "lora.targets"});
   }
-  if (logit_positions > 0) {
-    // Logits, their log-softmax and the gradient of the logits, float32.
-    terms.push_back({name + " logits, log-softmax and their gradient",
-                     3 * rows * logit_positions * logit_width * kFloat, batch_option});
+  if (f.logit_positions > 0) {
+    terms.push_back({fmt::format("{} logits, log-softmaxes and gradients ({:g} x [{}, {}, {}] "
+                                 "float32)",
+                                 f.name, f.logit_copies, static_cast<std::int64_t>(f.rows),
+                                 static_cast<std::int64_t>(f.logit_positions),
+                                 static_cast<std::int64_t>(f.logit_width)),
+                     f.logit_copies * f.rows * f.logit_positions * f.logit_width * kFloat,
+                     f.batch_option});
   }
   return terms;
 }
@@ -204,7 +231,8 @@ MemoryPlan plan_ppo(const config::ExperimentConfig& cfg, const ModelShapes& s, s
     add_optimizer(resident, "value model", value_params,
                   "ppo.advantage: rloo or group (no value model)");
   }
-  if (p.kl_estimator == config::KlEstimator::Full) {
+  const bool full_kl = p.kl_estimator == config::KlEstimator::Full;
+  if (full_kl) {
     resident.push_back({fmt::format("exact-KL buffer: the reference's log-softmax ({} rows x {} "
                                     "tokens x {} vocabulary, float32)",
                                     static_cast<std::int64_t>(B), R, c.vocab_size),
@@ -225,6 +253,11 @@ MemoryPlan plan_ppo(const config::ExperimentConfig& cfg, const ModelShapes& s, s
     MemoryPhase reference{"reference and old log-probs", resident};
     add_nograd_forward(reference.terms, "scoring", c, micro, P + R, static_cast<double>(R), V,
                        micro_option);
+    if (full_kl) {
+      // Both models' logits, the reference's log-softmax and the exact KL's temporaries.
+      reference.terms.push_back({"exact-KL logits and temporaries (4 x [rows, R, V] float32)",
+                                 4 * micro * static_cast<double>(R) * V * kFloat, micro_option});
+    }
     plan.phases.push_back(std::move(reference));
   }
   {
@@ -233,15 +266,16 @@ MemoryPlan plan_ppo(const config::ExperimentConfig& cfg, const ModelShapes& s, s
                             lora ? "lora.rank" : "lora.rank (gradients of the adapters only)"});
     // The policy's forward and backward, then the value model's: their activations are not
     // alive together, so the larger counts.
+    const bool autocast = cfg.run.dtype == config::DType::BFloat16;
     std::vector<MemoryTerm> acts = grad_forward_terms(
-        "policy", c, micro, P + R, static_cast<double>(R), V, cfg.train.gradient_checkpointing,
-        lora ? &cfg.lora : nullptr, micro_option);
+        {"policy", &c, micro, P + R, static_cast<double>(R), V, full_kl ? 6.0 : 3.0,
+         cfg.train.gradient_checkpointing, autocast, lora ? &cfg.lora : nullptr, micro_option});
     if (critic && s.value) {
       update.terms.push_back({"value model gradients (float32)", value_params * kFloat,
                               "ppo.advantage: rloo or group (no value model)"});
       std::vector<MemoryTerm> value_acts =
-          grad_forward_terms("value model", *s.value, micro, P + R, 0, 0,
-                             cfg.train.gradient_checkpointing, nullptr, micro_option);
+          grad_forward_terms({"value model", &*s.value, micro, P + R, 0, 0, 0,
+                              cfg.train.gradient_checkpointing, autocast, nullptr, micro_option});
       if (sum_of(value_acts) > sum_of(acts)) acts = std::move(value_acts);
     }
     append(update.terms, acts);
@@ -262,25 +296,43 @@ MemoryPlan plan_ppo(const config::ExperimentConfig& cfg, const ModelShapes& s, s
   return plan;
 }
 
-// Stages lm and reward: one trained model.
+// Stages lm and reward: one trained model (stage reward samples its pairs first, from the base).
 MemoryPlan plan_training(const config::ExperimentConfig& cfg, const ModelShapes& s,
                          std::int64_t world, double runtime, bool reward) {
   const model::LlamaConfig& c = reward && s.reward ? *s.reward : s.policy;
   const double params = static_cast<double>(parameter_count(c, reward));
-  // A reward batch is train.batch_size comparison groups of (at least) two sequences.
-  const double rows = static_cast<double>(cfg.train.batch_size) * (reward ? 2 : 1) /
+  const bool user_pairs = !cfg.reward.preferences_file.empty();
+  // A reward batch is train.batch_size comparison groups: prompts_per_group prompts of
+  // samples_per_prompt continuations (two sequences per pair with a preferences file) of up to
+  // max_prompt_tokens + 1 + max_new_tokens tokens.
+  const double group =
+      user_pairs
+          ? 2.0
+          : static_cast<double>(cfg.reward.samples_per_prompt * cfg.reward.prompts_per_group);
+  const double rows = static_cast<double>(cfg.train.batch_size) * (reward ? group : 1.0) /
                       static_cast<double>(std::max<std::int64_t>(1, world));
+  const std::int64_t T =
+      reward ? cfg.data.max_prompt_tokens + 1 + cfg.generation.max_new_tokens : cfg.data.seq_len;
   MemoryPlan plan;
   plan.job = reward ? "stage reward" : "stage lm";
+  if (reward && !user_pairs) {
+    MemoryPhase pairs{"sampling the pairs", {runtime_term(runtime)}};
+    add_model(pairs.terms, "base model", s.policy, false, kFloat, "");
+    add_sampling(pairs.terms, s.policy, static_cast<double>(cfg.generation.batch_size),
+                 cfg.data.max_prompt_tokens + 1, cfg.generation.max_new_tokens,
+                 config::DType::Float32, "generation.batch_size");
+    plan.phases.push_back(std::move(pairs));
+  }
   MemoryPhase step{"training step", {runtime_term(runtime)}};
   add_model(step.terms, reward ? "reward model" : "model", c, reward, kFloat, "");
   step.terms.push_back({"gradients (float32)", params * kFloat, ""});
   add_optimizer(step.terms, reward ? "reward model" : "model", params, "");
   append(step.terms,
-         grad_forward_terms(reward ? "reward model" : "model", c, rows, cfg.data.seq_len,
-                            reward ? 0.0 : static_cast<double>(cfg.data.seq_len),
-                            reward ? 0.0 : static_cast<double>(c.vocab_size),
-                            cfg.train.gradient_checkpointing, nullptr, "train.batch_size"));
+         grad_forward_terms(
+             {reward ? "reward model" : "model", &c, rows, T, reward ? 0.0 : static_cast<double>(T),
+              reward ? 0.0 : static_cast<double>(c.vocab_size), 3.0,
+              cfg.train.gradient_checkpointing, cfg.run.dtype == config::DType::BFloat16, nullptr,
+              reward ? "train.batch_size or reward.samples_per_prompt" : "train.batch_size"}));
   plan.phases.push_back(std::move(step));
   return plan;
 }

@@ -112,6 +112,37 @@ TEST(CliTest, CheckSetsUpTheRunDirectoryAndReportsTheRuntime) {
   EXPECT_EQ(resolved.config.run.name, "ctrl_bon4");
 }
 
+// The memory plan of the 1.1B run (docs/memory.md) on a 24 GiB machine: --check prints it and
+// passes with LoRA and bfloat16 frozen models, and refuses the same run without them (exit 2)
+// naming the biggest term and the option that shrinks it.
+TEST(CliTest, CheckPrintsTheMemoryPlanAndRefusesARunThatDoesNotFit) {
+  fs::TempDir dir;
+  const std::string base = kTrain + " --config " +
+                           shell_quote(source_path("configs/examples/tinyllama_memory.yaml")) +
+                           " --check --set run.memory_limit_gib=24 --set run.run_dir=" +
+                           shell_quote(dir.path() + "/run");
+  const auto fits = run_process(base);
+  ASSERT_EQ(fits.exit_code, 0) << fits.err;
+  const std::string log = fs::read_file(dir.path() + "/run/train.log");
+  EXPECT_NE(log.find("memory: stage ppo: planned peak"), std::string::npos) << log;
+  EXPECT_NE(log.find("policy (frozen base) weights (float32, 1.10B parameters)"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("(run.memory_limit_gib) on cpu"), std::string::npos) << log;
+
+  const auto refused = run_process(base + " --set lora.rank=0 --set run.frozen_dtype=float32");
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("run.memory_check: stage ppo will not fit"), std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("The biggest term is policy AdamW moments"), std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("shrink it with lora.rank"), std::string::npos) << refused.err;
+  // run.memory_check: false starts it anyway (here: --check only warns).
+  const auto warned = run_process(base +
+                                  " --set lora.rank=0 --set run.frozen_dtype=float32 --set "
+                                  "run.memory_check=false");
+  EXPECT_EQ(warned.exit_code, 0) << warned.err;
+}
+
 TEST(CliTest, RunningAStageWithMissingInputsExitsTwoNamingThem) {
   fs::TempDir dir;
   const auto result =
