@@ -186,6 +186,9 @@ MemoryTerm runtime_term(double bytes) {
   return {"runtime: LibTorch, BLAS and the process before any model (measured)", bytes, ""};
 }
 
+MemoryPlan plan_sampling_job(const config::ExperimentConfig& cfg, const ModelShapes& s,
+                             bool for_eval, double runtime);
+
 // Stage ppo, per rank.
 MemoryPlan plan_ppo(const config::ExperimentConfig& cfg, const ModelShapes& s, std::int64_t world,
                     double runtime) {
@@ -242,6 +245,12 @@ MemoryPlan plan_ppo(const config::ExperimentConfig& cfg, const ModelShapes& s, s
 
   MemoryPlan plan;
   plan.job = "stage ppo";
+  if (cfg.transform.kind != config::TransformKind::Raw) {
+    // The calibration cache, when it must be built first: base samples, before the policy loads.
+    MemoryPhase calibration = plan_sampling_job(cfg, s, false, runtime).phases.front();
+    calibration.name = "calibration (when the cache is built first)";
+    plan.phases.push_back(std::move(calibration));
+  }
   const std::string batch = "ppo.rollout_batch_size";
   const std::string micro_option = "ppo.micro_batch_size";
   {

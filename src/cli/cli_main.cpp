@@ -89,8 +89,8 @@ int run_main(Tool tool, int argc, char** argv) {
   app.add_flag("--dump-config", dump,
                "Print the fully resolved config as YAML and exit (loads back to the same config)");
   app.add_flag("--check", check,
-               "Validate, set up the output directory and report runtime, BLAS, throughput and "
-               "missing inputs, without running");
+               "Validate, set up the output directory, report runtime, BLAS, throughput, missing "
+               "inputs and the memory plan, without running (exit 2 when the run will not fit)");
   app.add_option("--log-level", log_level, "Overrides logging.level")
       ->check(CLI::IsMember(config::enum_names<config::LogLevel>()));
   app.set_version_flag("--version",

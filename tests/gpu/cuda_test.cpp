@@ -8,6 +8,7 @@
 
 #include "infalign/checkpoint/resume.h"
 #include "infalign/generation/generate.h"
+#include "infalign/model/llama.h"
 #include "infalign/runtime/adamw.h"
 #include "infalign/runtime/device.h"
 
@@ -110,6 +111,58 @@ TEST(CudaTest, AdamWStepMatchesTheCpuAndBf16AutocastRuns) {
   const at::Tensor logits = gpu->forward({ids.to(kCuda), mask.to(kCuda), pos.to(kCuda)});
   EXPECT_EQ(logits.scalar_type(), at::kFloat);
   EXPECT_TRUE(at::isfinite(logits).all().item<bool>());
+}
+
+// LoRA on the GPU: the same adapters as on the CPU give the same outputs and adapter gradients;
+// the frozen base gets none; with the adapters off the model is the base; the sampler's merged
+// weights give the adapters' outputs; and the memory plan can ask the device its size.
+TEST(CudaTest, LoraMatchesTheCpuAndTheDeviceMemoryIsKnown) {
+  SKIP_WITHOUT_CUDA();
+  model::CausalLm cpu = tiny_lm(17, 1.0);
+  model::CausalLm gpu = on_cuda(17, 1.0);
+  const at::Tensor ids =
+      at::randint(4, 32, {3, 9}, at::detail::createCPUGenerator(3), at::TensorOptions(at::kLong));
+  const at::Tensor mask = at::ones({3, 9}, at::kLong);
+  const at::Tensor pos = model::position_ids_from_mask(mask);
+  const at::Tensor base = cpu->forward({ids, mask, pos}).detach();
+  for (model::CausalLm* m : {&cpu, &gpu}) {
+    for (auto& t : (*m)->parameters()) t.set_requires_grad(false);
+    at::Generator gen = at::detail::createCPUGenerator(5);
+    (*m)->backbone()->add_lora({4, 8.0, {"q_proj", "v_proj", "down_proj"}}, gen);
+    at::NoGradGuard no_grad;
+    // Non-zero adapters so that they change the outputs.
+    for (const auto& [name, t] : model::lora_named_weights(**m)) {
+      if (name.find("lora_B") != std::string::npos) {
+        t.copy_(at::randn(t.sizes(), at::detail::createCPUGenerator(9)).mul(0.05).to(t.device()));
+      }
+    }
+  }
+  const at::Tensor a = cpu->forward({ids, mask, pos});
+  const at::Tensor b = gpu->forward({ids.to(kCuda), mask.to(kCuda), pos.to(kCuda)});
+  EXPECT_TRUE(tensors_near(a, b.cpu(), 1e-4));
+  EXPECT_FALSE(tensors_near(a, base, 1e-3));
+  a.logsumexp(-1).sum().backward();
+  b.logsumexp(-1).sum().backward();
+  const auto pc = cpu->named_parameters(), pg = gpu->named_parameters();
+  for (const auto& p : pc) {
+    if (!p.value().requires_grad()) {
+      EXPECT_FALSE(pg[p.key()].grad().defined()) << p.key();
+      continue;
+    }
+    EXPECT_TRUE(tensors_near(p.value().grad(), pg[p.key()].grad().cpu(), 1e-3)) << p.key();
+  }
+  {
+    at::NoGradGuard no_grad;
+    gpu->backbone()->set_adapters_enabled(false);
+    const at::Tensor off = gpu->forward({ids.to(kCuda), mask.to(kCuda), pos.to(kCuda)});
+    EXPECT_TRUE(tensors_near(off.cpu(), base, 1e-4));
+    gpu->backbone()->set_adapters_enabled(true);
+    generation::SamplingModel sampler(gpu, config::DType::BFloat16);
+    const at::Tensor merged = sampler.get()->forward({ids.to(kCuda), mask.to(kCuda), pos.to(kCuda)});
+    EXPECT_TRUE(tensors_near(merged.cpu(), a.detach(), 0.1));  // bfloat16 weights
+  }
+  EXPECT_GT(runtime::cuda_device_memory(kCuda), 1ull << 30);
+  EXPECT_EQ(runtime::cuda_device_memory(c10::Device(c10::kCPU)), 0u);
 }
 
 }  // namespace

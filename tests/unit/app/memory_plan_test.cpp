@@ -110,14 +110,16 @@ TEST(MemoryPlanTest, TinyLlamaFitsWithLoraAndNotWithout) {
 // micro-batch, and checkpointing keeps one block's activations instead of all of them.
 TEST(MemoryPlanTest, ActivationsAndCacheFollowTheBatchAndCheckpointing) {
   config::ExperimentConfig cfg = tinyllama();
-  auto update_of = [&](const config::ExperimentConfig& c) {
+  auto phase_of = [&](const config::ExperimentConfig& c, const std::string& name) {
     for (const auto& ph : plan_memory(c, false, shapes_of(c), 1, 0).phases) {
-      if (ph.name == "update") return ph.total();
+      if (ph.name == name) return ph.total();
     }
+    ADD_FAILURE() << "no phase " << name;
     return 0.0;
   };
+  auto update_of = [&](const config::ExperimentConfig& c) { return phase_of(c, "update"); };
   auto rollout_of = [&](const config::ExperimentConfig& c) {
-    return plan_memory(c, false, shapes_of(c), 1, 0).phases.front().total();
+    return phase_of(c, "rollout (sampling)");
   };
   const double P = static_cast<double>(cfg.data.max_prompt_tokens + 1);
   const double T = P + static_cast<double>(cfg.generation.max_new_tokens);
@@ -138,6 +140,20 @@ TEST(MemoryPlanTest, ActivationsAndCacheFollowTheBatchAndCheckpointing) {
   const double tokens = static_cast<double>(cfg.ppo.rollout_batch_size) * T;
   const double at_least = 21 * (6.0 * 2048 + 3.0 * 5632) * tokens * 4 - 22.0 * 2048 * tokens * 4;
   EXPECT_GT(update_of(plain) - update_of(cfg), at_least);
+}
+
+// PPO with a calibrated transform may build the cache first: the base model and its sampling,
+// before the policy is loaded; the raw transform has no such phase.
+TEST(MemoryPlanTest, PpoPlansTheCalibrationBuildUnlessTheTransformIsRaw) {
+  config::ExperimentConfig cfg = tinyllama();
+  auto names = [&](const config::ExperimentConfig& c) {
+    std::vector<std::string> out;
+    for (const auto& ph : plan_memory(c, false, shapes_of(c), 1, 0).phases) out.push_back(ph.name);
+    return out;
+  };
+  EXPECT_EQ(names(cfg).front(), "calibration (when the cache is built first)");
+  cfg.transform.kind = config::TransformKind::Raw;
+  EXPECT_EQ(names(cfg).front(), "rollout (sampling)");
 }
 
 TEST(MemoryPlanTest, LinesNameThePeakPhaseAndItsTermsLargestFirst) {
