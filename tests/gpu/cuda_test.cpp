@@ -158,7 +158,8 @@ TEST(CudaTest, LoraMatchesTheCpuAndTheDeviceMemoryIsKnown) {
     EXPECT_TRUE(tensors_near(off.cpu(), base, 1e-4));
     gpu->backbone()->set_adapters_enabled(true);
     generation::SamplingModel sampler(gpu, config::DType::BFloat16);
-    const at::Tensor merged = sampler.get()->forward({ids.to(kCuda), mask.to(kCuda), pos.to(kCuda)});
+    const at::Tensor merged =
+        sampler.get()->forward({ids.to(kCuda), mask.to(kCuda), pos.to(kCuda)});
     EXPECT_TRUE(tensors_near(merged.cpu(), a.detach(), 0.1));  // bfloat16 weights
   }
   EXPECT_GT(runtime::cuda_device_memory(kCuda), 1ull << 30);
