@@ -36,6 +36,12 @@ run_one() {
   local t=$1 corpus="$out/corpus/$1"
   mkdir -p "$corpus" "$out/artifacts/$t"
   cp -r "tests/fuzz/corpus/$t/." "$corpus/" 2>/dev/null || true
+  if [[ $t == tokenizer_json ]]; then
+    # The fetched small tokenizers (scripts/fetch_tokenizers.sh), when there: real vocabularies.
+    for f in data/tokenizers/small-*/tokenizer.json; do
+      [[ -f $f ]] && cp "$f" "$corpus/fetched-$(basename "$(dirname "$f")").json"
+    done
+  fi
   # -rss_limit_mb: a parser that allocates gigabytes on a small input is a bug too.
   ASAN_OPTIONS=detect_leaks=1 "$build/tests/fuzz/fuzz_$t" "$corpus" -max_total_time="$seconds" \
     -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \

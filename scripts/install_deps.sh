@@ -8,6 +8,8 @@ set -euo pipefail
 packages=(
   # toolchain
   g++ cmake ninja-build pkg-config ccache lld git clang-format time
+  # clang (scripts/build.sh prefers it: faster here) and libFuzzer's runtime (scripts/fuzz.sh)
+  clang libclang-rt-14-dev
   # libraries (Debian 12 versions: LibTorch 1.13.1, yaml-cpp 0.7, spdlog 1.10, GoogleTest 1.12)
   libtorch-dev libsentencepiece-dev libyaml-cpp-dev libspdlog-dev libgtest-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev
