@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -292,8 +293,11 @@ void run_train(const RunRequest& request) {
   runtime::Distributed dist(env, runtime::resolve_device(cfg.run.device),
                             dist_timeout(cfg.run.dist_timeout_seconds));
   if (dist.active()) {
-    log::info("[dist] {} processes (gloo over {}:{}); rank 0 logs, checkpoints and exports",
-              env.world_size, env.master_addr, env.master_port);
+    log::info(
+        "[dist] {} processes (gloo, store at {}:{}, this rank binds {}); rank 0 logs, "
+        "checkpoints and exports",
+        env.world_size, env.master_addr, env.master_port,
+        runtime::gloo_interface_choice(env.master_addr, std::getenv("GLOO_SOCKET_IFNAME")));
   }
   switch (cfg.run.stage) {
     case config::Stage::Tokenizer:

@@ -1,6 +1,8 @@
 #include "infalign/calibration/builder.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -200,6 +202,8 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats,
   std::int64_t sampled = 0;
   std::int64_t stop_after = -1;
   if (const char* v = std::getenv("INFALIGN_TEST_STOP_AFTER_STEP")) stop_after = std::atoll(v);
+  std::int64_t rank0_delay_ms = 0;
+  if (const char* v = std::getenv("INFALIGN_TEST_RANK0_CHUNK_DELAY_MS")) rank0_delay_ms = std::atoll(v);
   std::size_t built_now = 0;
   for (std::size_t c = 0; c < chunks; ++c) {
     if (have[c] || c % world != rank) continue;  // another rank's chunk
@@ -215,8 +219,12 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats,
     CalibrationCache(ctx.expected, records).save(chunk_file(partial, c));
     done[c] = std::move(records);
     ++built_now;
-    // Test hook: stop as SIGTERM would after this many chunks of this invocation.
+    // Test hooks: stop as SIGTERM would after this many chunks of this invocation; make rank 0
+    // slow (milliseconds after each chunk), so that the others wait for it in the barrier.
     if (static_cast<std::int64_t>(built_now) == stop_after) std::raise(SIGTERM);
+    if (rank == 0 && rank0_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(rank0_delay_ms));
+    }
     signals::throw_if_stop_requested();
   }
   progress.finish();

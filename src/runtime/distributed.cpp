@@ -4,6 +4,9 @@
 #include <cstdlib>
 #include <exception>
 #include <map>
+#include <thread>
+
+#include <fmt/format.h>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -14,6 +17,7 @@
 #endif
 
 #include "infalign/core/error.h"
+#include "infalign/core/signals.h"
 
 namespace infalign::runtime {
 
@@ -76,6 +80,35 @@ struct Distributed::Impl {
   }
 };
 
+namespace {
+
+bool is_loopback(const std::string& addr) {
+  return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
+}
+
+}  // namespace
+
+std::string gloo_interface_choice(const std::string& master_addr, const char* ifname) {
+  if (ifname != nullptr && *ifname != 0) return std::string("interface ") + ifname;
+  if (is_loopback(master_addr)) return "loopback";
+  return "default";
+}
+
+namespace {
+
+// The local interface Gloo binds (never MASTER_ADDR itself, which is another machine's address on
+// every node but the first): GLOO_SOCKET_IFNAME when set, the loopback when the master is on this
+// machine, else the device of this machine's hostname.
+std::shared_ptr<::gloo::transport::Device> gloo_device(const std::string& master_addr) {
+  const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+  const std::string choice = gloo_interface_choice(master_addr, ifname);
+  if (choice == "loopback") return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  if (choice == "default") return c10d::ProcessGroupGloo::createDefaultDevice();
+  return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
+}
+
+}  // namespace
+
 Distributed::Distributed(const DistEnv& env, c10::Device device, std::chrono::milliseconds timeout)
     : env_(env) {
   if (!active()) return;
@@ -109,8 +142,7 @@ Distributed::Distributed(const DistEnv& env, c10::Device device, std::chrono::mi
     }
 #endif
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
-        env_.master_addr == "localhost" ? std::string("127.0.0.1") : env_.master_addr));
+    options->devices.push_back(gloo_device(env_.master_addr));
     impl_->gloo =
         c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, env_.rank, env_.world_size, options);
   } catch (const std::exception& e) {
@@ -129,14 +161,27 @@ std::string Distributed::describe() const {
 namespace {
 
 // Runs one collective and waits; any failure (a rank exited, a timeout) becomes an Error that
-// says which rank saw it and what to look at.
+// says which rank saw it and what to look at; when this process was asked to stop (SIGINT or
+// SIGTERM, which scripts/launch.sh passes to every rank), Interrupted instead, so that every
+// rank exits 130/143. A `stoppable` one (the barriers) also stops waiting at once when asked.
 template <typename F>
 void collective(const std::string& who, const char* what, std::chrono::milliseconds timeout,
-                F&& start) {
+                F&& start, bool stoppable = false) {
   try {
     c10::intrusive_ptr<c10d::Work> work = start();
+    if (stoppable) {
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      while (!work->isCompleted()) {
+        signals::throw_if_stop_requested();
+        if (std::chrono::steady_clock::now() > deadline) break;  // wait() reports the timeout
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
     work->wait(timeout);
+  } catch (const Interrupted&) {
+    throw;
   } catch (const std::exception& e) {
+    signals::throw_if_stop_requested();
     throw Error(
         fmt::format("{}: {} failed: another rank exited or did not answer within {} s "
                     "(run.dist_timeout_seconds); see the other ranks' output. ({})",
@@ -233,8 +278,9 @@ void Distributed::broadcast(std::vector<at::Tensor>& tensors) {
 
 void Distributed::barrier() {
   if (!active()) return;
-  collective(describe(), "barrier", impl_->timeout,
-             [&] { return impl_->run([&](auto& g) { return g.barrier(); }); });
+  collective(
+      describe(), "barrier", impl_->timeout,
+      [&] { return impl_->run([&](auto& g) { return g.barrier(); }); }, /*stoppable=*/true);
 }
 
 }  // namespace infalign::runtime

@@ -961,6 +961,28 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
   EXPECT_EQ(run.file("cal2", "calibration.cache"), run.file("cal", "calibration.cache"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/cal2/calibration.cache.partial"));
 
+  // SIGTERM while rank 1, done with its chunks (1 and 3), waits in the barrier for a slow rank 0:
+  // every rank exits 143 (rank 1 stops waiting; it does not fail on rank 0's exit), the chunks
+  // built so far stay on disk and no cache is written; the rerun finishes the same cache.
+  {
+    const std::string partial = dir.path() + "/calterm/calibration.cache.partial";
+    const std::string script =
+        "export INFALIGN_TEST_RANK0_CHUNK_DELAY_MS=3000; " + launch2 +
+        run.command("calterm", cal_args) + " >/dev/null 2>&1 & p=$!; " +
+        "for i in $(seq 1200); do [ -f " + shell_quote(partial + "/chunk-000003.cal") +
+        " ] && break; sleep 0.05; done; sleep 0.5; kill -TERM $p; wait $p; echo rc=$?";
+    const auto stopped = run_process("bash -c " + shell_quote(script));
+    EXPECT_NE(stopped.out.find("rc=143"), std::string::npos) << stopped.out << stopped.err;
+    const std::string rank1_log = run.file("calterm", "train.rank1.log");
+    EXPECT_EQ(rank1_log.find("failed"), std::string::npos) << rank1_log;
+    EXPECT_NE(rank1_log.find("stopped by signal 15"), std::string::npos) << rank1_log;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/calterm/calibration.cache"));
+    EXPECT_TRUE(std::filesystem::exists(partial + "/chunk-000001.cal"));
+    const auto rerun = run.lm("calterm", cal_args, launch2);
+    ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+    EXPECT_EQ(run.file("calterm", "calibration.cache"), run.file("cal", "calibration.cache"));
+  }
+
   const auto one = run.lm("one", ppo_args);
   ASSERT_EQ(one.exit_code, 0) << one.err;
   const auto two = run.lm("two", ppo_args, launch2);

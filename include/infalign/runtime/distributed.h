@@ -29,6 +29,11 @@ struct DistEnv {
 // malformed, missing while WORLD_SIZE > 1, or out of range.
 DistEnv dist_env_from_environment();
 
+// Which local interface Gloo binds: "interface <name>" (GLOO_SOCKET_IFNAME, `ifname`, when set),
+// "loopback" (the master is on this machine) or "default" (the device of this machine's
+// hostname). Never MASTER_ADDR itself: on every node but the first it is another machine's.
+std::string gloo_interface_choice(const std::string& master_addr, const char* ifname);
+
 class Distributed {
  public:
   // world_size 1: a no-op group. Otherwise connects to MASTER_ADDR:MASTER_PORT (rank 0 serves
@@ -61,6 +66,8 @@ class Distributed {
                      std::int64_t bucket_bytes = 16 << 20);
   // Copies rank 0's values of `tensors` to every rank.
   void broadcast(std::vector<at::Tensor>& tensors);
+  // Waits for every rank; also stops waiting (Interrupted, exit 130/143) when this process is
+  // asked to stop, so a rank that finished its share does not outlive a SIGTERM.
   void barrier();
 
  private:

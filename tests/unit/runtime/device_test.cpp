@@ -1,4 +1,5 @@
 #include "infalign/runtime/device.h"
+#include "infalign/runtime/distributed.h"
 
 #include <cstdlib>
 
@@ -64,6 +65,24 @@ TEST(DeviceTest, DtypeAndThreads) {
   EXPECT_EQ(configure_threads(1), 1);
   EXPECT_GE(configure_threads(0), 1);  // one per core
   configure_threads(1);
+}
+
+}  // namespace
+}  // namespace infalign::runtime
+
+namespace infalign::runtime {
+namespace {
+
+// Gloo binds a local interface, never MASTER_ADDR itself (on a second node that address is the
+// first node's): GLOO_SOCKET_IFNAME first, the loopback for a master on this machine, else the
+// device of this machine's hostname.
+TEST(DistributedTest, GlooBindsALocalInterfaceNotTheMasterAddress) {
+  EXPECT_EQ(gloo_interface_choice("10.0.0.5", "eth1"), "interface eth1");
+  EXPECT_EQ(gloo_interface_choice("127.0.0.1", "lo"), "interface lo");
+  EXPECT_EQ(gloo_interface_choice("127.0.0.1", nullptr), "loopback");
+  EXPECT_EQ(gloo_interface_choice("localhost", ""), "loopback");
+  EXPECT_EQ(gloo_interface_choice("10.0.0.5", nullptr), "default");
+  EXPECT_EQ(gloo_interface_choice("node0.cluster", ""), "default");
 }
 
 }  // namespace
