@@ -203,7 +203,7 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats,
   std::int64_t stop_after = -1;
   if (const char* v = std::getenv("INFALIGN_TEST_STOP_AFTER_STEP")) stop_after = std::atoll(v);
   std::int64_t rank0_delay_ms = 0;
-  if (const char* v = std::getenv("INFALIGN_TEST_RANK0_CHUNK_DELAY_MS")) rank0_delay_ms = std::atoll(v);
+  if (const char* v = std::getenv("INFALIGN_TEST_RANK0_DELAY_MS")) rank0_delay_ms = std::atoll(v);
   std::size_t built_now = 0;
   for (std::size_t c = 0; c < chunks; ++c) {
     if (have[c] || c % world != rank) continue;  // another rank's chunk

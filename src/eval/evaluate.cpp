@@ -1,6 +1,9 @@
 #include "infalign/eval/evaluate.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -53,6 +56,9 @@ ModelSamples sample_and_score(model::CausalLm& model, model::CausalLm* base,
   if (base != nullptr) (*base)->eval();
   generation::SamplingModel sampler(model, plan.sampler_dtype);
   for (std::size_t start = 0; start < rows; start += batch) {
+    if (plan.test_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(plan.test_delay_ms));
+    }
     signals::throw_if_stop_requested();
     const std::size_t end = std::min(rows, start + batch);
     std::vector<std::vector<std::int64_t>> chunk;
@@ -499,6 +505,10 @@ EvalResults run_evaluation(const config::LoadedConfig& loaded, const std::string
   plan.seed = cfg.run.seed;
   plan.dtype = cfg.run.dtype;
   plan.keep_texts = e.write_samples;
+  if (const char* v = std::getenv("INFALIGN_TEST_RANK0_DELAY_MS");
+      v != nullptr && (dist == nullptr || dist->is_main())) {
+    plan.test_delay_ms = std::atoll(v);
+  }
 
   if (cfg.generation.top_k != 0 || cfg.generation.top_p != 1.0) {
     log::warn(

@@ -226,8 +226,11 @@ class TinyLmRun {
   }
   // Runs infalign-eval with the same tiny config and `extra` arguments; `env` prefixes it.
   testing::ProcessResult eval(const std::string& extra, const std::string& env = "") const {
-    return run_process(env + kEval + common_ +
-                       " --set run.run_dir=" + shell_quote(dir_ + "/evalrun") + " " + extra);
+    return run_process(env + eval_command(extra));
+  }
+  // The command line eval() runs.
+  std::string eval_command(const std::string& extra) const {
+    return kEval + common_ + " --set run.run_dir=" + shell_quote(dir_ + "/evalrun") + " " + extra;
   }
   std::string file(const std::string& name, const std::string& rel) const {
     return fs::read_file(dir_ + "/" + name + "/" + rel);
@@ -967,7 +970,7 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
   {
     const std::string partial = dir.path() + "/calterm/calibration.cache.partial";
     const std::string script =
-        "export INFALIGN_TEST_RANK0_CHUNK_DELAY_MS=3000; " + launch2 +
+        "export INFALIGN_TEST_RANK0_DELAY_MS=3000; " + launch2 +
         run.command("calterm", cal_args) + " >/dev/null 2>&1 & p=$!; " +
         "for i in $(seq 1200); do [ -f " + shell_quote(partial + "/chunk-000003.cal") +
         " ] && break; sleep 0.05; done; sleep 0.5; kill -TERM $p; wait $p; echo rc=$?";
@@ -1046,6 +1049,26 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
   EXPECT_EQ(fs::gzip_decompress(fs::read_file(dir.path() + "/e2/samples.jsonl.gz"), "e2"),
             fs::gzip_decompress(fs::read_file(dir.path() + "/e1/samples.jsonl.gz"), "e1"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/e2/samples.jsonl.gz.rank1"));
+  // SIGTERM while rank 1, done with its prompt, waits in a collective for a slow rank 0: both
+  // ranks exit 143, nothing is written as results, and the rerun gives the same numbers.
+  {
+    const std::string out = dir.path() + "/e3";
+    const std::string script =
+        "export INFALIGN_TEST_RANK0_DELAY_MS=2500; " + launch2 +
+        run.eval_command(eval_args + " --set eval.output_dir=" + shell_quote(out)) +
+        " >/dev/null 2>&1 & p=$!; " +
+        "for i in $(seq 1200); do grep -q 'calibration samples' " + shell_quote(out + "/eval.log") +
+        " 2>/dev/null && break; sleep 0.05; done; sleep 2; kill -TERM $p; wait $p; echo rc=$?";
+    const auto stopped = run_process("bash -c " + shell_quote(script));
+    EXPECT_NE(stopped.out.find("rc=143"), std::string::npos) << stopped.out << stopped.err;
+    const std::string rank1_log = fs::read_file(out + "/eval.rank1.log");
+    EXPECT_EQ(rank1_log.find("failed"), std::string::npos) << rank1_log;
+    EXPECT_NE(rank1_log.find("stopped by signal 15"), std::string::npos) << rank1_log;
+    EXPECT_FALSE(std::filesystem::exists(out + "/results.csv"));
+    const auto rerun = run.eval(eval_args + " --set eval.output_dir=" + shell_quote(out), launch2);
+    ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+    EXPECT_EQ(fs::read_file(out + "/results.csv"), csv1);
+  }
 
   // Stopped after iteration 3 (every rank), restarted with two processes: the same policy.
   ASSERT_EQ(run.lm("two_resumed", ppo_args, "INFALIGN_TEST_STOP_AFTER_STEP=3 " + launch2).exit_code,

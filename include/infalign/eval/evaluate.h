@@ -43,6 +43,9 @@ struct SamplingPlan {
   config::DType dtype = config::DType::Float32;  // the KL forwards' autocast
   config::DType sampler_dtype = config::DType::Float32;  // generation.dtype
   bool keep_texts = false;                               // decode every response into `texts`
+  // Test hook (INFALIGN_TEST_RANK0_DELAY_MS on rank 0): milliseconds slept before each batch, so
+  // that the other ranks wait for this one in a collective.
+  std::int64_t test_delay_ms = 0;
 };
 
 // Samples `per_prompt` responses of every prompt from `model`, scores them with `judges`, and,
