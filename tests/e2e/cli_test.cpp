@@ -970,9 +970,9 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
   {
     const std::string partial = dir.path() + "/calterm/calibration.cache.partial";
     const std::string script =
-        "export INFALIGN_TEST_RANK0_DELAY_MS=3000; " + launch2 +
-        run.command("calterm", cal_args) + " >/dev/null 2>&1 & p=$!; " +
-        "for i in $(seq 1200); do [ -f " + shell_quote(partial + "/chunk-000003.cal") +
+        "export INFALIGN_TEST_RANK0_DELAY_MS=3000; " + launch2 + run.command("calterm", cal_args) +
+        " >/dev/null 2>&1 & p=$!; " + "for i in $(seq 1200); do [ -f " +
+        shell_quote(partial + "/chunk-000003.cal") +
         " ] && break; sleep 0.05; done; sleep 0.5; kill -TERM $p; wait $p; echo rc=$?";
     const auto stopped = run_process("bash -c " + shell_quote(script));
     EXPECT_NE(stopped.out.find("rc=143"), std::string::npos) << stopped.out << stopped.err;
@@ -1056,8 +1056,8 @@ TEST(DataParallelTest, TwoProcessesMatchOneProcessResumeAndFailCleanly) {
     const std::string script =
         "export INFALIGN_TEST_RANK0_DELAY_MS=2500; " + launch2 +
         run.eval_command(eval_args + " --set eval.output_dir=" + shell_quote(out)) +
-        " >/dev/null 2>&1 & p=$!; " +
-        "for i in $(seq 1200); do grep -q 'calibration samples' " + shell_quote(out + "/eval.log") +
+        " >/dev/null 2>&1 & p=$!; " + "for i in $(seq 1200); do grep -q 'calibration samples' " +
+        shell_quote(out + "/eval.log") +
         " 2>/dev/null && break; sleep 0.05; done; sleep 2; kill -TERM $p; wait $p; echo rc=$?";
     const auto stopped = run_process("bash -c " + shell_quote(script));
     EXPECT_NE(stopped.out.find("rc=143"), std::string::npos) << stopped.out << stopped.err;

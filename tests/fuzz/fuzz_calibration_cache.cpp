@@ -1,9 +1,10 @@
 // The calibration cache file (gzip'd header and per-prompt sorted base rewards).
 #include <string>
 
-#include "fuzz_support.h"
 #include "infalign/calibration/cache.h"
 #include "infalign/core/error.h"
+
+#include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string bytes(infalign::fuzz::as_view(data, size));

@@ -2,9 +2,10 @@
 // (when it loads) one override built from the input's last line.
 #include <string>
 
-#include "fuzz_support.h"
 #include "infalign/config/load.h"
 #include "infalign/core/error.h"
+
+#include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(infalign::fuzz::as_view(data, size));
@@ -16,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const auto loaded = infalign::config::parse_experiment_config(text, "fuzz.yaml", {});
     // What loads must dump and load back.
-    (void)infalign::config::parse_experiment_config(
-        infalign::config::dump_config(loaded.config), "dumped.yaml", overrides);
+    (void)infalign::config::parse_experiment_config(infalign::config::dump_config(loaded.config),
+                                                    "dumped.yaml", overrides);
   } catch (const infalign::Error&) {
   }
   return 0;

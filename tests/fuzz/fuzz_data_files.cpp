@@ -2,10 +2,11 @@
 // JSONL preference pairs (reward.preferences_file). The first byte picks the reader.
 #include <string>
 
-#include "fuzz_support.h"
 #include "infalign/core/error.h"
 #include "infalign/data/preferences.h"
 #include "infalign/data/text_corpus.h"
+
+#include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;

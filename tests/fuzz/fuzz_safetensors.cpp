@@ -3,9 +3,10 @@
 // odd, model.safetensors.index.json.
 #include <string>
 
-#include "fuzz_support.h"
 #include "infalign/checkpoint/safetensors_format.h"
 #include "infalign/core/error.h"
+
+#include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
@@ -20,8 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::uint64_t need = infalign::checkpoint::safetensors_header_bytes(
           bytes.substr(0, std::min<std::size_t>(bytes.size(), 8)), bytes.size() + 4096);
       if (need <= bytes.size()) {
-        (void)infalign::checkpoint::parse_safetensors_header(bytes.substr(0, need),
-                                                             bytes.size() + 4096, "fuzz.safetensors");
+        (void)infalign::checkpoint::parse_safetensors_header(
+            bytes.substr(0, need), bytes.size() + 4096, "fuzz.safetensors");
       }
     } else {
       const auto index = infalign::checkpoint::parse_safetensors_index(bytes, "fuzz.index.json");

@@ -4,7 +4,6 @@
 // escapes (another exception type, a crash, a sanitizer report, a hang) is a bug.
 #pragma once
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -13,6 +12,8 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+
+#include <sys/stat.h>
 
 namespace infalign::fuzz {
 

@@ -1,9 +1,10 @@
 // A checkpoint's state.json (step, position, RNG counters, input hashes, controller values).
 #include <string>
 
-#include "fuzz_support.h"
 #include "infalign/checkpoint/train_state.h"
 #include "infalign/core/error.h"
+
+#include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(infalign::fuzz::as_view(data, size));

@@ -9,7 +9,10 @@ cd "$(dirname "$0")/../.."
 bin=${BUILD_DIR:-build}
 out=$(mktemp -d "${TMPDIR:-/tmp}/memory-plan.XXXXXX")
 trap 'rm -rf "$out"' EXIT
-scripts/fetch_tokenizers.sh >/dev/null
+# The tokenizer of configs/examples/byo/llama.yaml (scripts/test.sh fetches it before CTest runs;
+# fetching here could race with the other tests that fetch).
+[[ -f data/tokenizers/small-llama3/tokenizer.json ]] ||
+  { echo "data/tokenizers/small-llama3 is missing: run scripts/fetch_tokenizers.sh"; exit 1; }
 awk 'NF' README.md >"$out/train.txt"
 awk 'NF' docs/memory.md >"$out/valid.txt"
 awk 'length($0) > 20 && length($0) < 120 && n++ < 32' README.md >"$out/prompts.txt"

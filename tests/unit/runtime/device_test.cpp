@@ -1,5 +1,4 @@
 #include "infalign/runtime/device.h"
-#include "infalign/runtime/distributed.h"
 
 #include <cstdlib>
 
@@ -9,6 +8,7 @@
 #include <torch/cuda.h>
 
 #include "infalign/core/error.h"
+#include "infalign/runtime/distributed.h"
 
 namespace infalign::runtime {
 namespace {
