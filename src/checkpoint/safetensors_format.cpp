@@ -214,7 +214,7 @@ SafetensorsIndex parse_safetensors_index(std::string_view text, const std::strin
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw CheckpointError(fmt::format("{}: not valid JSON ({})", name, e.what()));
   }
   if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object()) {

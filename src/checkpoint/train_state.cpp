@@ -1,5 +1,7 @@
 #include "infalign/checkpoint/train_state.h"
 
+#include <limits>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -35,12 +37,27 @@ TrainState TrainState::from_json(const std::string& text, const std::string& pat
     throw CheckpointError(fmt::format("{}: format_version {} is not supported; expected {}", path,
                                       j["format_version"].dump(), kFormatVersion));
   }
+  // A counter: a non-negative integer that fits int64 (a float, a negative or a huge number is
+  // a damaged file, not something to convert).
+  const auto counter = [&](const char* key) -> std::int64_t {
+    if (!j.contains(key)) throw CheckpointError(fmt::format("{}: missing '{}'", path, key));
+    const nlohmann::json& v = j[key];
+    const bool ok = v.is_number_unsigned()
+                        ? v.get<std::uint64_t>() <=
+                              static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+                        : v.is_number_integer() && v.get<std::int64_t>() >= 0;
+    if (!ok) {
+      throw CheckpointError(
+          fmt::format("{}: '{}' is {}, expected a non-negative integer", path, key, v.dump()));
+    }
+    return v.get<std::int64_t>();
+  };
   TrainState s;
+  s.step = counter("step");
+  s.epoch = counter("epoch");
+  s.position = counter("position");
+  s.tokens_seen = counter("tokens_seen");
   try {
-    s.step = j.at("step").get<std::int64_t>();
-    s.epoch = j.at("epoch").get<std::int64_t>();
-    s.position = j.at("position").get<std::int64_t>();
-    s.tokens_seen = j.at("tokens_seen").get<std::int64_t>();
     s.wall_seconds = j.at("wall_seconds").get<double>();
     s.config_hash = j.at("config_hash").get<std::string>();
     s.values = j.at("values").get<std::map<std::string, double>>();

@@ -55,7 +55,11 @@ class Loader {
   // `included_at` is the `base:` entry naming `path` (none for the main file).
   Node load_file(const std::string& path, std::vector<std::string>& chain,
                  const SourceLocation* included_at = nullptr) {
-    const std::string canonical = stdfs::weakly_canonical(stdfs::path(path)).string();
+    // A path the system cannot resolve (too long, a loop of links) keeps its own spelling; reading
+    // it below then fails with an error naming it.
+    std::error_code ec;
+    std::string canonical = stdfs::weakly_canonical(stdfs::path(path), ec).string();
+    if (ec) canonical = stdfs::path(path).lexically_normal().string();
     if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
       std::vector<std::string> cycle;
       for (auto it = std::find(chain.begin(), chain.end(), canonical); it != chain.end(); ++it) {

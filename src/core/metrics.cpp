@@ -29,7 +29,7 @@ void truncate_after(const std::string& path, std::int64_t last_step) {
     nlohmann::json record;
     try {
       record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error&) {
+    } catch (const nlohmann::json::exception&) {
       if (in.peek() == EOF) break;  // torn final line
       throw DataError(
           fmt::format("{}:{}: not a JSON object; the metrics file is corrupt", path, line_number));

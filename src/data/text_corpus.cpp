@@ -196,7 +196,7 @@ std::vector<std::vector<std::string>> read_jsonl_strings(const std::string& path
     nlohmann::json record;
     try {
       record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       throw DataError(
           fmt::format("{}: not a JSON value ({}); a .jsonl file holds one JSON "
                       "object a line",

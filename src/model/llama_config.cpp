@@ -202,12 +202,28 @@ double get_number(const json& j, const std::string& path, const char* key, doubl
 
 }  // namespace
 
+namespace {
+LlamaConfig parse_hf_config_json_unguarded(const std::string& text, const std::string& path,
+                                           ModelKind* kind);
+}  // namespace
+
 LlamaConfig parse_hf_config_json(const std::string& text, const std::string& path,
                                  ModelKind* kind) {
+  try {
+    return parse_hf_config_json_unguarded(text, path, kind);
+  } catch (const json::exception& e) {
+    // A member of an unexpected type that a check did not name.
+    bad(path, fmt::format("unexpected JSON value: {}", e.what()));
+  }
+}
+
+namespace {
+LlamaConfig parse_hf_config_json_unguarded(const std::string& text, const std::string& path,
+                                           ModelKind* kind) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     bad(path, fmt::format("not valid JSON: {}", e.what()));
   }
   if (!j.is_object()) bad(path, "not a JSON object");
@@ -302,6 +318,11 @@ LlamaConfig parse_hf_config_json(const std::string& text, const std::string& pat
   c.max_position_embeddings = get_int(j, path, "max_position_embeddings", 2048);
   c.tie_word_embeddings = j.value("tie_word_embeddings", false);
   c.bos_token_id = get_int(j, path, "bos_token_id", 1);
+  if (j.contains("eos_token_id") && j["eos_token_id"].is_array() && !j["eos_token_id"].empty() &&
+      !j["eos_token_id"][0].is_number_integer()) {
+    bad(path, fmt::format("'eos_token_id' is {}, expected an integer or a list of them",
+                          j["eos_token_id"].dump()));
+  }
   c.eos_token_id = j.contains("eos_token_id") && j["eos_token_id"].is_array()
                        ? (j["eos_token_id"].empty() ? 2 : j["eos_token_id"][0].get<std::int64_t>())
                        : get_int(j, path, "eos_token_id", 2);
@@ -327,12 +348,13 @@ LlamaConfig parse_hf_config_json(const std::string& text, const std::string& pat
   }
   return c;
 }
+}  // namespace
 
 config::RewardInput parse_score_input(const std::string& text, const std::string& path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     bad(path, fmt::format("not valid JSON: {}", e.what()));
   }
   if (!j.is_object() || !j.contains("infalign_score_input")) {

@@ -517,6 +517,19 @@ ByteLevelBpeTokenizer::ByteLevelBpeTokenizer(std::unique_ptr<Impl> impl) : impl_
 ByteLevelBpeTokenizer::~ByteLevelBpeTokenizer() = default;
 
 std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::load(const std::string& path) {
+  try {
+    return load_unguarded(path);
+  } catch (const json::exception& e) {
+    // A member of an unexpected type that a check above did not name (a DataError all the same).
+    throw DataError(
+        fmt::format("{}: unexpected JSON value ({}); expected a Hugging Face "
+                    "tokenizer.json",
+                    path, e.what()));
+  }
+}
+
+std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::load_unguarded(
+    const std::string& path) {
   auto impl = std::make_unique<Impl>();
   Impl& m = *impl;
   m.path = path;
@@ -573,8 +586,9 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::load(const std::st
   const json& added = j.contains("added_tokens") && j["added_tokens"].is_array() ? j["added_tokens"]
                                                                                  : json::array();
   for (const json& a : added) {
-    if (!a.contains("id") || !a.contains("content") || !a["content"].is_string()) {
-      m.fail("added_tokens: every entry needs \"id\" and \"content\"");
+    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
+        a["id"].get<std::int64_t>() < 0 || !a.contains("content") || !a["content"].is_string()) {
+      m.fail("added_tokens: every entry needs an integer \"id\" >= 0 and a string \"content\"");
     }
     m.added.push_back({a["id"].get<std::int64_t>(), a["content"].get<std::string>(),
                        a.value("special", false), a.value("normalized", false),
@@ -626,6 +640,10 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::load(const std::st
     if (n.is_null()) return;
     const std::string t = n.value("type", std::string());
     if (t == "Sequence") {
+      // (A const json's operator[] on a missing key is undefined behaviour: check first.)
+      if (!n.contains("normalizers") || !n["normalizers"].is_array()) {
+        m.fail(fmt::format("{}.normalizers: expected a list", at));
+      }
       for (std::size_t k = 0; k < n["normalizers"].size(); ++k) {
         add_normalizer(n["normalizers"][k], fmt::format("{}.normalizers[{}]", at, k));
       }
@@ -662,6 +680,10 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::load(const std::st
     if (p.is_null()) return;
     const std::string t = p.value("type", std::string());
     if (t == "Sequence") {
+      // (A const json's operator[] on a missing key is undefined behaviour: check first.)
+      if (!p.contains("pretokenizers") || !p["pretokenizers"].is_array()) {
+        m.fail(fmt::format("{}.pretokenizers: expected a list", at));
+      }
       for (std::size_t k = 0; k < p["pretokenizers"].size(); ++k) {
         add_pre(p["pretokenizers"][k], fmt::format("{}.pretokenizers[{}]", at, k));
       }

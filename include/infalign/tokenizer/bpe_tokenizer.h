@@ -57,6 +57,7 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
  private:
   struct Impl;
   explicit ByteLevelBpeTokenizer(std::unique_ptr<Impl> impl);
+  static std::unique_ptr<ByteLevelBpeTokenizer> load_unguarded(const std::string& path);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -51,6 +51,23 @@ TEST(TrainStateTest, JsonRoundTripAndVersionCheck) {
   s.values["kl_coef"] = 0.05;
   const auto back = checkpoint::TrainState::from_json(s.to_json(), "state.json");
   EXPECT_EQ(back.to_json(), s.to_json());
+  // Counters that are not non-negative integers (found by fuzz_train_state: a float too large
+  // for int64 was converted, undefined behaviour) are a CheckpointError naming the key.
+  for (const char* position : {"3.6e20", "-1", "1.5", "18446744073709551615", "\"7\""}) {
+    const std::string text = std::string(
+                                 "{\"format_version\": 1, \"step\": 1, \"epoch\": 0, "
+                                 "\"position\": ") +
+                             position +
+                             ", \"tokens_seen\": 0, \"wall_seconds\": 0, \"config_hash\": "
+                             "\"\", \"values\": {}}";
+    try {
+      checkpoint::TrainState::from_json(text, "state.json");
+      ADD_FAILURE() << "position " << position << " was accepted";
+    } catch (const CheckpointError& e) {
+      EXPECT_NE(std::string(e.what()).find("state.json: 'position' is"), std::string::npos)
+          << e.what();
+    }
+  }
   EXPECT_THROW(checkpoint::TrainState::from_json("{\"format_version\": 99}", "state.json"),
                CheckpointError);
   EXPECT_THROW(checkpoint::TrainState::from_json("{\"format_version\": 1}", "state.json"),
