@@ -58,6 +58,10 @@ void check_lora(const ExperimentConfig& c, Issues& issues) {
   }
 }
 
+// Whether `b` divides `a`; a `b` of 0 or less (its own range check reports it) divides nothing
+// here, so no rule divides by zero (found by fuzz_config).
+bool divides(std::int64_t b, std::int64_t a) { return b > 0 && a % b == 0; }
+
 void check_train(const ExperimentConfig& c, Issues& issues) {
   if (c.train.total_steps == 0 && !(c.run.stage == Stage::Lm && c.model.init_from.empty())) {
     issues.add("train.total_steps",
@@ -68,7 +72,9 @@ void check_train(const ExperimentConfig& c, Issues& issues) {
 
 void check_model(const ExperimentConfig& c, Issues& issues) {
   const ModelConfig& m = c.model;
-  if (m.hidden_size % m.num_attention_heads != 0) {
+  if (m.num_attention_heads <= 0) {
+    // its range check reports it
+  } else if (!divides(m.num_attention_heads, m.hidden_size)) {
     issues.add("model.num_attention_heads",
                fmt::format("got {}, expected a divisor of model.hidden_size ({})",
                            m.num_attention_heads, m.hidden_size));
@@ -78,7 +84,7 @@ void check_model(const ExperimentConfig& c, Issues& issues) {
                            "rotary embeddings (head size is {})",
                            m.hidden_size, m.hidden_size / m.num_attention_heads));
   }
-  if (m.num_attention_heads % m.num_key_value_heads != 0) {
+  if (m.num_key_value_heads > 0 && !divides(m.num_key_value_heads, m.num_attention_heads)) {
     issues.add("model.num_key_value_heads",
                fmt::format("got {}, expected a divisor of model.num_attention_heads ({})",
                            m.num_key_value_heads, m.num_attention_heads));
@@ -196,7 +202,9 @@ void check_stage(const ExperimentConfig& c, Issues& issues) {
 
 void check_ppo(const ExperimentConfig& c, Issues& issues) {
   const PpoConfig& p = c.ppo;
-  if (p.rollout_batch_size % p.num_mini_batches != 0) {
+  if (p.num_mini_batches <= 0) {
+    // its range check reports it
+  } else if (!divides(p.num_mini_batches, p.rollout_batch_size)) {
     issues.add("ppo.num_mini_batches",
                fmt::format("got {}, expected a divisor of ppo.rollout_batch_size ({})",
                            p.num_mini_batches, p.rollout_batch_size));
@@ -210,7 +218,7 @@ void check_ppo(const ExperimentConfig& c, Issues& issues) {
   if (p.adaptive_kl && !p.target_kl) {
     issues.add("ppo.target_kl", "missing; required when ppo.adaptive_kl is true");
   }
-  if (p.rollout_batch_size % p.samples_per_prompt != 0) {
+  if (p.samples_per_prompt > 0 && !divides(p.samples_per_prompt, p.rollout_batch_size)) {
     issues.add("ppo.samples_per_prompt",
                fmt::format("got {}, expected a divisor of ppo.rollout_batch_size ({}): each "
                            "prompt of a rollout batch gets this many samples",
