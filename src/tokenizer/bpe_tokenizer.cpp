@@ -576,9 +576,13 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::load_unguarded(
   if (!model.contains("vocab") || !model["vocab"].is_object())
     m.fail("model.vocab: expected an object");
   std::int64_t size = 0;
+  // Ids index a table as long as the largest one: a sparse or huge id is refused rather than
+  // allocated (found by fuzz_tokenizer_json). Real vocabularies have well under a million tokens.
+  constexpr std::int64_t kMaxId = (1 << 24) - 1;
   for (const auto& [token, id] : model["vocab"].items()) {
-    if (!id.is_number_integer() || id.get<std::int64_t>() < 0) {
-      m.fail(fmt::format("model.vocab[\"{}\"]: expected a non-negative integer id", token));
+    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > kMaxId) {
+      m.fail(fmt::format("model.vocab[\"{}\"]: expected an integer id in [0, {}], got {}", token,
+                         kMaxId, id.dump()));
     }
     m.vocab.emplace(token, id.get<std::int32_t>());
     size = std::max(size, id.get<std::int64_t>() + 1);
@@ -587,8 +591,11 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::load_unguarded(
                                                                                  : json::array();
   for (const json& a : added) {
     if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
-        a["id"].get<std::int64_t>() < 0 || !a.contains("content") || !a["content"].is_string()) {
-      m.fail("added_tokens: every entry needs an integer \"id\" >= 0 and a string \"content\"");
+        a["id"].get<std::int64_t>() < 0 || a["id"].get<std::int64_t>() > kMaxId ||
+        !a.contains("content") || !a["content"].is_string()) {
+      m.fail(fmt::format(
+          "added_tokens: every entry needs an integer \"id\" in [0, {}] and a string \"content\"",
+          kMaxId));
     }
     m.added.push_back({a["id"].get<std::int64_t>(), a["content"].get<std::string>(),
                        a.value("special", false), a.value("normalized", false),
