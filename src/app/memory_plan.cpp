@@ -387,11 +387,7 @@ MemoryPlan plan_sampling_job(const config::ExperimentConfig& cfg, const ModelSha
 
 }  // namespace
 
-double MemoryPhase::total() const {
-  double sum = 0;
-  for (const auto& t : terms) sum += t.bytes;
-  return sum;
-}
+double MemoryPhase::total() const { return sum_of(terms); }
 
 const MemoryTerm& MemoryPhase::biggest() const {
   INFALIGN_CHECK(!terms.empty(), "memory phase '{}' has no terms", name);
