@@ -22,7 +22,14 @@ while (($#)); do
 done
 
 scripts/install_deps.sh --data
-BUILD_TARGETS=infalign-data scripts/build.sh >/dev/null
+# INFALIGN_NO_BUILD=1: build/infalign-data is already built (scripts/quickstart.sh builds the rest
+# meanwhile, and two ninja runs must not share a build directory).
+if [[ -z "${INFALIGN_NO_BUILD:-}" ]]; then
+  BUILD_TARGETS=infalign-data scripts/build.sh >/dev/null
+elif [[ ! -x build/infalign-data ]]; then
+  echo "prepare_data.sh: INFALIGN_NO_BUILD is set but build/infalign-data is not built" >&2
+  exit 2
+fi
 
 cache=.cache/npm
 mkdir -p "$cache"

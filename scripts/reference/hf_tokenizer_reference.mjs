@@ -4,7 +4,7 @@
 //   {"text": "..."}  ->  {"ids": [...], "text": decode(ids)}   (encode without special tokens)
 //   {"ids": [...]}   ->  {"text": decode(ids)}
 // decode skips special tokens and cleans up spaces as tokenizer_config.json says (false when it
-// says nothing, as infalign does). Run by tests/unit/tokenizer/bpe_parity_test.cpp:
+// says nothing, as infalign does). Run by tests/unit/tokenizer/bpe_tokenizer_test.cpp:
 //   node hf_tokenizer_reference.mjs PACKAGE_DIR TOKENIZER_DIR IN.jsonl OUT.jsonl
 // PACKAGE_DIR is the unpacked package (scripts/fetch_tokenizers.sh puts it under
 // data/tokenizers/js); TOKENIZER_DIR holds tokenizer.json and tokenizer_config.json.

@@ -1,6 +1,7 @@
 #include "infalign/app/memory_plan.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -324,8 +325,22 @@ MemoryPlan plan_training(const config::ExperimentConfig& cfg, const ModelShapes&
       reward ? cfg.data.max_prompt_tokens + 1 + cfg.generation.max_new_tokens : cfg.data.seq_len;
   MemoryPlan plan;
   plan.job = reward ? "stage reward" : "stage lm";
+  // The sampled continuations (token ids, prompt and response text, gold score: about 8 bytes a
+  // token and 4 characters a token, plus the containers) and their labelled pairs (32 bytes each,
+  // every pair of a group), held from sampling to the end; the held-out share is included.
+  std::optional<MemoryTerm> samples;
   if (reward && !user_pairs) {
-    MemoryPhase pairs{"sampling the pairs", {runtime_term(runtime)}};
+    const double n = static_cast<double>(cfg.reward.train_prompts * cfg.reward.samples_per_prompt);
+    const double tokens = static_cast<double>(cfg.data.max_prompt_tokens + 2) +
+                          0.75 * static_cast<double>(cfg.generation.max_new_tokens);
+    const double per_sample = 8 * tokens + 2 * 4 * tokens + 160;
+    const double pairs_per_sample = (group - 1) / 2;
+    samples = MemoryTerm{"sampled continuations and their pairs",
+                         n * (per_sample + 32 * pairs_per_sample),
+                         "reward.train_prompts or reward.samples_per_prompt"};
+  }
+  if (reward && !user_pairs) {
+    MemoryPhase pairs{"sampling the pairs", {runtime_term(runtime), *samples}};
     add_model(pairs.terms, "base model", s.policy, false, kFloat, "");
     add_sampling(pairs.terms, s.policy, static_cast<double>(cfg.generation.batch_size),
                  cfg.data.max_prompt_tokens + 1, cfg.generation.max_new_tokens,
@@ -333,6 +348,7 @@ MemoryPlan plan_training(const config::ExperimentConfig& cfg, const ModelShapes&
     plan.phases.push_back(std::move(pairs));
   }
   MemoryPhase step{"training step", {runtime_term(runtime)}};
+  if (samples) step.terms.push_back(*samples);
   add_model(step.terms, reward ? "reward model" : "model", c, reward, kFloat, "");
   step.terms.push_back({"gradients (float32)", params * kFloat, ""});
   add_optimizer(step.terms, reward ? "reward model" : "model", params, "");

@@ -223,6 +223,15 @@ double check_memory(const config::LoadedConfig& loaded, bool for_eval, const run
     if (cfg.run.memory_check) throw ConfigError({"run.memory_check: " + message});
     log::warn("[{}] memory: {}", tag, message);
   }
+  // Tight on memory: give freed heap memory back between phases (at the cost of faulting it in
+  // again; docs/memory.md).
+  if (peak > cfg.run.release_memory_above * limit) {
+    set_release_free_memory(true);
+    log::info(
+        "[{}] memory: the plan is over {:.0f}% of {} (run.release_memory_above): freed heap "
+        "memory goes back to the system between PPO phases",
+        tag, 100 * cfg.run.release_memory_above, format_bytes(limit));
+  }
   return peak;
 }
 

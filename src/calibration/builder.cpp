@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -228,29 +229,36 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats,
     signals::throw_if_stop_requested();
   }
   progress.finish();
+  std::optional<CalibrationCache> cache;
+  // Joins the chunks into the cache and writes it (rank 0 alone when there are several).
+  auto join = [&] {
+    if (parallel) {
+      for (std::size_t c = 0; c < chunks; ++c) {
+        if (!have[c] && c % world != rank)
+          done[c] = CalibrationCache::load(chunk_file(partial, c)).records();
+      }
+    }
+    std::vector<CacheRecord> all;
+    for (auto& part : done) {
+      for (auto& r : part) all.push_back(std::move(r));
+    }
+    cache.emplace(ctx.expected, std::move(all));
+    const auto parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) fs::create_directories(parent.string());
+    cache->save(path);
+    std::filesystem::remove_all(partial);
+  };
   if (parallel) {
     // Every rank's chunks are on disk; rank 0 joins them and the others read the result.
     dist->barrier();
+    dist->main_only("joining the calibration chunks", join);
     if (!dist->is_main()) {
-      dist->barrier();
       if (stats != nullptr) *stats = {};
       return CalibrationCache::load(path);
     }
-    for (std::size_t c = 0; c < chunks; ++c) {
-      if (!have[c] && c % world != rank)
-        done[c] = CalibrationCache::load(chunk_file(partial, c)).records();
-    }
+  } else {
+    join();
   }
-  std::vector<CacheRecord> all;
-  for (auto& part : done) {
-    for (auto& r : part) all.push_back(std::move(r));
-  }
-  CalibrationCache cache(ctx.expected, std::move(all));
-  const auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) fs::create_directories(parent.string());
-  cache.save(path);
-  std::filesystem::remove_all(partial);
-  if (parallel) dist->barrier();
   const double seconds = timer.seconds();
   if (stats != nullptr) {
     stats->built = true;
@@ -261,7 +269,7 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats,
   }
   log::info("[calibrate] wrote {} ({} prompts, K = {}; {} samples in {:.1f} s, {:.0f} samples/s)",
             path, n, k, sampled, seconds, seconds > 0 ? static_cast<double>(sampled) / seconds : 0);
-  return cache;
+  return std::move(*cache);
 }
 
 CalibrationCache ensure(Context& ctx, BuildStats* stats, runtime::Distributed* dist) {

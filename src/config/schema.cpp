@@ -342,7 +342,8 @@ struct Registry {
         .field("dist_timeout_seconds", &RunConfig::dist_timeout_seconds,
                in_range(1.0, 86400.0, false, false))
         .field("memory_limit_gib", &RunConfig::memory_limit_gib, in_range(0.0, 1e6))
-        .field("memory_check", &RunConfig::memory_check);
+        .field("memory_check", &RunConfig::memory_check)
+        .field("release_memory_above", &RunConfig::release_memory_above, in_range(0.0, 1e6));
 
     Section<ModelConfig>(fields, sections, "model", &ExperimentConfig::model)
         .field("init_from", &ModelConfig::init_from)

@@ -698,8 +698,8 @@ PpoResult train_ppo(const config::LoadedConfig& loaded, runtime::Distributed* di
   PpoResult result;
   result.steps = state.step;
   result.policy_dir = cfg.run.run_dir + "/final";
-  if (d.is_main()) run.export_policy(result.policy_dir);
-  d.barrier();  // the export exists when any rank returns
+  // The export exists when any rank returns.
+  d.main_only("the final export", [&] { run.export_policy(result.policy_dir); });
   log::info("[ppo] done: {} iterations; policy exported to {} (Hugging Face layout)", state.step,
             result.policy_dir);
   return result;

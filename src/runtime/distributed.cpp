@@ -1,9 +1,12 @@
 #include "infalign/runtime/distributed.h"
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <exception>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -70,6 +73,8 @@ struct Distributed::Impl {
 #endif
   c10::Device device = c10::Device(c10::kCPU);  // where the collectives' tensors live
   std::chrono::milliseconds timeout{0};
+  c10::intrusive_ptr<c10d::Store> store;  // the rendezvous store (served by rank 0)
+  std::int64_t main_only_calls = 0;       // numbers the keys of each main_only phase
 
   template <typename F>
   c10::intrusive_ptr<c10d::Work> run(F&& f) {
@@ -132,6 +137,7 @@ Distributed::Distributed(const DistEnv& env, c10::Device device, std::chrono::mi
     o.timeout = timeout;
     auto store = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, o);
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("infalign", store);
+    impl_->store = prefixed;
 #ifdef INFALIGN_WITH_NCCL
     if (device.is_cuda()) {
       auto options = c10d::ProcessGroupNCCL::Options::create();
@@ -281,6 +287,86 @@ void Distributed::barrier() {
   collective(
       describe(), "barrier", impl_->timeout,
       [&] { return impl_->run([&](auto& g) { return g.barrier(); }); }, /*stoppable=*/true);
+}
+
+void Distributed::main_only(const std::string& phase, const std::function<void()>& work) {
+  // A test hook: rank 0 takes this much longer in every main-only phase (tests/e2e: a phase
+  // longer than run.dist_timeout_seconds must not fail the others).
+  std::int64_t delay_ms = 0;
+  if (const char* v = std::getenv("INFALIGN_TEST_MAIN_ONLY_DELAY_MS")) delay_ms = std::atoll(v);
+  if (!active()) {
+    work();
+    return;
+  }
+  const std::string key = fmt::format("main_only/{}/", impl_->main_only_calls++);
+  c10d::Store& store = *impl_->store;
+  if (is_main()) {
+    std::mutex m;
+    std::condition_variable cv;
+    bool finished = false;
+    const auto interval = std::min(std::chrono::milliseconds(1000),
+                                   std::max(impl_->timeout / 4, std::chrono::milliseconds(10)));
+    std::thread beat([&] {
+      std::unique_lock<std::mutex> lock(m);
+      while (!cv.wait_for(lock, interval, [&] { return finished; })) {
+        try {
+          store.add(key + "beat", 1);
+        } catch (const std::exception&) {
+          return;  // the store is rank 0's own: only a process going down gets here
+        }
+      }
+    });
+    auto stop_beating = [&] {
+      {
+        std::lock_guard<std::mutex> lock(m);
+        finished = true;
+      }
+      cv.notify_all();
+      beat.join();
+    };
+    try {
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      work();
+    } catch (...) {
+      stop_beating();
+      store.add(key + "failed", 1);
+      throw;
+    }
+    stop_beating();
+    store.add(key + "done", 1);
+    barrier();  // rank 0 serves the store: it must not exit before every rank has read "done"
+    return;
+  }
+  std::int64_t last_beat = -1;
+  auto last_change = std::chrono::steady_clock::now();
+  try {
+    while (true) {
+      signals::throw_if_stop_requested();
+      if (store.add(key + "done", 0) > 0) break;
+      if (store.add(key + "failed", 0) > 0) {
+        throw Error(fmt::format("{}: rank 0 failed during {}; see its output", describe(), phase));
+      }
+      const std::int64_t beat = store.add(key + "beat", 0);
+      const auto now = std::chrono::steady_clock::now();
+      if (beat != last_beat) {
+        last_beat = beat;
+        last_change = now;
+      } else if (now - last_change > impl_->timeout) {
+        throw Error(fmt::format(
+            "{}: rank 0 gave no sign of life for {} s during {} (run.dist_timeout_seconds): it "
+            "hangs, or its machine is overloaded",
+            describe(), impl_->timeout.count() / 1000.0, phase));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    signals::throw_if_stop_requested();
+    throw Error(fmt::format("{}: lost rank 0 during {}: it exited; see its output. ({})",
+                            describe(), phase, e.what()));
+  }
+  barrier();
 }
 
 }  // namespace infalign::runtime

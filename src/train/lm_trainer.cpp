@@ -136,12 +136,16 @@ LmResult train_lm(const config::LoadedConfig& loaded, runtime::Distributed* dist
     // a stand-in for a real checkpoint of that size (docs/memory.md).
     LmResult result;
     result.model_dir = output_dir;
-    if (main_rank) {
+    auto save = [&] {
       model::save_causal_lm(lm, output_dir, cfg.tokenizer.path, at::kFloat,
                             static_cast<std::uint64_t>(cfg.checkpoint.max_shard_bytes));
       log::info("[lm] done: train.total_steps 0, the initialised model written to {}", output_dir);
+    };
+    if (parallel) {
+      dist->main_only("writing the initialised model", save);
+    } else {
+      save();
     }
-    if (parallel) dist->barrier();
     return result;
   }
 
@@ -293,37 +297,40 @@ LmResult train_lm(const config::LoadedConfig& loaded, runtime::Distributed* dist
   LmResult result;
   result.model_dir = output_dir;
   result.steps = loop.step();
-  if (!main_rank) {  // rank 0 validates, samples and writes; the others wait for the export
-    dist->barrier();
-    return result;
+  // Rank 0 validates, samples and writes; the others wait for the export.
+  auto finish = [&] {
+    if (std::isnan(last_valid)) last_valid = validation_loss();
+    result.valid_loss = last_valid;
+    result.valid_perplexity = std::exp(last_valid);
+    result.unigram_perplexity = unigram_ppl;
+    lm->eval();
+    result.samples = samples();
+    model::save_causal_lm(lm, output_dir, cfg.tokenizer.path, at::kFloat,
+                          static_cast<std::uint64_t>(cfg.checkpoint.max_shard_bytes));
+    nlohmann::ordered_json report;
+    report["stage"] = "lm";
+    report["steps"] = result.steps;
+    report["parameters"] = n_params;
+    report["train_records"] = train_records.size();
+    report["train_tokens"] = train_stream.size();
+    report["valid_records"] = valid_records.size();
+    report["valid_tokens"] = valid_stream.size();
+    report["valid_loss"] = result.valid_loss;
+    report["valid_perplexity"] = result.valid_perplexity;
+    report["unigram_perplexity"] = result.unigram_perplexity;
+    report["samples"] = result.samples;
+    report["model_dir"] = output_dir;
+    report["wall_seconds"] = loop.state().wall_seconds;
+    fs::write_file_atomic(run_dir + "/lm_report.json", report.dump(2) + "\n");
+    log::info("[lm] done: {} steps, validation perplexity {:.2f} vs unigram {:.2f}; model in {}",
+              result.steps, result.valid_perplexity, unigram_ppl, output_dir);
+    for (const auto& s : result.samples) log::info("[lm] sample: {}", s);
+  };
+  if (parallel) {
+    dist->main_only("the final validation and export", finish);
+  } else {
+    finish();
   }
-  if (std::isnan(last_valid)) last_valid = validation_loss();
-  result.valid_loss = last_valid;
-  result.valid_perplexity = std::exp(last_valid);
-  result.unigram_perplexity = unigram_ppl;
-  lm->eval();
-  result.samples = samples();
-  model::save_causal_lm(lm, output_dir, cfg.tokenizer.path, at::kFloat,
-                        static_cast<std::uint64_t>(cfg.checkpoint.max_shard_bytes));
-  nlohmann::ordered_json report;
-  report["stage"] = "lm";
-  report["steps"] = result.steps;
-  report["parameters"] = n_params;
-  report["train_records"] = train_records.size();
-  report["train_tokens"] = train_stream.size();
-  report["valid_records"] = valid_records.size();
-  report["valid_tokens"] = valid_stream.size();
-  report["valid_loss"] = result.valid_loss;
-  report["valid_perplexity"] = result.valid_perplexity;
-  report["unigram_perplexity"] = result.unigram_perplexity;
-  report["samples"] = result.samples;
-  report["model_dir"] = output_dir;
-  report["wall_seconds"] = loop.state().wall_seconds;
-  fs::write_file_atomic(run_dir + "/lm_report.json", report.dump(2) + "\n");
-  log::info("[lm] done: {} steps, validation perplexity {:.2f} vs unigram {:.2f}; model in {}",
-            result.steps, result.valid_perplexity, unigram_ppl, output_dir);
-  for (const auto& s : result.samples) log::info("[lm] sample: {}", s);
-  if (parallel) dist->barrier();
   return result;
 }
 

@@ -190,10 +190,17 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
         cfg.data.train_file, cfg.data.train_prompts_file, trainable.size(),
         valid_groups.pairs.size(), cfg.train.batch_size));
   }
-  {
+  if (rank == 0) {
+    // Streamed in blocks of about 1 MiB: the default experiment's file is over 200 MB.
+    fs::create_directories(run_dir);
+    fs::AtomicFileWriter out(run_dir + "/preference_pairs.tsv");
     std::ostringstream tsv;
     tsv << "split\tchosen_prompt\tchosen\trejected_prompt\trejected\tgold_chosen\tgold_rejected"
            "\tp_chosen\n";
+    auto flush = [&] {
+      out.write(tsv.str());
+      tsv.str("");
+    };
     auto write = [&](const char* split, const std::vector<Sample>& s,
                      const data::PreferenceGroups& groups) {
       for (const auto& p : groups.pairs) {
@@ -202,12 +209,13 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
             << strings::tsv_field(c.response) << '\t' << strings::tsv_field(r.prompt) << '\t'
             << strings::tsv_field(r.response) << '\t' << c.gold << '\t' << r.gold << '\t'
             << p.p_chosen << '\n';
+        if (tsv.tellp() > (1 << 20)) flush();
       }
     };
     write("train", train_samples, train_groups);
     write("valid", valid_samples, valid_groups);
-    fs::create_directories(run_dir);
-    if (rank == 0) fs::write_file_atomic(run_dir + "/preference_pairs.tsv", tsv.str());
+    flush();
+    out.commit();
   }
 
   model::ScalarModel rm = model::load_scalar_model(cfg.model.init_from, {device, at::kFloat},
@@ -347,131 +355,136 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
 
   RewardResult result;
   result.model_dir = output_dir;
-  if (rank != 0) {  // rank 0 evaluates and writes; the others wait for the export
-    dist->barrier();
-    return result;
-  }
-  result.train_pairs = static_cast<std::int64_t>(train_groups.pairs.size());
-  result.valid_pairs = static_cast<std::int64_t>(valid_groups.pairs.size());
-  const Eval final_eval = evaluate();
-  const std::vector<double>& scores = final_eval.scores;
-  result.valid_accuracy = final_eval.accuracy;
-  result.valid_gold_accuracy = final_eval.gold_accuracy;
-  result.valid_cross_prompt_accuracy = final_eval.cross_accuracy;
-  std::vector<double> golds;
-  for (const auto& s : valid_samples) golds.push_back(s.gold);
-  result.spearman = data::spearman(scores, golds);
-  {
-    // The held-out samples with both scores, for inspection (what the RM gets wrong).
-    std::ostringstream tsv;
-    tsv << "prompt\tresponse\tgold\treward_model\n";
-    for (std::size_t i = 0; i < valid_samples.size(); ++i) {
-      tsv << strings::tsv_field(valid_samples[i].prompt) << '\t'
-          << strings::tsv_field(valid_samples[i].response) << '\t' << valid_samples[i].gold << '\t'
-          << scores[i] << '\n';
+  // Rank 0 evaluates and writes; the others wait for the export.
+  auto finish = [&] {
+    result.train_pairs = static_cast<std::int64_t>(train_groups.pairs.size());
+    result.valid_pairs = static_cast<std::int64_t>(valid_groups.pairs.size());
+    const Eval final_eval = evaluate();
+    const std::vector<double>& scores = final_eval.scores;
+    result.valid_accuracy = final_eval.accuracy;
+    result.valid_gold_accuracy = final_eval.gold_accuracy;
+    result.valid_cross_prompt_accuracy = final_eval.cross_accuracy;
+    std::vector<double> golds;
+    for (const auto& s : valid_samples) golds.push_back(s.gold);
+    result.spearman = data::spearman(scores, golds);
+    {
+      // The held-out samples with both scores, for inspection (what the RM gets wrong).
+      std::ostringstream tsv;
+      tsv << "prompt\tresponse\tgold\treward_model\n";
+      for (std::size_t i = 0; i < valid_samples.size(); ++i) {
+        tsv << strings::tsv_field(valid_samples[i].prompt) << '\t'
+            << strings::tsv_field(valid_samples[i].response) << '\t' << valid_samples[i].gold
+            << '\t' << scores[i] << '\n';
+      }
+      fs::write_file_atomic(run_dir + "/valid_scores.tsv", tsv.str());
     }
-    fs::write_file_atomic(run_dir + "/valid_scores.tsv", tsv.str());
-  }
-  // Within one prompt (what calibration and PPO compare): mean Spearman over prompts whose
-  // samples' gold scores are not all equal.
-  {
-    const auto k = static_cast<std::size_t>(per_prompt);
-    double sum = 0, n = 0;
-    for (std::size_t first = 0; k > 1 && first + k <= scores.size(); first += k) {
-      const std::vector<double> s(scores.begin() + static_cast<std::ptrdiff_t>(first),
-                                  scores.begin() + static_cast<std::ptrdiff_t>(first + k));
-      const std::vector<double> g(golds.begin() + static_cast<std::ptrdiff_t>(first),
-                                  golds.begin() + static_cast<std::ptrdiff_t>(first + k));
-      if (std::adjacent_find(g.begin(), g.end(), std::not_equal_to<>()) == g.end()) continue;
-      sum += data::spearman(s, g);
-      n += 1;
+    // Within one prompt (what calibration and PPO compare): mean Spearman over prompts whose
+    // samples' gold scores are not all equal.
+    {
+      const auto k = static_cast<std::size_t>(per_prompt);
+      double sum = 0, n = 0;
+      for (std::size_t first = 0; k > 1 && first + k <= scores.size(); first += k) {
+        const std::vector<double> s(scores.begin() + static_cast<std::ptrdiff_t>(first),
+                                    scores.begin() + static_cast<std::ptrdiff_t>(first + k));
+        const std::vector<double> g(golds.begin() + static_cast<std::ptrdiff_t>(first),
+                                    golds.begin() + static_cast<std::ptrdiff_t>(first + k));
+        if (std::adjacent_find(g.begin(), g.end(), std::not_equal_to<>()) == g.end()) continue;
+        sum += data::spearman(s, g);
+        n += 1;
+      }
+      result.spearman_within_prompt = n > 0 ? sum / n : 0.0;
     }
-    result.spearman_within_prompt = n > 0 ? sum / n : 0.0;
-  }
-  // External check: the UCI human-labelled sentences, each scored as <bos> sentence.
-  const std::string uci_path =
-      std::filesystem::path(cfg.data.train_file).parent_path().string() + "/uci_sentences.tsv";
-  nlohmann::ordered_json report;
-  if (!user_pairs && std::filesystem::exists(uci_path)) {
-    // A sentence alone: <bos> sentence <eos>, as a response without its prompt.
-    const reward::ScoreFormat uci_format{
-        tok->bos_id(), tok->eos_id(), config::RewardInput::Response,
-        static_cast<std::size_t>(rm->config().max_position_embeddings)};
-    std::vector<std::vector<std::int64_t>> ids;
-    std::vector<int> labels;
-    std::istringstream in(fs::read_file(uci_path));
-    for (std::string line; std::getline(in, line);) {
-      const auto a = line.find('\t'), b = line.find('\t', a + 1);
-      if (a == std::string::npos || b == std::string::npos) continue;
-      ids.push_back(reward::score_input_ids(uci_format, {}, tok->encode(line.substr(b + 1))));
-      labels.push_back(line[0] == '1' ? 1 : 0);
+    // External check: the UCI human-labelled sentences, each scored as <bos> sentence.
+    const std::string uci_path =
+        std::filesystem::path(cfg.data.train_file).parent_path().string() + "/uci_sentences.tsv";
+    nlohmann::ordered_json report;
+    if (!user_pairs && std::filesystem::exists(uci_path)) {
+      // A sentence alone: <bos> sentence <eos>, as a response without its prompt.
+      const reward::ScoreFormat uci_format{
+          tok->bos_id(), tok->eos_id(), config::RewardInput::Response,
+          static_cast<std::size_t>(rm->config().max_position_embeddings)};
+      std::vector<std::vector<std::int64_t>> ids;
+      std::vector<int> labels;
+      std::istringstream in(fs::read_file(uci_path));
+      for (std::string line; std::getline(in, line);) {
+        const auto a = line.find('\t'), b = line.find('\t', a + 1);
+        if (a == std::string::npos || b == std::string::npos) continue;
+        ids.push_back(reward::score_input_ids(uci_format, {}, tok->encode(line.substr(b + 1))));
+        labels.push_back(line[0] == '1' ? 1 : 0);
+      }
+      const auto uci_scores =
+          reward::score_sequences(rm, ids, tok->pad_id(), cfg.reward.batch_size);
+      std::vector<double> sorted = uci_scores;
+      std::nth_element(sorted.begin(),
+                       sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2),
+                       sorted.end());
+      const double median = sorted[sorted.size() / 2];
+      double hits = 0, pos = 0, neg = 0;
+      std::vector<double> pos_scores, neg_scores;
+      for (std::size_t i = 0; i < uci_scores.size(); ++i) {
+        hits += (uci_scores[i] > median) == (labels[i] == 1) ? 1.0 : 0.0;
+        (labels[i] == 1 ? pos_scores : neg_scores).push_back(uci_scores[i]);
+      }
+      std::sort(neg_scores.begin(), neg_scores.end());
+      double wins = 0;
+      for (double s : pos_scores) {
+        const auto lo =
+            std::lower_bound(neg_scores.begin(), neg_scores.end(), s) - neg_scores.begin();
+        const auto hi =
+            std::upper_bound(neg_scores.begin(), neg_scores.end(), s) - neg_scores.begin();
+        wins += static_cast<double>(lo) + 0.5 * static_cast<double>(hi - lo);
+      }
+      pos = static_cast<double>(pos_scores.size());
+      neg = static_cast<double>(neg_scores.size());
+      result.uci_accuracy = hits / static_cast<double>(uci_scores.size());
+      result.uci_auc = pos > 0 && neg > 0 ? wins / (pos * neg) : 0.0;
+      report["uci_sentences"] = uci_scores.size();
     }
-    const auto uci_scores = reward::score_sequences(rm, ids, tok->pad_id(), cfg.reward.batch_size);
-    std::vector<double> sorted = uci_scores;
-    std::nth_element(sorted.begin(),
-                     sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
-    const double median = sorted[sorted.size() / 2];
-    double hits = 0, pos = 0, neg = 0;
-    std::vector<double> pos_scores, neg_scores;
-    for (std::size_t i = 0; i < uci_scores.size(); ++i) {
-      hits += (uci_scores[i] > median) == (labels[i] == 1) ? 1.0 : 0.0;
-      (labels[i] == 1 ? pos_scores : neg_scores).push_back(uci_scores[i]);
+    model::save_scalar_model(rm, output_dir, cfg.tokenizer.path, at::kFloat, cfg.reward.input,
+                             static_cast<std::uint64_t>(cfg.checkpoint.max_shard_bytes));
+    report["stage"] = "reward";
+    report["train_pairs"] = result.train_pairs;
+    report["valid_pairs"] = result.valid_pairs;
+    report["label_temperature"] = cfg.reward.label_temperature;
+    report["input"] = std::string(config::enum_name(cfg.reward.input));
+    report["valid_accuracy"] = result.valid_accuracy;
+    if (user_pairs) {
+      // No gold judge and no UCI check (another task's data): those figures do not exist (null).
+      report["preferences_file"] = cfg.reward.preferences_file;
+      for (const char* key :
+           {"valid_gold_accuracy", "valid_cross_prompt_accuracy", "spearman_rm_gold",
+            "spearman_within_prompt", "uci_accuracy", "uci_auc"}) {
+        report[key] = nullptr;
+      }
+    } else {
+      report["valid_gold_accuracy"] = result.valid_gold_accuracy;
+      report["valid_cross_prompt_accuracy"] = result.valid_cross_prompt_accuracy;
+      report["spearman_rm_gold"] = result.spearman;
+      report["spearman_within_prompt"] = result.spearman_within_prompt;
+      report["samples_per_prompt"] = per_prompt;
+      report["prompts_per_group"] = cfg.reward.prompts_per_group;
+      report["uci_accuracy"] = result.uci_accuracy;
+      report["uci_auc"] = result.uci_auc;
     }
-    std::sort(neg_scores.begin(), neg_scores.end());
-    double wins = 0;
-    for (double s : pos_scores) {
-      const auto lo =
-          std::lower_bound(neg_scores.begin(), neg_scores.end(), s) - neg_scores.begin();
-      const auto hi =
-          std::upper_bound(neg_scores.begin(), neg_scores.end(), s) - neg_scores.begin();
-      wins += static_cast<double>(lo) + 0.5 * static_cast<double>(hi - lo);
+    report["model_dir"] = output_dir;
+    report["wall_seconds"] = loop.state().wall_seconds;
+    fs::write_file_atomic(run_dir + "/reward_report.json", report.dump(2) + "\n");
+    if (user_pairs) {
+      log::info("[reward] done: held-out accuracy {:.3f} on {} pairs of {}; model in {}",
+                result.valid_accuracy, result.valid_pairs, cfg.reward.preferences_file, output_dir);
+    } else {
+      log::info(
+          "[reward] done: held-out accuracy {:.3f} (gold order {:.3f}), Spearman(RM, gold) {:.3f} "
+          "(within a prompt {:.3f}), UCI accuracy {:.3f} (AUC {:.3f}); model in {}",
+          result.valid_accuracy, result.valid_gold_accuracy, result.spearman,
+          result.spearman_within_prompt, result.uci_accuracy, result.uci_auc, output_dir);
     }
-    pos = static_cast<double>(pos_scores.size());
-    neg = static_cast<double>(neg_scores.size());
-    result.uci_accuracy = hits / static_cast<double>(uci_scores.size());
-    result.uci_auc = pos > 0 && neg > 0 ? wins / (pos * neg) : 0.0;
-    report["uci_sentences"] = uci_scores.size();
-  }
-  model::save_scalar_model(rm, output_dir, cfg.tokenizer.path, at::kFloat, cfg.reward.input,
-                           static_cast<std::uint64_t>(cfg.checkpoint.max_shard_bytes));
-  report["stage"] = "reward";
-  report["train_pairs"] = result.train_pairs;
-  report["valid_pairs"] = result.valid_pairs;
-  report["label_temperature"] = cfg.reward.label_temperature;
-  report["input"] = std::string(config::enum_name(cfg.reward.input));
-  report["valid_accuracy"] = result.valid_accuracy;
-  if (user_pairs) {
-    // No gold judge and no UCI check (another task's data): those figures do not exist (null).
-    report["preferences_file"] = cfg.reward.preferences_file;
-    for (const char* key :
-         {"valid_gold_accuracy", "valid_cross_prompt_accuracy", "spearman_rm_gold",
-          "spearman_within_prompt", "uci_accuracy", "uci_auc"}) {
-      report[key] = nullptr;
-    }
+  };
+  if (parallel) {
+    dist->main_only("the final evaluation and export", finish);
   } else {
-    report["valid_gold_accuracy"] = result.valid_gold_accuracy;
-    report["valid_cross_prompt_accuracy"] = result.valid_cross_prompt_accuracy;
-    report["spearman_rm_gold"] = result.spearman;
-    report["spearman_within_prompt"] = result.spearman_within_prompt;
-    report["samples_per_prompt"] = per_prompt;
-    report["prompts_per_group"] = cfg.reward.prompts_per_group;
-    report["uci_accuracy"] = result.uci_accuracy;
-    report["uci_auc"] = result.uci_auc;
+    finish();
   }
-  report["model_dir"] = output_dir;
-  report["wall_seconds"] = loop.state().wall_seconds;
-  fs::write_file_atomic(run_dir + "/reward_report.json", report.dump(2) + "\n");
-  if (user_pairs) {
-    log::info("[reward] done: held-out accuracy {:.3f} on {} pairs of {}; model in {}",
-              result.valid_accuracy, result.valid_pairs, cfg.reward.preferences_file, output_dir);
-  } else {
-    log::info(
-        "[reward] done: held-out accuracy {:.3f} (gold order {:.3f}), Spearman(RM, gold) {:.3f} "
-        "(within a prompt {:.3f}), UCI accuracy {:.3f} (AUC {:.3f}); model in {}",
-        result.valid_accuracy, result.valid_gold_accuracy, result.spearman,
-        result.spearman_within_prompt, result.uci_accuracy, result.uci_auc, output_dir);
-  }
-  if (parallel) dist->barrier();
   return result;
 }
 

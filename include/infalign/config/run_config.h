@@ -43,7 +43,8 @@ struct RunConfig {
   // Ask LibTorch for deterministic algorithms (slower on CUDA; CPU is deterministic anyway).
   bool deterministic = true;
   // Multi-process runs (scripts/launch.sh): seconds a collective waits for the other ranks before
-  // every rank exits with an error (a rank that died is noticed at once).
+  // every rank exits with an error (a rank that died is noticed at once); in a phase only rank 0
+  // runs (the final export), seconds without rank 0's heartbeat.
   double dist_timeout_seconds = 300;
   // Memory one process may use on its device, GiB, for the memory plan (infalign-train --check
   // prints it; every run checks it before loading a model). 0 = what the device has: on CPU the
@@ -52,6 +53,11 @@ struct RunConfig {
   // Refuse to start a run whose planned peak exceeds that memory (exit 2, naming the biggest
   // term and the option that shrinks it); false only logs the plan and a warning.
   bool memory_check = true;
+  // Give the C heap's freed memory back to the system between PPO phases (malloc_trim) when the
+  // planned peak is above this share of that memory: it lowers the peak RSS of tight runs, at the
+  // cost of faulting the pages in again (2x slower iterations on the default PPO run). 0 = always;
+  // 1000 = never.
+  double release_memory_above = 0.5;
 };
 
 }  // namespace infalign::config

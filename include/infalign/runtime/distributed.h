@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +70,13 @@ class Distributed {
   // Waits for every rank; also stops waiting (Interrupted, exit 130/143) when this process is
   // asked to stop, so a rank that finished its share does not outlive a SIGTERM.
   void barrier();
+  // A phase only rank 0 runs (final validation, export, joining the ranks' files), however long
+  // it takes: rank 0 runs `work` while beating a counter in the rendezvous store every second;
+  // the other ranks return when it finishes. A waiting rank fails when no beat came for
+  // run.dist_timeout_seconds (rank 0 hangs), at once when rank 0 exits or `work` throws there,
+  // and stops (Interrupted) when asked to. So a long export never needs a longer timeout. With one
+  // process, runs `work`. `phase` names it in messages ("the final export").
+  void main_only(const std::string& phase, const std::function<void()>& work);
 
  private:
   struct Impl;

@@ -2,7 +2,7 @@
 // added and special tokens split out first, then the normalizer (NFC/NFD/NFKC/NFKD, Lowercase,
 // Sequence; ICU), the pre-tokenizers (Split on a regex, run by PCRE2 with Unicode classes;
 // ByteLevel; Sequence), the BPE merges, and on the way back the ByteLevel decoder. Checked
-// against the npm package @huggingface/tokenizers (tests/unit/tokenizer/bpe_parity_test.cpp).
+// against the npm package @huggingface/tokenizers (tests/unit/tokenizer/bpe_tokenizer_test.cpp).
 // Plain C++ (no LibTorch): lives in infalign_base.
 #pragma once
 
