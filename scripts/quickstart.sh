@@ -36,7 +36,7 @@ if ! wait "$build_pid"; then
   echo "[quickstart] the build failed; its whole log: $build_log" >&2
   exit 1
 fi
-echo "[quickstart] build done"
+echo "[quickstart] set-up, build and data took $SECONDS s"
 
 source scripts/lib/stages.sh
 

@@ -71,6 +71,18 @@ TEST(SamplerTest, InverseCdfDrawFollowsTheCumulativeMass) {
   EXPECT_TRUE(at::equal(draw_tokens(probs, u), at::tensor({0, 0, 2, 2, 3, 3}, at::kLong)));
 }
 
+TEST(SamplerTest, ADrawAtTheTopOfTheUnitIntervalNeverLandsOnAFilteredToken) {
+  // The CPU draw scales u by each row's total mass: float probabilities sum to 1 only up to
+  // rounding, and an unscaled u just below 1 would run past the last kept token (5) onto the
+  // vocabulary's last one, which top-k removed here (it is each row's least likely).
+  at::Tensor logits = at::randn({1000, 7}, at::detail::createCPUGenerator(3));
+  logits.select(1, 6).fill_(-20.0);
+  const at::Tensor u = at::full({1000}, 1.0 - 1e-12, at::kDouble);
+  const Sample s = sample_tokens(logits, {1.0, 6, 1.0}, u);
+  EXPECT_EQ(s.ids.eq(6).sum().item<std::int64_t>(), 0);
+  EXPECT_EQ(s.ids.eq(5).sum().item<std::int64_t>(), 1000);  // the last kept token
+}
+
 TEST(SamplerTest, EmpiricalFrequenciesMatchTheFilteredDistribution) {
   const at::Tensor logits = logits_of({0.1, 0.4, 0.2, 0.3}).repeat({20000, 1});
   at::Generator gen = at::detail::createCPUGenerator(5);

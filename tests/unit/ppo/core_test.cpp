@@ -195,6 +195,41 @@ TEST(CriticFreeAdvantagesTest, SequenceReturnsCarryTheKlOnEveryToken) {
   EXPECT_NEAR(a.kl_loss_coef, 0.5, 1e-12);
 }
 
+TEST(CriticFreeAdvantagesTest, WhitenedAdvantagesScaleTheKlLossCoefficient) {
+  // Whitening divides the advantages by their masked standard deviation, so the direct KL term's
+  // coefficient is divided by it too (the loss keeps the ratio of reward to KL).
+  AdvantageInputs in;
+  in.kl = at::zeros({4, 1}, at::kFloat);
+  in.mask = at::ones({4, 1}, at::kLong);
+  in.scores = at::tensor({1.0, 3.0, 0.0, 4.0}, kF64);
+  AdvantageOptions o;
+  o.kind = config::Advantage::Rloo;
+  o.samples_per_prompt = 2;
+  o.beta = 0.3;
+  // RLOO advantages: 1 - 3, 3 - 1, 0 - 4, 4 - 0 = -2, 2, -4, 4; unbiased sd sqrt(40 / 3).
+  const Advantages a = compute_advantages(in, o);
+  const double sd = std::sqrt(40.0 / 3.0);
+  EXPECT_NEAR(a.kl_loss_coef, 0.3 / sd, 1e-6);
+  EXPECT_NEAR(a.advantages[3][0].item<double>(), 4.0 / sd, 1e-5);
+}
+
+TEST(ValueLossTest, ThePessimisticClippedSquaredErrorByHand) {
+  // Old values 0, new values 1, -0.1, 0.05 with clip 0.2, returns 0.5, 0.5, -1: unclipped
+  // errors 0.25, 0.36, 1.1025; clipped values 0.2, -0.1, 0.05 give 0.09, 0.36, 1.1025; the larger
+  // of each: 0.25, 0.36, 1.1025, halved mean 0.285417 (the fourth token is masked out).
+  const at::Tensor old_v = at::zeros({1, 4}, kF64);
+  const at::Tensor v = at::tensor({1.0, -0.1, 0.05, 50.0}, kF64).view({1, 4});
+  const at::Tensor g = at::tensor({0.5, 0.5, -1.0, 0.0}, kF64).view({1, 4});
+  const at::Tensor mask = at::tensor({1, 1, 1, 0}, at::kLong).view({1, 4});
+  const ValueLoss vl = value_loss(v, old_v, g, mask, 0.2);
+  EXPECT_NEAR(vl.loss.item<double>(), 0.5 * (0.25 + 0.36 + 1.1025) / 3.0, 1e-12);
+  EXPECT_NEAR(vl.clipfrac, 0.0, 1e-12);  // no token takes the clipped term
+  // Returns 2: the clipped value 0.2 is further from it than 1, so the clipped error counts.
+  const at::Tensor far = at::full({1, 4}, 2.0, kF64);
+  EXPECT_NEAR(value_loss(v, old_v, far, mask, 0.2).loss.item<double>(),
+              0.5 * (3.24 + 4.41 + 3.8025) / 3.0, 1e-12);
+}
+
 // Toy problems with a known optimum. After a fixed prompt the policy emits `tokens` tokens (one:
 // a bandit over 6 actions; two: a two-token LM over 4 x 4 sequences). The score is the
 // transformed calibrated reward Phi(u(y)) of a fixed reward table, calibrated exactly against a
