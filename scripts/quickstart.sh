@@ -56,7 +56,8 @@ stage calibration calibration configs/default/calibration.yaml \
 # The main job: InfAlign-CTRL for best-of-4 (PPO on the calibrated, transformed reward). Its
 # evaluation draws 128 calibration samples a prompt for u and the oracle instead of
 # eval_runs.yaml's 256: 45 s less, for an oracle best-of-4 biased low by about 0.011 instead of
-# 0.007 (docs/frontier.md); scripts/reproduce.sh evaluates with 256.
+# 0.007 (docs/frontier.md); scripts/reproduce.sh evaluates with 256. N stops at 8: with 128
+# candidates a prompt the oracle's best-of-16 and best-of-32 are biased too low to compare with.
 stage "CTRL best-of-4 (PPO)" ctrl_bon4 configs/default/ctrl_bon4.yaml \
   runs/default/ctrl_bon4/final/model.safetensors \
   "runs/default/base_model runs/default/reward_model runs/default/calibration/calibration.cache $d/prompts_train.txt" \
@@ -65,7 +66,8 @@ stage "evaluation of CTRL best-of-4" eval_ctrl_bon4 configs/default/eval_runs.ya
   runs/default/ctrl_bon4/eval/results.json \
   "runs/default/ctrl_bon4/final runs/default/base_model runs/default/reward_model $d/prompts_eval.txt $d/vader_lexicon.txt" \
   eval --set "eval.policies=[runs/default/ctrl_bon4]" --set eval.output_dir=runs/default/ctrl_bon4/eval \
-  --set run.run_dir=runs/default/ctrl_bon4/eval --set eval.calibration_samples=128
+  --set run.run_dir=runs/default/ctrl_bon4/eval --set eval.calibration_samples=128 \
+  --set "eval.best_of_n=[1,2,4,8]"
 echo "[quickstart] win rates of runs/default/ctrl_bon4 against the base (95% intervals):"
 build/infalign-eval compare runs/default/ctrl_bon4/eval/results.json
 echo "[quickstart] reports: runs/default/base_lm/lm_report.json, runs/default/reward_lm/reward_report.json," \
