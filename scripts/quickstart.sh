@@ -55,9 +55,10 @@ stage calibration calibration configs/default/calibration.yaml \
 
 # The main job: InfAlign-CTRL for best-of-4 (PPO on the calibrated, transformed reward). Its
 # evaluation draws 128 calibration samples a prompt for u and the oracle instead of
-# eval_runs.yaml's 256: 45 s less, for an oracle best-of-4 biased low by about 0.011 instead of
-# 0.007 (docs/frontier.md); scripts/reproduce.sh evaluates with 256. N stops at 8: with 128
-# candidates a prompt the oracle's best-of-16 and best-of-32 are biased too low to compare with.
+# eval_runs.yaml's 256: 41 s less (113 -> 72 s measured), for an oracle best-of-4 biased low by
+# about 0.011 instead of 0.007 (docs/frontier.md); scripts/reproduce.sh evaluates with 256. N
+# stops at 8: with 128 candidates a prompt the oracle's best-of-16 and best-of-32 are biased too
+# low to compare with.
 stage "CTRL best-of-4 (PPO)" ctrl_bon4 configs/default/ctrl_bon4.yaml \
   runs/default/ctrl_bon4/final/model.safetensors \
   "runs/default/base_model runs/default/reward_model runs/default/calibration/calibration.cache $d/prompts_train.txt" \

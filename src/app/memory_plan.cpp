@@ -338,8 +338,6 @@ MemoryPlan plan_training(const config::ExperimentConfig& cfg, const ModelShapes&
     samples = MemoryTerm{"sampled continuations and their pairs",
                          n * (per_sample + 32 * pairs_per_sample),
                          "reward.train_prompts or reward.samples_per_prompt"};
-  }
-  if (reward && !user_pairs) {
     MemoryPhase pairs{"sampling the pairs", {runtime_term(runtime), *samples}};
     add_model(pairs.terms, "base model", s.policy, false, kFloat, "");
     add_sampling(pairs.terms, s.policy, static_cast<double>(cfg.generation.batch_size),

@@ -248,16 +248,12 @@ CalibrationCache build(Context& ctx, const std::string& path, BuildStats* stats,
     cache->save(path);
     std::filesystem::remove_all(partial);
   };
-  if (parallel) {
-    // Every rank's chunks are on disk; rank 0 joins them and the others read the result.
-    dist->barrier();
-    dist->main_only("joining the calibration chunks", join);
-    if (!dist->is_main()) {
-      if (stats != nullptr) *stats = {};
-      return CalibrationCache::load(path);
-    }
-  } else {
-    join();
+  // Every rank's chunks are on disk; rank 0 joins them and the others read the result.
+  if (parallel) dist->barrier();
+  runtime::main_only(dist, "joining the calibration chunks", join);
+  if (parallel && !dist->is_main()) {
+    if (stats != nullptr) *stats = {};
+    return CalibrationCache::load(path);
   }
   const double seconds = timer.seconds();
   if (stats != nullptr) {

@@ -41,7 +41,6 @@ void release_free_memory() {
   if (g_release.load(std::memory_order_relaxed)) ::malloc_trim(0);
 }
 void set_release_free_memory(bool enabled) { g_release = enabled; }
-bool release_free_memory_enabled() { return g_release.load(); }
 
 void log_memory(const std::string& where) {
   if (!log::enabled(log::Level::Debug)) return;

@@ -1,6 +1,5 @@
 #include "infalign/runtime/distributed.h"
 
-#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -367,6 +366,14 @@ void Distributed::main_only(const std::string& phase, const std::function<void()
                             describe(), phase, e.what()));
   }
   barrier();
+}
+
+void main_only(Distributed* dist, const std::string& phase, const std::function<void()>& work) {
+  if (dist == nullptr) {
+    work();
+  } else {
+    dist->main_only(phase, work);
+  }
 }
 
 }  // namespace infalign::runtime

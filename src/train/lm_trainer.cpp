@@ -141,11 +141,7 @@ LmResult train_lm(const config::LoadedConfig& loaded, runtime::Distributed* dist
                             static_cast<std::uint64_t>(cfg.checkpoint.max_shard_bytes));
       log::info("[lm] done: train.total_steps 0, the initialised model written to {}", output_dir);
     };
-    if (parallel) {
-      dist->main_only("writing the initialised model", save);
-    } else {
-      save();
-    }
+    runtime::main_only(dist, "writing the initialised model", save);
     return result;
   }
 
@@ -326,11 +322,7 @@ LmResult train_lm(const config::LoadedConfig& loaded, runtime::Distributed* dist
               result.steps, result.valid_perplexity, unigram_ppl, output_dir);
     for (const auto& s : result.samples) log::info("[lm] sample: {}", s);
   };
-  if (parallel) {
-    dist->main_only("the final validation and export", finish);
-  } else {
-    finish();
-  }
+  runtime::main_only(dist, "the final validation and export", finish);
   return result;
 }
 

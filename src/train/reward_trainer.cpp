@@ -480,11 +480,7 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
           result.spearman_within_prompt, result.uci_accuracy, result.uci_auc, output_dir);
     }
   };
-  if (parallel) {
-    dist->main_only("the final evaluation and export", finish);
-  } else {
-    finish();
-  }
+  runtime::main_only(dist, "the final evaluation and export", finish);
   return result;
 }
 

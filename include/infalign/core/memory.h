@@ -19,7 +19,6 @@ HostMemory host_memory();
 // it when its planned peak is over half the memory it may use (app/run.cpp).
 void release_free_memory();
 void set_release_free_memory(bool enabled);
-bool release_free_memory_enabled();
 
 // Logs (at debug level) the process's resident and peak resident memory after `where`.
 void log_memory(const std::string& where);

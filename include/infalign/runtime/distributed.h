@@ -84,4 +84,7 @@ class Distributed {
   std::unique_ptr<Impl> impl_;
 };
 
+// Distributed::main_only on `dist`, or `work` alone when there is no group (nullptr).
+void main_only(Distributed* dist, const std::string& phase, const std::function<void()>& work);
+
 }  // namespace infalign::runtime
