@@ -35,7 +35,7 @@ def unescape(text):
 
 def read_catalogue(path):
     """Blocks of `key: value` lines separated by blank lines; `#` starts a comment line."""
-    mutants, block, line_of = [], {}, {}
+    mutants, block, start = [], {}, 0
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines() + [""]
     for number, line in enumerate(lines, 1):
@@ -46,8 +46,8 @@ def read_catalogue(path):
                 missing = {"id", "area", "file", "find", "replace", "tests"} - block.keys()
                 if missing:
                     raise CatalogueError(
-                        f"{path}:{line_of['start']}: mutant lacks {', '.join(sorted(missing))}")
-                block["line"] = line_of["start"]
+                        f"{path}:{start}: mutant lacks {', '.join(sorted(missing))}")
+                block["line"] = start
                 mutants.append(block)
                 block = {}
             continue
@@ -57,7 +57,7 @@ def read_catalogue(path):
             raise CatalogueError(
                 f"{path}:{number}: expected 'key: value' with key one of {sorted(FIELDS)}")
         if not block:
-            line_of["start"] = number
+            start = number
         if key in block:
             raise CatalogueError(f"{path}:{number}: '{key}' given twice in one mutant")
         block[key] = value.strip() if key not in ("find", "replace") else unescape(value[1:])
@@ -115,18 +115,29 @@ def run_tests(build_dir, regex, log, timeout, jobs):
                 str(timeout), "--output-on-failure", "--no-tests=error"], log)
 
 
-def apply(copy, mutant):
-    path = os.path.join(copy, mutant["file"])
+def text_problem(root, mutant):
+    """Why the mutant cannot be applied under `root` (its text must occur exactly once and the
+    replacement must differ), or None with the file's text."""
+    path = os.path.join(root, mutant["file"])
     if not os.path.isfile(path):
-        raise CatalogueError(f"mutant {mutant['id']}: {mutant['file']} does not exist")
+        return f"mutant {mutant['id']}: {mutant['file']} does not exist", None
     with open(path, encoding="utf-8") as f:
-        original = f.read()
-    count = original.count(mutant["find"])
+        text = f.read()
+    count = text.count(mutant["find"])
     if count != 1:
-        raise CatalogueError(
-            f"mutant {mutant['id']} (catalogue line {mutant['line']}): its 'find' text occurs "
-            f"{count} times in {mutant['file']}, expected exactly once (the code changed: update "
-            f"the catalogue)")
+        return (f"mutant {mutant['id']} (catalogue line {mutant['line']}): its 'find' text occurs "
+                f"{count} times in {mutant['file']}, expected exactly once (the code changed: "
+                f"update the catalogue)"), None
+    if mutant["find"] == mutant["replace"]:
+        return f"mutant {mutant['id']} (catalogue line {mutant['line']}) changes nothing", None
+    return None, text
+
+
+def apply(copy, mutant):
+    problem, original = text_problem(copy, mutant)
+    if problem:
+        raise CatalogueError(problem)
+    path = os.path.join(copy, mutant["file"])
     with open(path, "w", encoding="utf-8") as f:
         f.write(original.replace(mutant["find"], mutant["replace"]))
     return path, original
@@ -159,23 +170,14 @@ def main():
     if a.list:
         for m in mutants:
             flag = "  (documented equivalent)" if "equivalent" in m else ""
-            print(f"{m['id']:<32} {m['area']:<22} {m['file']}{flag}")
+            print(f"{m['id']:<38} {m['area']:<20} {m['file']}{flag}")
         print(f"{len(mutants)} mutants")
         return 0
 
     if a.check:
-        bad = []
-        for m in mutants:
-            path = os.path.join(ROOT, m["file"])
-            text = open(path, encoding="utf-8").read() if os.path.isfile(path) else None
-            count = 0 if text is None else text.count(m["find"])
-            if count != 1 or m["find"] == m["replace"]:
-                bad.append(f"{a.catalogue}:{m['line']}: mutant {m['id']}: its 'find' text occurs "
-                           f"{count} times in {m['file']}, expected exactly once (update the "
-                           f"catalogue with the code)" if count != 1 else
-                           f"{a.catalogue}:{m['line']}: mutant {m['id']} changes nothing")
+        bad = [problem for problem, _ in (text_problem(ROOT, m) for m in mutants) if problem]
         for line in bad:
-            print(line, file=sys.stderr)
+            print(f"{a.catalogue}: {line}", file=sys.stderr)
         if not bad:
             print(f"mutation catalogue: {len(mutants)} mutants, each text found once")
         return 1 if bad else 0
