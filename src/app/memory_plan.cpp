@@ -84,10 +84,11 @@ struct GradForward {
   double rows = 0;
   std::int64_t T = 0;
   double logit_positions = 0, logit_width = 0;
-  // [rows, positions, width] float32 tensors the loss keeps: the logits, their log-softmax and
-  // the logits' gradient (3); the exact-KL term adds its log-softmax, probabilities and
-  // difference (3 more).
-  double logit_copies = 3;
+  // [rows, positions, width] float32 tensors the loss keeps: the logits and their gradient (2,
+  // model::fused::softmax_stats computes the log-probs, entropy and KL without more); the
+  // exact-KL term adds the reference's log-softmax rows (3). The ATen composition (CUDA) keeps
+  // log-softmaxes and probabilities besides: up to 6.
+  double logit_copies = 2;
   bool checkpointing = false;
   bool autocast = false;                     // run.dtype bfloat16
   const config::LoraConfig* lora = nullptr;  // the adapters, when the model has them
@@ -264,9 +265,10 @@ MemoryPlan plan_ppo(const config::ExperimentConfig& cfg, const ModelShapes& s, s
     add_nograd_forward(reference.terms, "scoring", c, micro, P + R, static_cast<double>(R), V,
                        micro_option);
     if (full_kl) {
-      // Both models' logits, the reference's log-softmax and the exact KL's temporaries.
-      reference.terms.push_back({"exact-KL logits and temporaries (4 x [rows, R, V] float32)",
-                                 4 * micro * static_cast<double>(R) * V * kFloat, micro_option});
+      // The reference's logits and log-softmax beside the policy's logits (the fused KL needs
+      // no more; the scoring term above counts two of the three).
+      reference.terms.push_back({"exact-KL logits (1 x [rows, R, V] float32)",
+                                 micro * static_cast<double>(R) * V * kFloat, micro_option});
     }
     plan.phases.push_back(std::move(reference));
   }
@@ -278,7 +280,7 @@ MemoryPlan plan_ppo(const config::ExperimentConfig& cfg, const ModelShapes& s, s
     // alive together, so the larger counts.
     const bool autocast = cfg.run.dtype == config::DType::BFloat16;
     std::vector<MemoryTerm> acts = grad_forward_terms(
-        {"policy", &c, micro, P + R, static_cast<double>(R), V, full_kl ? 6.0 : 3.0,
+        {"policy", &c, micro, P + R, static_cast<double>(R), V, full_kl ? 3.0 : 2.0,
          cfg.train.gradient_checkpointing, autocast, lora ? &cfg.lora : nullptr, micro_option});
     if (critic && s.value) {
       update.terms.push_back({"value model gradients (float32)", value_params * kFloat,

@@ -100,7 +100,8 @@ std::vector<std::string> CacheHeader::differences(const CacheHeader& e) const {
         " (model.init_from changed or was retrained)");
   check("reward.kind", reward_kind, e.reward_kind, "");
   check("reward sha256", reward_hash, e.reward_hash,
-        " (the reward model or lexicon changed or was retrained)");
+        " (the reward model or lexicon changed or was retrained, or reward.dtype / "
+        "run.frozen_dtype changed the dtype the reward model scores in)");
   check("prompt file sha256", prompts_hash, e.prompts_hash, " (data.train_prompts_file changed)");
   check("prompt count", num_prompts, e.num_prompts, "");
   return out;

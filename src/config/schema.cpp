@@ -404,6 +404,7 @@ struct Registry {
         .field("command", &RewardConfig::command)
         .field("command_timeout_seconds", &RewardConfig::command_timeout_seconds, greater_than(0.0))
         .field("batch_size", &RewardConfig::batch_size, in_range<I>(1, 1 << 20))
+        .field("dtype", &RewardConfig::dtype)
         .field("preferences_file", &RewardConfig::preferences_file)
         .field("preferences_valid_fraction", &RewardConfig::preferences_valid_fraction,
                in_range(0.0, 1.0, false, false))

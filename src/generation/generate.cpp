@@ -8,6 +8,7 @@
 
 #include "infalign/core/error.h"
 #include "infalign/core/random.h"
+#include "infalign/model/fused_ops.h"
 #include "infalign/runtime/device.h"
 #include "infalign/runtime/tensor_format.h"
 
@@ -195,9 +196,7 @@ void SamplingModel::sync() {
 }
 
 at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& ids, double temperature) {
-  const at::Tensor z = logits.to(at::kFloat);
-  const at::Tensor logp = at::log_softmax(temperature == 1.0 ? z : z / temperature, -1);
-  return logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1);
+  return model::fused::softmax_stats(logits, ids, temperature).logp;
 }
 
 at::Tensor kl_k1(const at::Tensor& logp, const at::Tensor& ref_logp, const at::Tensor& mask) {

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -207,12 +208,97 @@ INFALIGN_INLINE void rope_merge_rows(const G* dq, const G* dk, const G* dv, cons
   }
 }
 
+// Statistics of p = softmax(s), s = z * inv_t, per row of z [rows, width]: lse(s), and with
+// log p = s - lse: log p(ids[row]) (ids may be null), the entropy -sum p log p, and with a
+// reference log-softmax ref [rows, width] (may be null) the KL sum p (log p - ref). The row
+// stays in cache over the passes; exp is recomputed instead of stored.
+template <class T>
+INFALIGN_INLINE void softmax_stats_rows(const T* z, const std::int64_t* ids, const float* ref,
+                                        float inv_t, float* lse, float* logp, float* entropy,
+                                        float* kl, std::int64_t rows, std::int64_t width) {
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const T* __restrict zr = z + row * width;
+    const float m = lane_max(width, [&](std::int64_t i) { return to_float(zr[i]) * inv_t; });
+    const float sum =
+        lane_sum(width, [&](std::int64_t i) { return exp_approx(to_float(zr[i]) * inv_t - m); });
+    const float l = m + std::log(sum);
+    lse[row] = l;
+    if (ids != nullptr) logp[row] = to_float(zr[ids[row]]) * inv_t - l;
+    entropy[row] = -lane_sum(width, [&](std::int64_t i) {
+      const float lp = to_float(zr[i]) * inv_t - l;
+      return exp_approx(lp) * lp;
+    });
+    if (ref != nullptr) {
+      const float* __restrict rr = ref + row * width;
+      kl[row] = lane_sum(width, [&](std::int64_t i) {
+        const float lp = to_float(zr[i]) * inv_t - l;
+        return exp_approx(lp) * (lp - rr[i]);
+      });
+    }
+  }
+}
+
+// out = s - lse(s) per row, s = z * inv_t: the log-softmax, its subtraction done exactly as
+// softmax_stats_rows does it, so the KL of a distribution against itself is exactly 0.
+template <class T>
+INFALIGN_INLINE void log_softmax_rows(const T* z, float inv_t, float* out, std::int64_t rows,
+                                      std::int64_t width) {
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const T* __restrict zr = z + row * width;
+    float* __restrict o = out + row * width;
+    const float m = lane_max(width, [&](std::int64_t i) { return to_float(zr[i]) * inv_t; });
+    const float sum =
+        lane_sum(width, [&](std::int64_t i) { return exp_approx(to_float(zr[i]) * inv_t - m); });
+    const float l = m + std::log(sum);
+    for (std::int64_t i = 0; i < width; ++i) o[i] = to_float(zr[i]) * inv_t - l;
+  }
+}
+
+// The gradient of z from the gradients gl, gh, gk of log p(y), the entropy H and the KL of each
+// row: d/ds_j = gl (1[j = y] - p_j) - gh p_j (log p_j + H) + gk p_j (log p_j - ref_j - KL), times
+// inv_t. A null gradient pointer counts as zeros.
+template <class T>
+INFALIGN_INLINE void softmax_stats_backward_rows(const T* z, const std::int64_t* ids,
+                                                 const float* ref, const float* lse,
+                                                 const float* entropy, const float* kl,
+                                                 const float* g_logp, const float* g_entropy,
+                                                 const float* g_kl, float inv_t, T* dz,
+                                                 std::int64_t rows, std::int64_t width) {
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const T* __restrict zr = z + row * width;
+    T* __restrict dr = dz + row * width;
+    const float l = lse[row], h = entropy[row];
+    const float gl = g_logp != nullptr && ids != nullptr ? g_logp[row] : 0.0f;
+    const float gh = g_entropy != nullptr ? g_entropy[row] : 0.0f;
+    if (ref != nullptr && g_kl != nullptr) {
+      const float* __restrict rr = ref + row * width;
+      const float gk = g_kl[row], k = kl[row];
+      for (std::int64_t i = 0; i < width; ++i) {
+        const float lp = to_float(zr[i]) * inv_t - l;
+        put(dr[i], inv_t * exp_approx(lp) * (gk * (lp - rr[i] - k) - gh * (lp + h) - gl));
+      }
+    } else {
+      for (std::int64_t i = 0; i < width; ++i) {
+        const float lp = to_float(zr[i]) * inv_t - l;
+        put(dr[i], inv_t * exp_approx(lp) * (-gh * (lp + h) - gl));
+      }
+    }
+    if (gl != 0.0f) {
+      const std::int64_t y = ids[row];
+      put(dr[y], to_float(dr[y]) + inv_t * gl);
+    }
+  }
+}
+
 INFALIGN_DISPATCHED(swiglu_forward_kernel, swiglu_forward_rows)
 INFALIGN_DISPATCHED(swiglu_backward_kernel, swiglu_backward_rows)
 INFALIGN_DISPATCHED(rms_forward_kernel, rms_forward_rows)
 INFALIGN_DISPATCHED(rms_backward_kernel, rms_backward_rows)
 INFALIGN_DISPATCHED(rope_split_kernel, rope_split_rows)
 INFALIGN_DISPATCHED(rope_merge_kernel, rope_merge_rows)
+INFALIGN_DISPATCHED(softmax_stats_kernel, softmax_stats_rows)
+INFALIGN_DISPATCHED(log_softmax_kernel, log_softmax_rows)
+INFALIGN_DISPATCHED(softmax_stats_backward_kernel, softmax_stats_backward_rows)
 
 bool served(const at::Tensor& t) {
   return t.device().is_cpu() && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16);
@@ -501,6 +587,99 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
   }
 };
 
+// ---- softmax statistics ----
+
+// The kernel over z [rows, width] (contiguous), ids [rows] or undefined, ref [rows, width] float32
+// or undefined: [lse, logp, entropy, kl], float32 [rows] each (logp and kl zeros when their input
+// is undefined).
+std::array<at::Tensor, 4> softmax_stats_forward(const at::Tensor& z, const at::Tensor& ids,
+                                                const at::Tensor& ref, double temperature) {
+  const auto width = z.size(-1);
+  const auto rows = z.numel() / std::max<std::int64_t>(1, width);
+  const auto options = z.options().dtype(at::kFloat);
+  std::array<at::Tensor, 4> out = {at::empty({rows}, options), at::zeros({rows}, options),
+                                   at::empty({rows}, options), at::zeros({rows}, options)};
+  const std::int64_t* ip = ids.defined() ? ids.data_ptr<std::int64_t>() : nullptr;
+  const float* rp = ref.defined() ? ref.data_ptr<float>() : nullptr;
+  const auto inv_t = static_cast<float>(1.0 / temperature);
+  with_type(z, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    const T* zp = data<T>(z);
+    float* o[4] = {out[0].data_ptr<float>(), out[1].data_ptr<float>(), out[2].data_ptr<float>(),
+                   out[3].data_ptr<float>()};
+    parallel_rows(rows, grain(width), [&](std::int64_t begin, std::int64_t end) {
+      softmax_stats_kernel<T>(zp + begin * width, ip == nullptr ? nullptr : ip + begin,
+                              rp == nullptr ? nullptr : rp + begin * width, inv_t, o[0] + begin,
+                              o[1] + begin, o[2] + begin, o[3] + begin, end - begin, width);
+    });
+  });
+  return out;
+}
+
+at::Tensor softmax_stats_backward(const at::Tensor& z, const at::Tensor& ids, const at::Tensor& ref,
+                                  const at::Tensor& lse, const at::Tensor& entropy,
+                                  const at::Tensor& kl, const at::Tensor& g_logp,
+                                  const at::Tensor& g_entropy, const at::Tensor& g_kl,
+                                  double temperature) {
+  const auto width = z.size(-1);
+  const auto rows = z.numel() / std::max<std::int64_t>(1, width);
+  const auto flat = [](const at::Tensor& g) {
+    return g.defined() ? g.to(at::kFloat).contiguous() : at::Tensor();
+  };
+  const at::Tensor gl = ids.defined() ? flat(g_logp) : at::Tensor(), gh = flat(g_entropy),
+                   gk = ref.defined() ? flat(g_kl) : at::Tensor();
+  at::Tensor dz = at::empty_like(z);
+  const auto ptr = [](const at::Tensor& t) {
+    return t.defined() ? t.data_ptr<float>() : static_cast<float*>(nullptr);
+  };
+  const std::int64_t* ip = ids.defined() ? ids.data_ptr<std::int64_t>() : nullptr;
+  const float *rp = ptr(ref), *lp = ptr(lse), *hp = ptr(entropy), *kp = ptr(kl), *glp = ptr(gl),
+              *ghp = ptr(gh), *gkp = ptr(gk);
+  const auto inv_t = static_cast<float>(1.0 / temperature);
+  with_type(z, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    const T* zp = data<T>(z);
+    T* dp = data<T>(dz);
+    const auto at_row = [](const float* p, std::int64_t r) { return p == nullptr ? p : p + r; };
+    parallel_rows(rows, grain(width), [&](std::int64_t begin, std::int64_t end) {
+      softmax_stats_backward_kernel<T>(zp + begin * width, ip == nullptr ? nullptr : ip + begin,
+                                       rp == nullptr ? nullptr : rp + begin * width, lp + begin,
+                                       hp + begin, kp + begin, at_row(glp, begin),
+                                       at_row(ghp, begin), at_row(gkp, begin), inv_t,
+                                       dp + begin * width, end - begin, width);
+    });
+  });
+  return dz;
+}
+
+class SoftmaxStatsFunction : public torch::autograd::Function<SoftmaxStatsFunction> {
+ public:
+  // Returns [logp, entropy, kl], each shaped like z without its last dimension.
+  // ids and ref: empty tensors for none.
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& z, const at::Tensor& ids_in,
+                               const at::Tensor& ref_in, double temperature) {
+    ctx->set_materialize_grads(false);
+    const at::Tensor ids = ids_in.numel() > 0 ? ids_in : at::Tensor();
+    const at::Tensor ref = ref_in.numel() > 0 ? ref_in : at::Tensor();
+    auto [lse, logp, entropy, kl] = softmax_stats_forward(z, ids, ref, temperature);
+    ctx->save_for_backward({z, ids_in, ref_in, lse, entropy, kl});
+    ctx->saved_data["temperature"] = temperature;
+    const auto shape = z.sizes().slice(0, z.dim() - 1);
+    return {logp.view(shape), entropy.view(shape), kl.view(shape)};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    if (!grads[0].defined() && !grads[1].defined() && !grads[2].defined()) {
+      return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    }
+    const auto given = [](const at::Tensor& t) { return t.numel() > 0 ? t : at::Tensor(); };
+    return {softmax_stats_backward(saved[0], given(saved[1]), given(saved[2]), saved[3], saved[4],
+                                   saved[5], grads[0], grads[1], grads[2],
+                                   ctx->saved_data["temperature"].toDouble()),
+            at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
 bool needs_graph(const at::Tensor& a, const at::Tensor& b = at::Tensor()) {
   return at::GradMode::is_enabled() && (a.requires_grad() || (b.defined() && b.requires_grad()));
 }
@@ -593,6 +772,87 @@ at::Tensor swiglu(const at::Tensor& gate_up) {
   const at::Tensor gu = gate_up.contiguous();
   if (needs_graph(gate_up)) return SwiGluFunction::apply(gu);
   return swiglu_forward(gu);
+}
+
+SoftmaxStats softmax_stats_reference(const at::Tensor& logits, const at::Tensor& ids,
+                                     double temperature, const at::Tensor& ref_logsoftmax) {
+  const at::Tensor z = logits.to(at::kFloat);
+  const at::Tensor logp = at::log_softmax(temperature == 1.0 ? z : z / temperature, -1);
+  const at::Tensor p = logp.exp();
+  SoftmaxStats out;
+  out.entropy = -(p * logp).sum(-1);
+  if (ids.defined()) out.logp = logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1);
+  if (ref_logsoftmax.defined()) out.kl = (p * (logp - ref_logsoftmax.to(at::kFloat))).sum(-1);
+  return out;
+}
+
+SoftmaxStats softmax_stats(const at::Tensor& logits, const at::Tensor& ids, double temperature,
+                           const at::Tensor& ref_logsoftmax) {
+  INFALIGN_CHECK(temperature > 0, "softmax_stats: temperature {} is not positive", temperature);
+  const auto width = logits.size(-1);
+  const auto shape = logits.sizes().slice(0, logits.dim() - 1);
+  INFALIGN_CHECK(!ids.defined() || ids.sizes() == shape,
+                 "softmax_stats: ids {} do not match logits {}", ids.sizes(), logits.sizes());
+  INFALIGN_CHECK(!ref_logsoftmax.defined() || ref_logsoftmax.sizes() == logits.sizes(),
+                 "softmax_stats: reference {} does not match logits {}", ref_logsoftmax.sizes(),
+                 logits.sizes());
+  // The kernel serves CPU logits with a constant reference (no gradient flows into it).
+  if (!applies(logits) || width == 0 || logits.numel() == 0 ||
+      (ids.defined() && !ids.device().is_cpu()) ||
+      (ref_logsoftmax.defined() &&
+       (!ref_logsoftmax.device().is_cpu() ||
+        (at::GradMode::is_enabled() && ref_logsoftmax.requires_grad())))) {
+    return softmax_stats_reference(logits, ids, temperature, ref_logsoftmax);
+  }
+  const at::Tensor z = logits.contiguous();
+  at::Tensor id;
+  if (ids.defined()) {
+    id = ids.to(at::kLong).contiguous().view(-1);
+    INFALIGN_CHECK(id.numel() == 0 || (id.min().item<std::int64_t>() >= 0 &&
+                                       id.max().item<std::int64_t>() < width),
+                   "softmax_stats: a token id is outside [0, {})", width);
+  }
+  const at::Tensor ref =
+      ref_logsoftmax.defined() ? ref_logsoftmax.to(at::kFloat).contiguous() : at::Tensor();
+  variable_list out;
+  if (needs_graph(logits)) {
+    // autograd::Function takes defined tensors only: an empty one stands for "none".
+    const auto or_empty = [](const at::Tensor& t, at::ScalarType type) {
+      return t.defined() ? t : at::empty({0}, at::TensorOptions(type));
+    };
+    out = SoftmaxStatsFunction::apply(z, or_empty(id, at::kLong), or_empty(ref, at::kFloat),
+                                      temperature);
+  } else {
+    auto [lse, logp, entropy, kl] = softmax_stats_forward(z, id, ref, temperature);
+    out = {logp.view(shape), entropy.view(shape), kl.view(shape)};
+  }
+  SoftmaxStats stats;
+  if (ids.defined()) stats.logp = out[0];
+  stats.entropy = out[1];
+  if (ref.defined()) stats.kl = out[2];
+  return stats;
+}
+
+at::Tensor log_softmax(const at::Tensor& logits, double temperature) {
+  INFALIGN_CHECK(temperature > 0, "log_softmax: temperature {} is not positive", temperature);
+  if (!applies(logits) || logits.numel() == 0 || needs_graph(logits)) {
+    const at::Tensor z = logits.to(at::kFloat);
+    return at::log_softmax(temperature == 1.0 ? z : z / temperature, -1);
+  }
+  const at::Tensor z = logits.contiguous();
+  const auto width = z.size(-1);
+  const auto rows = z.numel() / width;
+  at::Tensor out = at::empty(z.sizes(), z.options().dtype(at::kFloat));
+  const auto inv_t = static_cast<float>(1.0 / temperature);
+  with_type(z, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    const T* zp = data<T>(z);
+    float* op = out.data_ptr<float>();
+    parallel_rows(rows, grain(width), [&](std::int64_t begin, std::int64_t end) {
+      log_softmax_kernel<T>(zp + begin * width, inv_t, op + begin * width, end - begin, width);
+    });
+  });
+  return out;
 }
 
 }  // namespace infalign::model::fused

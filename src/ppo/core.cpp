@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include "infalign/core/error.h"
+#include "infalign/model/fused_ops.h"
 
 namespace infalign::ppo {
 
@@ -39,15 +40,12 @@ at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, const
 }
 
 at::Tensor token_entropy(const at::Tensor& logits, double temperature) {
-  const at::Tensor z = logits.to(at::kFloat) / temperature;
-  const at::Tensor logp = at::log_softmax(z, -1);
-  return -(logp.exp() * logp).sum(-1);
+  return model::fused::softmax_stats(logits, at::Tensor(), temperature).entropy;
 }
 
 at::Tensor exact_kl(const at::Tensor& logits, const at::Tensor& ref_logsoftmax,
                     double temperature) {
-  const at::Tensor logp = at::log_softmax(logits.to(at::kFloat) / temperature, -1);
-  return (logp.exp() * (logp - ref_logsoftmax.to(at::kFloat))).sum(-1);
+  return model::fused::softmax_stats(logits, at::Tensor(), temperature, ref_logsoftmax).kl;
 }
 
 at::Tensor last_token_index(const at::Tensor& mask) {

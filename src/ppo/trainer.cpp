@@ -22,6 +22,7 @@
 #include "infalign/data/cursor.h"
 #include "infalign/generation/generate.h"
 #include "infalign/loop/training_loop.h"
+#include "infalign/model/fused_ops.h"
 #include "infalign/model/hf_io.h"
 #include "infalign/ppo/core.h"
 #include "infalign/reward/scorer.h"
@@ -75,24 +76,23 @@ struct Iteration {
   double t_generate = 0, t_score = 0, t_reference = 0, t_update = 0;
 };
 
-// Log-probs of the response tokens (at the rollout temperature) for rows `rows` of the rollout,
-// through the training forward. Returns [rows, R] float32; also the per-token entropy when asked
-// (differentiable when `entropy_grad`, for the entropy bonus) and the logits [rows, R, V].
-at::Tensor policy_logprobs(model::CausalLm& lm, const Rollout& r, const at::Tensor& rows,
-                           double temperature, config::DType dtype, at::Tensor* entropy,
-                           bool entropy_grad = false, at::Tensor* logits_out = nullptr) {
+// Statistics of the response tokens' distributions (at the rollout temperature) for rows `rows`
+// of the rollout, through the training forward: log-probs of the sampled tokens [rows, R] and
+// the entropy, float32, and with the reference's log-softmax [rows, R, V] the exact KL (one fused
+// pass over the logits: model::fused::softmax_stats). `logits_out` receives the logits.
+model::fused::SoftmaxStats response_stats(model::CausalLm& lm, const Rollout& r,
+                                          const at::Tensor& rows, double temperature,
+                                          config::DType dtype,
+                                          const at::Tensor& ref_logsoftmax = at::Tensor(),
+                                          at::Tensor* logits_out = nullptr) {
   const at::Tensor ids = r.input_ids.index_select(0, rows);
   const at::Tensor mask = r.attention_mask.index_select(0, rows);
   const at::Tensor pos = r.position_ids.index_select(0, rows);
   const at::Tensor logits = generation::response_logits(lm, ids, mask, pos, r.prompt_length,
                                                         r.response_ids.size(1), dtype);
   if (logits_out != nullptr) *logits_out = logits;
-  if (entropy != nullptr) {
-    std::optional<at::NoGradGuard> no_grad;
-    if (!entropy_grad) no_grad.emplace();
-    *entropy = token_entropy(logits, temperature);
-  }
-  return generation::token_logprobs(logits, r.response_ids.index_select(0, rows), temperature);
+  return model::fused::softmax_stats(logits, r.response_ids.index_select(0, rows), temperature,
+                                     ref_logsoftmax);
 }
 
 // Values of the states before each response token: [rows, R] float32.
@@ -330,22 +330,24 @@ class PpoRun {
       for (std::int64_t s = 0; s < local_b_; s += micro()) {
         const at::Tensor rows = at::arange(lo_ + s, lo_ + std::min(local_b_, s + micro()),
                                            at::TensorOptions(at::kLong).device(device_));
-        at::Tensor policy_logits, ref_logits;
-        old_lp.push_back(policy_logprobs(*policy_, r, rows, temperature, cfg_.run.dtype, nullptr,
-                                         false, full_kl_ ? &policy_logits : nullptr));
         {
           // With LoRA the reference is the policy with its adapters off.
           model::LlamaModel backbone = lora_ ? (*policy_)->backbone() : model::LlamaModel(nullptr);
           if (lora_) backbone->set_adapters_enabled(false);
-          ref_lp.push_back(policy_logprobs(lora_ ? *policy_ : *reference_, r, rows, temperature,
-                                           cfg_.run.dtype, nullptr, false,
-                                           full_kl_ ? &ref_logits : nullptr));
+          at::Tensor ref_logits;
+          ref_lp.push_back(response_stats(lora_ ? *policy_ : *reference_, r, rows, temperature,
+                                          cfg_.run.dtype, at::Tensor(), &ref_logits)
+                               .logp);
           if (lora_) backbone->set_adapters_enabled(true);
+          if (full_kl_) {
+            ref_lsm.push_back(model::fused::log_softmax(ref_logits, temperature));
+          }
         }
-        if (full_kl_) {
-          ref_lsm.push_back(at::log_softmax(ref_logits / temperature, -1));
-          kl_full.push_back(exact_kl(policy_logits, ref_lsm.back(), temperature));
-        }
+        const model::fused::SoftmaxStats policy =
+            response_stats(*policy_, r, rows, temperature, cfg_.run.dtype,
+                           full_kl_ ? ref_lsm.back() : at::Tensor());
+        old_lp.push_back(policy.logp);
+        if (full_kl_) kl_full.push_back(policy.kl);
         if (critic_) vals.push_back(state_values(*value_, r, rows, cfg_.run.dtype));
       }
       r.old_logp = gather(at::cat(old_lp)) * it.maskf;
@@ -424,22 +426,19 @@ class PpoRun {
           const at::Tensor mask = r.mask.index_select(0, rows);
           const double weight = it.maskf.index_select(0, rows).sum().item<double>() / mb_tokens;
           if (it.train_policy) {
-            at::Tensor entropy, logits;
-            const at::Tensor logp =
-                policy_logprobs(*policy_, r, rows, temperature, cfg_.run.dtype, &entropy,
-                                p_.entropy_coef != 0, full_kl_ ? &logits : nullptr);
+            // The direct gradient of beta * KL at each visited state (the advantages carry
+            // only its effect on later states): token mean, like the surrogate.
+            const model::fused::SoftmaxStats st = response_stats(
+                *policy_, r, rows, temperature, cfg_.run.dtype,
+                full_kl_ ? r.ref_logsoftmax.index_select(0, rows - lo_) : at::Tensor());
+            const at::Tensor& logp = st.logp;
+            const at::Tensor entropy = p_.entropy_coef != 0 ? st.entropy : st.entropy.detach();
             const PolicyLoss pl =
                 policy_loss(logp, r.old_logp.index_select(0, rows),
                             r.advantages.index_select(0, rows), mask, p_.clip_range, p_.dual_clip);
             at::Tensor loss = pl.loss;
             if (p_.entropy_coef != 0) loss = loss - p_.entropy_coef * masked_mean(entropy, mask);
-            if (full_kl_) {
-              // The direct gradient of beta * KL at each visited state (the advantages carry
-              // only its effect on later states): token mean, like the surrogate.
-              const at::Tensor kl_now =
-                  exact_kl(logits, r.ref_logsoftmax.index_select(0, rows - lo_), temperature);
-              loss = loss + kl_loss_coef * masked_mean(kl_now, mask);
-            }
+            if (full_kl_) loss = loss + kl_loss_coef * masked_mean(st.kl, mask);
             (loss * weight).backward();
             it.pg_sum += pl.loss.item<double>() * weight;
             it.clip_sum += pl.clipfrac * weight;

@@ -18,16 +18,19 @@
 #include "infalign/core/subprocess.h"
 #include "infalign/generation/generate.h"
 #include "infalign/model/hf_io.h"
+#include "infalign/runtime/device.h"
 #include "infalign/tokenizer/load.h"
 
 namespace infalign::reward {
 
 std::vector<double> score_sequences(model::ScalarModel& rm,
                                     const std::vector<std::vector<std::int64_t>>& ids,
-                                    std::int64_t pad_id, std::int64_t batch_size) {
+                                    std::int64_t pad_id, std::int64_t batch_size,
+                                    config::DType dtype) {
   INFALIGN_CHECK(batch_size >= 1, "score_sequences: batch_size must be >= 1");
   at::NoGradGuard no_grad;
   const c10::Device device = rm->parameters().front().device();
+  const runtime::AutocastGuard autocast(device, dtype);
   const bool was_training = rm->is_training();
   rm->eval();
   std::vector<double> out;
@@ -68,13 +71,15 @@ std::vector<std::int64_t> score_input_ids(const ScoreFormat& format,
 }
 
 ModelScorer::ModelScorer(model::ScalarModel model, ScoreFormat format, std::int64_t pad_id,
-                         std::int64_t batch_size, std::string hash, OwnTokenizer own)
+                         std::int64_t batch_size, std::string hash, OwnTokenizer own,
+                         config::DType dtype)
     : model_(std::move(model)),
       format_(format),
       pad_id_(pad_id),
       batch_size_(batch_size),
       hash_(std::move(hash)),
-      own_(std::move(own)) {}
+      own_(std::move(own)),
+      dtype_(dtype) {}
 
 std::vector<double> ModelScorer::score(const std::vector<ScoredText>& items) {
   std::vector<std::vector<std::int64_t>> ids;
@@ -90,7 +95,7 @@ std::vector<double> ModelScorer::score(const std::vector<ScoredText>& items) {
     INFALIGN_CHECK(item.prompt_ids != nullptr, "ModelScorer: item without prompt ids");
     ids.push_back(score_input_ids(format_, *item.prompt_ids, item.response_ids));
   }
-  return score_sequences(model_, ids, pad_id_, batch_size_);
+  return score_sequences(model_, ids, pad_id_, batch_size_, dtype_);
 }
 
 GoldScorer::GoldScorer(VaderScorer judge, std::string hash)
@@ -226,6 +231,13 @@ std::unique_ptr<RewardScorer> make_scorer(const config::ExperimentConfig& cfg,
   }
   const c10::ScalarType frozen =
       cfg.run.frozen_dtype == config::DType::BFloat16 ? at::kBFloat16 : at::kFloat;
+  // The dtype the scores are computed in (weights stored in bfloat16 compute in bfloat16). It is
+  // part of the scorer's hash, so a calibration cache is used only with the scores it ranks;
+  // float32 keeps the plain model hash (caches made before this existed stay valid).
+  const config::DType dtype = frozen == at::kBFloat16 ? config::DType::BFloat16 : cfg.reward.dtype;
+  const auto with_dtype = [&](std::string hash) {
+    return dtype == config::DType::Float32 ? hash : fs::sha256_hex(hash + "\nscored in bfloat16");
+  };
   model::ScalarModel rm = model::load_scalar_model(cfg.reward.model_path, {device, frozen});
   rm->eval();
   const auto limit = static_cast<std::size_t>(rm->config().max_position_embeddings);
@@ -247,12 +259,14 @@ std::unique_ptr<RewardScorer> make_scorer(const config::ExperimentConfig& cfg,
     const ScoreFormat format{own->bos_id(), own->eos_id(), input, limit};
     const std::string hash = fs::sha256_hex(model_content_hash(cfg.reward.model_path) +
                                             fs::sha256_file(cfg.reward.tokenizer_path));
-    return std::make_unique<ModelScorer>(std::move(rm), format, pad, cfg.reward.batch_size, hash,
-                                         OwnTokenizer{std::move(own), cfg.data.max_prompt_tokens});
+    return std::make_unique<ModelScorer>(
+        std::move(rm), format, pad, cfg.reward.batch_size, with_dtype(hash),
+        OwnTokenizer{std::move(own), cfg.data.max_prompt_tokens}, dtype);
   }
   const ScoreFormat format{tok.bos_id(), tok.eos_id(), input, limit};
   return std::make_unique<ModelScorer>(std::move(rm), format, tok.pad_id(), cfg.reward.batch_size,
-                                       model_content_hash(cfg.reward.model_path));
+                                       with_dtype(model_content_hash(cfg.reward.model_path)),
+                                       OwnTokenizer{}, dtype);
 }
 
 }  // namespace infalign::reward

@@ -97,6 +97,21 @@ INFALIGN_INLINE float lane_sum(std::int64_t n, F&& term) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+// max over i < n of term(i), in 8 interleaved lanes (vectorises; NaN terms may be skipped, so
+// callers let NaN through another path).
+template <class F>
+INFALIGN_INLINE float lane_max(std::int64_t n, F&& term) {
+  float acc[8];
+  for (int k = 0; k < 8; ++k) acc[k] = -INFINITY;
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] = std::max(acc[k], term(i + k));
+  }
+  for (int k = 0; i < n; ++i, ++k) acc[k] = std::max(acc[k], term(i));
+  return std::max(std::max(std::max(acc[0], acc[1]), std::max(acc[2], acc[3])),
+                  std::max(std::max(acc[4], acc[5]), std::max(acc[6], acc[7])));
+}
+
 // Each kernel twice: compiled for AVX2 + FMA (chosen at run time when the CPU has them) and for
 // the baseline ISA.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -242,7 +242,8 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
     std::vector<std::vector<std::int64_t>> ids;
     for (const auto& s : valid_samples) ids.push_back(s.ids);
     Eval e;
-    e.scores = reward::score_sequences(rm, ids, tok->pad_id(), cfg.reward.batch_size);
+    e.scores =
+        reward::score_sequences(rm, ids, tok->pad_id(), cfg.reward.batch_size, cfg.reward.dtype);
     double hits[2] = {0, 0}, counts[2] = {0, 0}, gold_hits = 0, gold_pairs = 0;
     for (const auto& p : valid_groups.pairs) {
       const double c = e.scores[p.chosen], r = e.scores[p.rejected];
@@ -413,7 +414,7 @@ RewardResult train_reward_model(const config::LoadedConfig& loaded, runtime::Dis
         labels.push_back(line[0] == '1' ? 1 : 0);
       }
       const auto uci_scores =
-          reward::score_sequences(rm, ids, tok->pad_id(), cfg.reward.batch_size);
+          reward::score_sequences(rm, ids, tok->pad_id(), cfg.reward.batch_size, cfg.reward.dtype);
       std::vector<double> sorted = uci_scores;
       std::nth_element(sorted.begin(),
                        sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2),

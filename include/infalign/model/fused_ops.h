@@ -1,9 +1,10 @@
 // Fused CPU kernels, with hand-written backward passes, for the memory-bound steps of the
-// decoder: RMSNorm and the SwiGLU gate. Each replaces a chain of ATen operations (and their
-// autograd nodes) by one pass over the rows forward and one backward, in float32 or bfloat16
-// with float32 arithmetic. Tensors on other devices (CUDA), other dtypes, or with
-// INFALIGN_FUSED_OPS=0 in the environment take the composite ATen path, which computes the same
-// function (tests/unit/model/fused_ops_test.cpp checks values and gradients against it).
+// decoder and of PPO: RMSNorm, the SwiGLU gate, attention, and the softmax statistics of the
+// logits. Each replaces a chain of ATen operations (and their autograd nodes) by one pass over
+// the rows forward and one backward, in float32 or bfloat16 with float32 arithmetic. Tensors on
+// other devices (CUDA), other dtypes, or with INFALIGN_FUSED_OPS=0 in the environment take the
+// composite ATen path, which computes the same function (tests/unit/model/fused_ops_test.cpp
+// checks values and gradients against it).
 #pragma once
 
 #include <cstdint>
@@ -36,12 +37,34 @@ struct AttentionShape {
 at::Tensor attention(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin_signed,
                      const at::Tensor& bias, const AttentionShape& shape);
 
+// Statistics of p = softmax(logits / temperature) over the last dimension at each position, the
+// quantities PPO reads from a policy's logits. The kernel makes one pass over a row forward and
+// one backward (ATen needs a log_softmax per statistic and a chain of element-wise operations
+// over [rows, vocabulary] tensors around each).
+struct SoftmaxStats {
+  at::Tensor logp;     // log p(ids), float32 [...]; undefined without ids
+  at::Tensor entropy;  // -sum p log p, float32 [...]
+  at::Tensor kl;       // sum p (log p - ref_logsoftmax), float32 [...]; undefined without it
+};
+// logits [..., V]; ids [...] (int64 in [0, V)) or undefined; ref_logsoftmax [..., V] (a
+// reference distribution's log-softmax) or undefined. Differentiable in `logits`; the reference
+// is a constant (when it requires a gradient, the ATen composition serves the call).
+SoftmaxStats softmax_stats(const at::Tensor& logits, const at::Tensor& ids, double temperature,
+                           const at::Tensor& ref_logsoftmax = at::Tensor());
+
+// log_softmax(logits / temperature) over the last dimension, float32, computed as softmax_stats
+// computes log p (so softmax_stats(z, ids, t, log_softmax(z, t)).kl is exactly 0). Not
+// differentiable through the kernel: with a gradient to build, ATen's log_softmax serves it.
+at::Tensor log_softmax(const at::Tensor& logits, double temperature);
+
 // Whether the fused kernels serve `t` (CPU, float32 or bfloat16, enabled).
 bool applies(const at::Tensor& t);
 
 // The same functions as compositions of ATen operations (the fallback; the tests' reference).
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Tensor swiglu_reference(const at::Tensor& gate_up);
+SoftmaxStats softmax_stats_reference(const at::Tensor& logits, const at::Tensor& ids,
+                                     double temperature, const at::Tensor& ref_logsoftmax);
 // x * cos + rotate_half(x) * sin as ATen operations (x [..., d]; sin_signed = (-sin, sin)).
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin_signed);
 // The products, mask and softmax of grouped-query attention as ATen operations: q [B, heads, T, d]

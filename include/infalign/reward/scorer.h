@@ -68,7 +68,8 @@ struct OwnTokenizer {
 class ModelScorer : public RewardScorer {
  public:
   ModelScorer(model::ScalarModel model, ScoreFormat format, std::int64_t pad_id,
-              std::int64_t batch_size, std::string hash, OwnTokenizer own = {});
+              std::int64_t batch_size, std::string hash, OwnTokenizer own = {},
+              config::DType dtype = config::DType::Float32);
   std::vector<double> score(const std::vector<ScoredText>& items) override;
   const std::string& content_hash() const override { return hash_; }
   const char* kind() const override { return "model"; }
@@ -81,6 +82,7 @@ class ModelScorer : public RewardScorer {
   std::int64_t pad_id_, batch_size_;
   std::string hash_;
   OwnTokenizer own_;
+  config::DType dtype_;
 };
 
 // reward.kind command: a program of the user's, run with /bin/sh -c once per batch; stdin gets
@@ -115,10 +117,12 @@ class GoldScorer : public RewardScorer {
   std::string hash_;
 };
 
-// Scores token sequences (each already <bos> ... <eos>) with a reward model, in batches.
+// Scores token sequences (each already <bos> ... <eos>) with a reward model, in batches, its
+// forward under `dtype` autocast.
 std::vector<double> score_sequences(model::ScalarModel& rm,
                                     const std::vector<std::vector<std::int64_t>>& ids,
-                                    std::int64_t pad_id, std::int64_t batch_size);
+                                    std::int64_t pad_id, std::int64_t batch_size,
+                                    config::DType dtype = config::DType::Float32);
 
 // sha256 of a model directory's weights and config: config.json and model.safetensors, or
 // model.safetensors.index.json and every shard it names.

@@ -76,6 +76,43 @@ TEST_P(FusedOps, SwiGluMatchesTheAtenCompositionInValueAndGradient) {
   }
 }
 
+// log p(ids), entropy and KL stacked [3, rows...], so one probe weighs all three.
+at::Tensor stacked(const SoftmaxStats& s) { return at::stack({s.logp, s.entropy, s.kl}); }
+
+TEST_P(FusedOps, SoftmaxStatsMatchTheAtenCompositionInValueAndGradient) {
+  const std::int64_t width = GetParam();
+  at::Generator g = at::detail::createCPUGenerator(14);
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    for (const double t : {1.0, 0.7}) {
+      SCOPED_TRACE(std::string(c10::toString(dtype)) + " temperature " + std::to_string(t));
+      // Rows from nearly flat to nearly one-hot.
+      const at::Tensor z = (at::randn({3, 7, width}, g) * at::rand({3, 7, 1}, g) * 12).to(dtype);
+      const at::Tensor ids = at::randint(width, {3, 7}, g);
+      const at::Tensor ref = at::log_softmax(at::randn({3, 7, width}, g) * 3, -1);
+      const at::Tensor probe = at::randn({3, 3, 7}, g);
+      const auto fused =
+          run([&](const auto& v) { return stacked(softmax_stats(v[0], ids, t, ref)); }, {z}, probe);
+      const auto want =
+          run([&](const auto& v) { return stacked(softmax_stats_reference(v[0], ids, t, ref)); },
+              {z}, probe);
+      ASSERT_EQ(fused.out.scalar_type(), at::kFloat);
+      ASSERT_EQ(fused.grads[0].scalar_type(), dtype);
+      const bool bf16 = dtype == at::kBFloat16;
+      EXPECT_LE(max_diff(fused.out, want.out), 1e-4 * (1 + max_abs(want.out)));
+      EXPECT_LE(max_diff(fused.grads[0], want.grads[0]),
+                (bf16 ? 1e-2 : 1e-4) * max_abs(want.grads[0]));
+      // One statistic alone (the others get no gradient): the entropy.
+      const auto fused_h = run(
+          [&](const auto& v) { return softmax_stats(v[0], ids, t, ref).entropy; }, {z}, probe[1]);
+      const auto want_h =
+          run([&](const auto& v) { return softmax_stats_reference(v[0], ids, t, ref).entropy; },
+              {z}, probe[1]);
+      EXPECT_LE(max_diff(fused_h.grads[0], want_h.grads[0]),
+                (bf16 ? 1e-2 : 1e-4) * max_abs(want_h.grads[0]));
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Widths, FusedOps, ::testing::Values(5, 16, 192, 515));
 
 // Attention: rotary tables, grouped queries and a causal + padding mask as the model builds
@@ -143,9 +180,10 @@ TEST(FusedOpsTest, GradientsAgreeWithFiniteDifferences) {
   at::Generator g = at::detail::createCPUGenerator(13);
   const at::Tensor x = at::randn({4, 9}, g), w = at::randn({9}, g) + 1;
   const at::Tensor gu = at::randn({4, 18}, g) * 2;
-  const at::Tensor probe_n = at::randn({4, 9}, g);
+  const at::Tensor probe_n = at::randn({4, 9}, g), probe_s = at::randn({3, 4}, g);
+  const at::Tensor ids = at::randint(9, {4}, g), ref = at::log_softmax(at::randn({4, 9}, g), -1);
   auto check = [&](const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,
-                   const std::vector<at::Tensor>& inputs) {
+                   const std::vector<at::Tensor>& inputs, const at::Tensor& probe_n) {
     const auto analytic = run(f, inputs, probe_n);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
       const at::Tensor base = inputs[k].contiguous();
@@ -165,8 +203,10 @@ TEST(FusedOpsTest, GradientsAgreeWithFiniteDifferences) {
       }
     }
   };
-  check([](const auto& v) { return rms_norm(v[0], v[1], 1e-5); }, {x, w});
-  check([](const auto& v) { return swiglu(v[0]); }, {gu});
+  check([](const auto& v) { return rms_norm(v[0], v[1], 1e-5); }, {x, w}, probe_n);
+  check([](const auto& v) { return swiglu(v[0]); }, {gu}, probe_n);
+  check([&](const auto& v) { return stacked(softmax_stats(v[0], ids, 0.8, ref)); }, {x * 2},
+        probe_s);
 }
 
 TEST(FusedOpsTest, ServesCpuFloatAndBfloat16Only) {
@@ -175,6 +215,30 @@ TEST(FusedOpsTest, ServesCpuFloatAndBfloat16Only) {
   // Other dtypes take the composite path and still compute the function.
   const at::Tensor gu = at::randn({3, 8}, at::kDouble);
   EXPECT_TRUE(at::allclose(swiglu(gu), swiglu_reference(gu)));
+}
+
+TEST(FusedOpsTest, SoftmaxStatsRefuseATokenOutsideTheVocabulary) {
+  const at::Tensor z = at::randn({2, 5});
+  EXPECT_THROW(softmax_stats(z, at::tensor({1, 5}, at::kLong), 1.0), std::exception);
+  EXPECT_THROW(softmax_stats(z, at::tensor({-1, 0}, at::kLong), 1.0), std::exception);
+  // Against a distribution itself the KL is 0; the entropy of a uniform row is log V.
+  const SoftmaxStats s = softmax_stats(at::zeros({2, 5}), at::tensor({0, 4}, at::kLong), 1.0,
+                                       at::log_softmax(at::zeros({2, 5}), -1));
+  EXPECT_NEAR(s.kl.abs().max().item<double>(), 0.0, 1e-6);
+  EXPECT_NEAR(s.entropy[0].item<double>(), std::log(5.0), 1e-6);
+  EXPECT_NEAR(s.logp[1].item<double>(), -std::log(5.0), 1e-6);
+}
+
+TEST(FusedOpsTest, LogSoftmaxMatchesAtenAndGivesExactlyZeroKlAgainstItself) {
+  at::Generator g = at::detail::createCPUGenerator(15);
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    const at::Tensor z = (at::randn({4, 6, 515}, g) * 5).to(dtype);
+    const at::Tensor ls = log_softmax(z, 0.7);
+    ASSERT_EQ(ls.scalar_type(), at::kFloat);
+    EXPECT_LE(max_diff(ls, at::log_softmax(z.to(at::kFloat) / 0.7, -1)), 1e-5 * max_abs(ls));
+    // The same lse as softmax_stats: a model against itself (PPO's first iteration) has KL 0.
+    EXPECT_EQ(softmax_stats(z, at::Tensor(), 0.7, ls).kl.abs().max().item<float>(), 0.0f);
+  }
 }
 
 }  // namespace

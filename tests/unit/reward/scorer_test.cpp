@@ -7,6 +7,8 @@
 
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
+#include "infalign/config/experiment_config.h"
+#include "infalign/model/hf_io.h"
 #include "infalign/model/llama.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
 
@@ -32,6 +34,55 @@ TEST(ScoreSequences, PaddedBatchScoresAsEachRowAloneWhateverThePadId) {
     EXPECT_EQ(batched[i], other_pad[i]) << i;  // the filler's id is never read
   }
   EXPECT_NE(batched[0], batched[1]);
+}
+
+// Ids 0..19 with bos 1, eos 2, pad 0: enough for make_scorer's ScoreFormat.
+class IdTokenizer : public tokenizer::Tokenizer {
+ public:
+  std::vector<std::int64_t> encode(std::string_view) const override { return {}; }
+  std::string decode(const std::vector<std::int64_t>&) const override { return ""; }
+  std::int64_t vocab_size() const override { return 20; }
+  std::int64_t unk_id() const override { return 3; }
+  std::int64_t bos_id() const override { return 1; }
+  std::int64_t eos_id() const override { return 2; }
+  std::int64_t pad_id() const override { return 0; }
+  std::string piece(std::int64_t id) const override { return std::to_string(id); }
+};
+
+TEST(MakeScorer, Bfloat16ScoringIsNearFloat32AndRecordedInTheScorersHash) {
+  fs::TempDir dir;
+  model::ScalarModel rm = testing::tiny_model<model::ScalarModel>(testing::tiny_config(), 5, 20.0);
+  model::save_scalar_model(rm, dir.path() + "/rm");
+  config::ExperimentConfig cfg;
+  cfg.reward.model_path = dir.path() + "/rm";
+  const IdTokenizer tok;
+  const std::vector<Ids> prompts = {{1, 5, 6}, {1, 9}, {1, 4, 4, 8}};
+  std::vector<ScoredText> items(prompts.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    items[i].prompt_ids = &prompts[i];
+    items[i].response_ids = {static_cast<std::int64_t>(10 + i), 11, 12};
+  }
+  auto f32 = make_scorer(cfg, tok, c10::Device(c10::kCPU));
+  cfg.reward.dtype = config::DType::BFloat16;
+  auto bf16 = make_scorer(cfg, tok, c10::Device(c10::kCPU));
+  cfg.reward.dtype = config::DType::Float32;
+  cfg.run.frozen_dtype = config::DType::BFloat16;  // bf16 weights score in bf16 too
+  auto frozen = make_scorer(cfg, tok, c10::Device(c10::kCPU));
+  // float32 keeps the model's own hash (older calibration caches stay valid); bf16 is another
+  // scorer, whichever setting makes it so.
+  EXPECT_EQ(f32->content_hash(), model_content_hash(cfg.reward.model_path));
+  EXPECT_NE(bf16->content_hash(), f32->content_hash());
+  EXPECT_EQ(frozen->content_hash(), bf16->content_hash());
+  const auto a = f32->score(items), b = bf16->score(items);
+  ASSERT_EQ(a.size(), b.size());
+  double spread = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) spread = std::max(spread, std::abs(a[i] - a[0]));
+  bool differs = false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_NEAR(b[i], a[i], 0.05 * spread + 1e-3) << i;
+    differs = differs || a[i] != b[i];
+  }
+  EXPECT_TRUE(differs) << "the bfloat16 scores should come from a bfloat16 forward";
 }
 
 std::vector<ScoredText> command_items() {
