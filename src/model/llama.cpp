@@ -550,7 +550,10 @@ ScalarModelImpl::ScalarModelImpl(const LlamaConfig& config) {
 }
 
 at::Tensor ScalarModelImpl::forward(const DecoderInput& input) {
-  return at::matmul(model_->forward(input), score_->weight.t()).squeeze(-1).to(at::kFloat);
+  // The head in float32 whatever the autocast or storage dtype (a product and a sum are not on
+  // autocast's list): a bf16 head would round every score to 8 significant bits, and scores of
+  // one prompt would tie in calibration ranks and comparisons.
+  return (model_->forward(input).to(at::kFloat) * score_->weight.to(at::kFloat).squeeze(0)).sum(-1);
 }
 
 at::Tensor score_at_last_token(const at::Tensor& values, const at::Tensor& attention_mask) {

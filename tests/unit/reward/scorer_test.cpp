@@ -5,9 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "infalign/config/experiment_config.h"
 #include "infalign/core/error.h"
 #include "infalign/core/fs.h"
-#include "infalign/config/experiment_config.h"
 #include "infalign/model/hf_io.h"
 #include "infalign/model/llama.h"
 #include "infalign/tokenizer/sentencepiece_tokenizer.h"
@@ -83,6 +83,13 @@ TEST(MakeScorer, Bfloat16ScoringIsNearFloat32AndRecordedInTheScorersHash) {
     differs = differs || a[i] != b[i];
   }
   EXPECT_TRUE(differs) << "the bfloat16 scores should come from a bfloat16 forward";
+  // The head computes in float32: scores are not rounded to bf16's 8 significant bits (which
+  // would tie the scores of one prompt's samples in calibration).
+  bool finer = false;
+  for (const double v : b) {
+    finer = finer || at::scalar_tensor(v, at::kDouble).to(at::kBFloat16).item<double>() != v;
+  }
+  EXPECT_TRUE(finer) << "bf16 scores are rounded to bf16";
 }
 
 std::vector<ScoredText> command_items() {
