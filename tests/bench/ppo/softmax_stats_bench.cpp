@@ -22,6 +22,7 @@
 
 #include "infalign/core/timer.h"
 #include "infalign/model/fused_ops.h"
+#include "infalign/runtime/device.h"
 
 #include "../bench_util.h"
 
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
   try {
     const Args a = parse(argc, argv);
     at::set_num_threads(a.threads);
+    runtime::tune_allocator();  // as infalign-train does: freed tensors stay mapped
     const Stats fused = &model::fused::softmax_stats;
     const Stats composed = &model::fused::softmax_stats_reference;
     std::cout << fmt::format(
