@@ -208,6 +208,16 @@ INFALIGN_INLINE void rope_merge_rows(const G* dq, const G* dk, const G* dv, cons
   }
 }
 
+// log-sum-exp of s = zr * inv_t over one row (max, then the sum of exp(s - max)): the one
+// computation of it, so log-probs made by softmax_stats_rows and log_softmax_rows agree exactly.
+template <class T>
+INFALIGN_INLINE float row_lse(const T* __restrict zr, float inv_t, std::int64_t width) {
+  const float m = lane_max(width, [&](std::int64_t i) { return to_float(zr[i]) * inv_t; });
+  const float sum =
+      lane_sum(width, [&](std::int64_t i) { return exp_approx(to_float(zr[i]) * inv_t - m); });
+  return m + std::log(sum);
+}
+
 // Statistics of p = softmax(s), s = z * inv_t, per row of z [rows, width]: lse(s), and with
 // log p = s - lse: log p(ids[row]) (ids may be null), the entropy -sum p log p, and with a
 // reference log-softmax ref [rows, width] (may be null) the KL sum p (log p - ref). The row
@@ -218,10 +228,7 @@ INFALIGN_INLINE void softmax_stats_rows(const T* z, const std::int64_t* ids, con
                                         float* kl, std::int64_t rows, std::int64_t width) {
   for (std::int64_t row = 0; row < rows; ++row) {
     const T* __restrict zr = z + row * width;
-    const float m = lane_max(width, [&](std::int64_t i) { return to_float(zr[i]) * inv_t; });
-    const float sum =
-        lane_sum(width, [&](std::int64_t i) { return exp_approx(to_float(zr[i]) * inv_t - m); });
-    const float l = m + std::log(sum);
+    const float l = row_lse(zr, inv_t, width);
     lse[row] = l;
     if (ids != nullptr) logp[row] = to_float(zr[ids[row]]) * inv_t - l;
     entropy[row] = -lane_sum(width, [&](std::int64_t i) {
@@ -238,18 +245,15 @@ INFALIGN_INLINE void softmax_stats_rows(const T* z, const std::int64_t* ids, con
   }
 }
 
-// out = s - lse(s) per row, s = z * inv_t: the log-softmax, its subtraction done exactly as
-// softmax_stats_rows does it, so the KL of a distribution against itself is exactly 0.
+// out = s - lse(s) per row, s = z * inv_t: the log-softmax, each value computed exactly as
+// softmax_stats_rows computes log p, so the KL of a distribution against itself is exactly 0.
 template <class T>
 INFALIGN_INLINE void log_softmax_rows(const T* z, float inv_t, float* out, std::int64_t rows,
                                       std::int64_t width) {
   for (std::int64_t row = 0; row < rows; ++row) {
     const T* __restrict zr = z + row * width;
     float* __restrict o = out + row * width;
-    const float m = lane_max(width, [&](std::int64_t i) { return to_float(zr[i]) * inv_t; });
-    const float sum =
-        lane_sum(width, [&](std::int64_t i) { return exp_approx(to_float(zr[i]) * inv_t - m); });
-    const float l = m + std::log(sum);
+    const float l = row_lse(zr, inv_t, width);
     for (std::int64_t i = 0; i < width; ++i) o[i] = to_float(zr[i]) * inv_t - l;
   }
 }
@@ -774,10 +778,14 @@ at::Tensor swiglu(const at::Tensor& gate_up) {
   return swiglu_forward(gu);
 }
 
+at::Tensor log_softmax_reference(const at::Tensor& logits, double temperature) {
+  const at::Tensor z = logits.to(at::kFloat);
+  return at::log_softmax(temperature == 1.0 ? z : z / temperature, -1);
+}
+
 SoftmaxStats softmax_stats_reference(const at::Tensor& logits, const at::Tensor& ids,
                                      double temperature, const at::Tensor& ref_logsoftmax) {
-  const at::Tensor z = logits.to(at::kFloat);
-  const at::Tensor logp = at::log_softmax(temperature == 1.0 ? z : z / temperature, -1);
+  const at::Tensor logp = log_softmax_reference(logits, temperature);
   const at::Tensor p = logp.exp();
   SoftmaxStats out;
   out.entropy = -(p * logp).sum(-1);
@@ -836,8 +844,7 @@ SoftmaxStats softmax_stats(const at::Tensor& logits, const at::Tensor& ids, doub
 at::Tensor log_softmax(const at::Tensor& logits, double temperature) {
   INFALIGN_CHECK(temperature > 0, "log_softmax: temperature {} is not positive", temperature);
   if (!applies(logits) || logits.numel() == 0 || needs_graph(logits)) {
-    const at::Tensor z = logits.to(at::kFloat);
-    return at::log_softmax(temperature == 1.0 ? z : z / temperature, -1);
+    return log_softmax_reference(logits, temperature);
   }
   const at::Tensor z = logits.contiguous();
   const auto width = z.size(-1);

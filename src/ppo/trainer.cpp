@@ -76,22 +76,25 @@ struct Iteration {
   double t_generate = 0, t_score = 0, t_reference = 0, t_update = 0;
 };
 
+// The logits [rows, R, V] float32 that predict the response tokens of rows `rows` of the
+// rollout, through the training forward.
+at::Tensor rollout_logits(model::CausalLm& lm, const Rollout& r, const at::Tensor& rows,
+                          config::DType dtype) {
+  return generation::response_logits(
+      lm, r.input_ids.index_select(0, rows), r.attention_mask.index_select(0, rows),
+      r.position_ids.index_select(0, rows), r.prompt_length, r.response_ids.size(1), dtype);
+}
+
 // Statistics of the response tokens' distributions (at the rollout temperature) for rows `rows`
-// of the rollout, through the training forward: log-probs of the sampled tokens [rows, R] and
-// the entropy, float32, and with the reference's log-softmax [rows, R, V] the exact KL (one fused
-// pass over the logits: model::fused::softmax_stats). `logits_out` receives the logits.
+// of the rollout: log-probs of the sampled tokens [rows, R] and the entropy, float32, and with
+// the reference's log-softmax [rows, R, V] the exact KL (one fused pass over the logits:
+// model::fused::softmax_stats).
 model::fused::SoftmaxStats response_stats(model::CausalLm& lm, const Rollout& r,
                                           const at::Tensor& rows, double temperature,
                                           config::DType dtype,
-                                          const at::Tensor& ref_logsoftmax = at::Tensor(),
-                                          at::Tensor* logits_out = nullptr) {
-  const at::Tensor ids = r.input_ids.index_select(0, rows);
-  const at::Tensor mask = r.attention_mask.index_select(0, rows);
-  const at::Tensor pos = r.position_ids.index_select(0, rows);
-  const at::Tensor logits = generation::response_logits(lm, ids, mask, pos, r.prompt_length,
-                                                        r.response_ids.size(1), dtype);
-  if (logits_out != nullptr) *logits_out = logits;
-  return model::fused::softmax_stats(logits, r.response_ids.index_select(0, rows), temperature,
+                                          const at::Tensor& ref_logsoftmax = at::Tensor()) {
+  return model::fused::softmax_stats(rollout_logits(lm, r, rows, dtype),
+                                     r.response_ids.index_select(0, rows), temperature,
                                      ref_logsoftmax);
 }
 
@@ -334,14 +337,18 @@ class PpoRun {
           // With LoRA the reference is the policy with its adapters off.
           model::LlamaModel backbone = lora_ ? (*policy_)->backbone() : model::LlamaModel(nullptr);
           if (lora_) backbone->set_adapters_enabled(false);
-          at::Tensor ref_logits;
-          ref_lp.push_back(response_stats(lora_ ? *policy_ : *reference_, r, rows, temperature,
-                                          cfg_.run.dtype, at::Tensor(), &ref_logits)
-                               .logp);
-          if (lora_) backbone->set_adapters_enabled(true);
+          model::CausalLm& ref_model = lora_ ? *policy_ : *reference_;
           if (full_kl_) {
-            ref_lsm.push_back(model::fused::log_softmax(ref_logits, temperature));
+            // The whole log-softmax is kept for the KL; the sampled tokens' log-probs are in it.
+            ref_lsm.push_back(model::fused::log_softmax(
+                rollout_logits(ref_model, r, rows, cfg_.run.dtype), temperature));
+            ref_lp.push_back(ref_lsm.back()
+                                 .gather(-1, r.response_ids.index_select(0, rows).unsqueeze(-1))
+                                 .squeeze(-1));
+          } else {
+            ref_lp.push_back(response_stats(ref_model, r, rows, temperature, cfg_.run.dtype).logp);
           }
+          if (lora_) backbone->set_adapters_enabled(true);
         }
         const model::fused::SoftmaxStats policy =
             response_stats(*policy_, r, rows, temperature, cfg_.run.dtype,
@@ -426,8 +433,6 @@ class PpoRun {
           const at::Tensor mask = r.mask.index_select(0, rows);
           const double weight = it.maskf.index_select(0, rows).sum().item<double>() / mb_tokens;
           if (it.train_policy) {
-            // The direct gradient of beta * KL at each visited state (the advantages carry
-            // only its effect on later states): token mean, like the surrogate.
             const model::fused::SoftmaxStats st = response_stats(
                 *policy_, r, rows, temperature, cfg_.run.dtype,
                 full_kl_ ? r.ref_logsoftmax.index_select(0, rows - lo_) : at::Tensor());
@@ -438,6 +443,8 @@ class PpoRun {
                             r.advantages.index_select(0, rows), mask, p_.clip_range, p_.dual_clip);
             at::Tensor loss = pl.loss;
             if (p_.entropy_coef != 0) loss = loss - p_.entropy_coef * masked_mean(entropy, mask);
+            // The direct gradient of beta * KL at each visited state (the advantages carry
+            // only its effect on later states): token mean, like the surrogate.
             if (full_kl_) loss = loss + kl_loss_coef * masked_mean(st.kl, mask);
             (loss * weight).backward();
             it.pg_sum += pl.loss.item<double>() * weight;

@@ -57,6 +57,23 @@ inline bool parse_common(const std::string& k, const std::function<std::string()
   return true;
 }
 
+// Parses argv: a benchmark's own flags through `own(flag, next)` (true when it took the flag),
+// then the common ones; anything else is an error.
+inline void parse_flags(
+    int argc, char** argv, CommonArgs& a,
+    const std::function<bool(const std::string&, const std::function<std::string()>&)>& own) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    const std::function<std::string()> next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error("missing value for " + k);
+      return argv[++i];
+    };
+    if (!own(k, next) && !parse_common(k, next, a)) {
+      throw std::runtime_error("unknown argument " + k);
+    }
+  }
+}
+
 inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];

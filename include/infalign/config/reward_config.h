@@ -36,9 +36,10 @@ struct RewardConfig {
   // Sequences scored together in one forward (one command run for kind command).
   std::int64_t batch_size = 64;
   // kind model: compute dtype of the reward model's scoring forward (calibration, PPO,
-  // evaluation): float32, or bfloat16 autocast (about 2x the scores/s here; bfloat16 also when
-  // run.frozen_dtype stores its weights in bfloat16). Part of the scorer's identity: a
-  // calibration cache made with one is refused by a run that scores with the other.
+  // evaluation): float32, or bfloat16 autocast (PPO's score phase 0.45 -> 0.18 s on the default
+  // experiment here; bfloat16 also when run.frozen_dtype stores its weights in bfloat16). Part of
+  // the scorer's identity: a calibration cache made with one is refused by a run that scores with
+  // the other.
   DType dtype = DType::Float32;
   // Stage reward: your preference pairs, a JSONL file of {"prompt", "chosen", "rejected"}
   // objects, instead of pairs of base-policy continuations labelled by the gold judge. Empty:

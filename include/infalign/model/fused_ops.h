@@ -65,6 +65,7 @@ at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, dou
 at::Tensor swiglu_reference(const at::Tensor& gate_up);
 SoftmaxStats softmax_stats_reference(const at::Tensor& logits, const at::Tensor& ids,
                                      double temperature, const at::Tensor& ref_logsoftmax);
+at::Tensor log_softmax_reference(const at::Tensor& logits, double temperature);
 // x * cos + rotate_half(x) * sin as ATen operations (x [..., d]; sin_signed = (-sin, sin)).
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin_signed);
 // The products, mask and softmax of grouped-query attention as ATen operations: q [B, heads, T, d]

@@ -52,18 +52,11 @@ struct Args : bench::CommonArgs {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error("missing value for " + k);
-      return argv[++i];
-    };
-    if (k == "--profile") {
-      a.profile = next();
-    } else if (!bench::parse_common(k, next, a)) {
-      throw std::runtime_error("unknown argument " + k);
-    }
-  }
+  bench::parse_flags(argc, argv, a, [&](const std::string& k, const auto& next) {
+    if (k != "--profile") return false;
+    a.profile = next();
+    return true;
+  });
   return a;
 }
 

@@ -42,22 +42,18 @@ struct Args : bench::CommonArgs {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error("missing value for " + k);
-      return argv[++i];
-    };
+  bench::parse_flags(argc, argv, a, [&](const std::string& k, const auto& next) {
     if (k == "--vocab") {
       a.vocab = std::stoll(next());
     } else if (k == "--dtype") {
       const std::string d = next();
       if (d != "float32" && d != "bfloat16") throw std::runtime_error("--dtype float32|bfloat16");
       a.dtype = d == "float32" ? at::kFloat : at::kBFloat16;
-    } else if (!bench::parse_common(k, next, a)) {
-      throw std::runtime_error("unknown flag " + k);
+    } else {
+      return false;
     }
-  }
+    return true;
+  });
   return a;
 }
 
