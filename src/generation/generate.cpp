@@ -86,42 +86,84 @@ GenerationResult generate_inference(model::CausalLm& model,
   at::Tensor next_logits = model->logits(hidden.narrow(1, P - 1, 1)).squeeze(1);
   at::Tensor last_position = positions.select(1, P - 1);
 
-  at::Tensor finished = at::zeros({B}, long_options.dtype(at::kBool));
+  // Rows still generating, as indices into the batch: once enough rows have finished they are
+  // dropped from every per-row tensor and from the cache, so later steps compute only the rows
+  // that still generate.
+  at::Tensor rows = at::arange(B, long_options);
+  at::Tensor finished = at::zeros({B}, long_options.dtype(at::kBool));  // of `rows`
   at::Tensor ended_with_eos = at::zeros({B}, long_options.dtype(at::kBool));
   std::vector<at::Tensor> ids_steps, mask_steps, logprob_steps;
   INFALIGN_CHECK(
       options.row_seeds.empty() || static_cast<std::int64_t>(options.row_seeds.size()) == B,
       "generate: {} row seeds for {} prompts", options.row_seeds.size(), B);
   std::vector<SplitMix64> streams(options.row_seeds.begin(), options.row_seeds.end());
+  at::Tensor rows_cpu = rows.cpu();
+  // The uniforms of the rows still in the batch: from each row's own stream, or the shared
+  // generator's draw for the whole batch (so dropping rows never changes another row's draw).
   auto next_uniforms = [&]() {
-    at::Tensor u = at::empty({B}, at::TensorOptions().dtype(at::kDouble));
+    const auto n = rows_cpu.size(0);
+    if (streams.empty()) {
+      const at::Tensor u = at::rand({B}, generator, at::TensorOptions().dtype(at::kDouble));
+      return n == B ? u : u.index_select(0, rows_cpu);
+    }
+    at::Tensor u = at::empty({n}, at::TensorOptions().dtype(at::kDouble));
     double* data = u.data_ptr<double>();
-    for (std::int64_t b = 0; b < B; ++b) data[b] = streams[static_cast<std::size_t>(b)].uniform();
+    const std::int64_t* index = rows_cpu.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      data[i] = streams[static_cast<std::size_t>(index[i])].uniform();
+    }
     return u;
   };
+  // A step's [rows] values placed into a [B] tensor whose other rows hold `fill`.
+  auto whole_batch = [&](const at::Tensor& values, const at::Scalar& fill) {
+    if (values.size(0) == B) return values;
+    return at::full({B}, fill, values.options()).index_copy_(0, rows, values);
+  };
+  std::int64_t decoded_rows = 0;
   for (std::int64_t step = 0; step < options.max_new_tokens; ++step) {
-    Sample s = streams.empty() ? sample_tokens(next_logits, options.sampling, generator)
-                               : sample_tokens(next_logits, options.sampling, next_uniforms());
+    Sample s = sample_tokens(next_logits, options.sampling, next_uniforms());
     const at::Tensor active = finished.logical_not();
     const at::Tensor ids = at::where(active, s.ids, at::full_like(s.ids, options.pad_id));
-    ids_steps.push_back(ids);
-    mask_steps.push_back(active.to(at::kLong));
-    logprob_steps.push_back(at::where(active, s.logprobs, at::zeros_like(s.logprobs)));
+    ids_steps.push_back(whole_batch(ids, options.pad_id));
+    mask_steps.push_back(whole_batch(active.to(at::kLong), 0));
+    logprob_steps.push_back(
+        whole_batch(at::where(active, s.logprobs, at::zeros_like(s.logprobs)), 0.0));
+    std::int64_t done = 0;
     if (options.eos_id >= 0) {
       const at::Tensor hit_eos = active & (ids == options.eos_id);
-      ended_with_eos = ended_with_eos | hit_eos;
       finished = finished | hit_eos;
+      ended_with_eos.index_copy_(0, rows, finished);
+      done = finished.sum().item<std::int64_t>();
     }
-    if (step + 1 == options.max_new_tokens || finished.all().item<bool>()) break;
-    // Feed the new token: finished rows feed padding that no later position attends to.
-    mask = at::cat({mask, active.to(at::kLong).unsqueeze(1)}, 1);
+    if (step + 1 == options.max_new_tokens || done == rows.size(0)) break;
+    at::Tensor fed = ids;
+    at::Tensor fed_mask = active.to(at::kLong);
+    if (options.compact_finished_rows && done > 0 && done * 8 >= rows.size(0)) {
+      const at::Tensor keep = finished.logical_not().nonzero().squeeze(1);
+      rows = rows.index_select(0, keep);
+      finished = finished.index_select(0, keep);
+      fed = fed.index_select(0, keep);
+      fed_mask = fed_mask.index_select(0, keep);
+      mask = mask.index_select(0, keep);
+      last_position = last_position.index_select(0, keep);
+      rows_cpu = rows.cpu();
+      if (cache_ptr != nullptr) {
+        cache_ptr->keep_rows(keep);
+      } else {
+        sequence = sequence.index_select(0, keep);
+      }
+    }
+    // Feed the new token: finished rows still in the batch feed padding that no later position
+    // attends to.
+    mask = at::cat({mask, fed_mask.unsqueeze(1)}, 1);
     last_position = last_position + 1;
+    decoded_rows += fed.size(0);
     if (cache_ptr != nullptr) {
-      hidden = model->backbone()->forward({ids.unsqueeze(1), mask, last_position.unsqueeze(1)},
+      hidden = model->backbone()->forward({fed.unsqueeze(1), mask, last_position.unsqueeze(1)},
                                           cache_ptr);
       next_logits = model->logits(hidden).squeeze(1);
     } else {
-      sequence = at::cat({sequence, ids.unsqueeze(1)}, 1);
+      sequence = at::cat({sequence, fed.unsqueeze(1)}, 1);
       hidden = model->backbone()->forward({sequence, mask, model::position_ids_from_mask(mask)});
       next_logits = model->logits(hidden.narrow(1, hidden.size(1) - 1, 1)).squeeze(1);
     }
@@ -136,6 +178,7 @@ GenerationResult generate_inference(model::CausalLm& model,
   r.ended_with_eos = ended_with_eos;
   r.response_lengths = r.response_mask.sum(1);
   r.generated_tokens = r.response_lengths.sum().item<std::int64_t>();
+  r.decoded_rows = decoded_rows;
   return r;
 }
 

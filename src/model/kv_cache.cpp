@@ -10,7 +10,7 @@ namespace infalign::model {
 
 KvCache::KvCache(const LlamaConfig& config, std::int64_t batch, std::int64_t capacity,
                  const at::TensorOptions& options)
-    : capacity_(capacity) {
+    : capacity_(capacity), kv_heads_(config.num_key_value_heads) {
   for (std::int64_t i = 0; i < config.num_hidden_layers; ++i) {
     keys_.push_back(
         at::zeros({batch * config.num_key_value_heads, capacity, config.head_dim()}, options));
@@ -31,5 +31,16 @@ std::pair<at::Tensor, at::Tensor> KvCache::append(std::size_t layer, const at::T
 }
 
 void KvCache::advance(std::int64_t steps) { length_ += steps; }
+
+void KvCache::keep_rows(const at::Tensor& rows) {
+  for (std::vector<at::Tensor>* stored : {&keys_, &values_}) {
+    for (at::Tensor& t : *stored) {
+      const auto d = t.size(2);
+      t = t.view({t.size(0) / kv_heads_, kv_heads_, capacity_, d})
+              .index_select(0, rows)
+              .view({rows.size(0) * kv_heads_, capacity_, d});
+    }
+  }
+}
 
 }  // namespace infalign::model

@@ -52,7 +52,10 @@ BlasInfo detect_blas() {
     info.name = "OpenBLAS";
     if (get_config != nullptr) {
       info.details = get_config();
-      if (get_core != nullptr) info.details += fmt::format(", core {}", get_core());
+      if (get_core != nullptr) {
+        info.core = get_core();
+        info.details += fmt::format(", core {}", info.core);
+      }
     }
   } else if (info.library_path.find("mkl") != std::string::npos) {
     info.name = "MKL";
@@ -64,5 +67,24 @@ BlasInfo detect_blas() {
   }
   return info;
 }
+
+std::string blas_core_advice(const BlasInfo& info, bool avx2, bool avx512f) {
+  if (!info.is_openblas || !avx2) return "";
+  // OpenBLAS's kernel families without AVX2 (its x86-64 generic and pre-2013 targets).
+  for (const char* old : {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
+                          "Sandybridge", "Katmai", "Coppermine", "Northwood", "Banias"}) {
+    if (info.core == old) {
+      return fmt::format(
+          "OpenBLAS runs its generic {} kernels on a CPU with {} (this OpenBLAS does not know the "
+          "CPU's model): float32 matmuls run about 2x slower than they could. Set "
+          "OPENBLAS_CORETYPE={} in the environment before starting",
+          info.core, avx512f ? "AVX-512" : "AVX2", avx512f ? "SkylakeX" : "Haswell");
+    }
+  }
+  return "";
+}
+
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") != 0; }
+bool cpu_has_avx512f() { return __builtin_cpu_supports("avx512f") != 0; }
 
 }  // namespace infalign::runtime

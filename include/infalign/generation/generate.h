@@ -27,6 +27,11 @@ struct GenerationOptions {
   // Left-pad the prompts to at least this length (0: the longest prompt): a data-parallel rank
   // pads its rows as the whole batch is padded, so its numerics match one process's.
   std::int64_t min_prompt_length = 0;
+  // Drop finished rows from the batch (and the KV cache) once at least an eighth of the rows
+  // still in it have ended, so later steps compute only the rows still generating. Every row
+  // draws the same uniforms either way, so the samples are the same as long as a row's logits
+  // do not depend on how many rows share its matmuls; false keeps every row to the end.
+  bool compact_finished_rows = true;
 };
 
 // The sampler settings of the `generation` section (length, temperature, top-k/p, KV cache), with
@@ -44,6 +49,9 @@ struct GenerationResult {
   at::Tensor ended_with_eos;          // [B] bool
   at::Tensor response_lengths;        // [B] int64, tokens with mask 1
   std::int64_t generated_tokens = 0;  // sum of response_lengths
+  // Rows the decoding steps fed through the model, summed over the steps after the prefill:
+  // B * (R - 1) unless finished rows were dropped (GenerationOptions::compact_finished_rows).
+  std::int64_t decoded_rows = 0;
 };
 
 // Each row's response tokens up to its end, without the EOS (CPU copies, in row order).

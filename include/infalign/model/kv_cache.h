@@ -26,12 +26,16 @@ class KvCache {
                                            const at::Tensor& values);
   // Called once per forward, after every layer appended `steps` positions.
   void advance(std::int64_t steps);
+  // Keeps only the batch rows `rows` (int64 indices, in that order): the sampler drops finished
+  // rows so later steps compute only the rows still generating.
+  void keep_rows(const at::Tensor& rows);
 
  private:
   std::vector<at::Tensor> keys_;
   std::vector<at::Tensor> values_;
   std::int64_t length_ = 0;
   std::int64_t capacity_;
+  std::int64_t kv_heads_;
 };
 
 }  // namespace infalign::model

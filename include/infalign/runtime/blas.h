@@ -13,6 +13,8 @@ struct BlasInfo {
   std::string name;
   // OpenBLAS build string (version, core, threads) when available.
   std::string details;
+  // OpenBLAS's kernel family for this CPU ("Haswell", "SkylakeX", ... "Prescott"), "" otherwise.
+  std::string core;
   bool is_openblas = false;
   bool is_reference = false;
   // One line for logs: "OpenBLAS 0.3.21 ... (/usr/lib/.../openblas-openmp/libblas.so.3)".
@@ -21,5 +23,13 @@ struct BlasInfo {
 
 // Inspects the libraries loaded into this process.
 BlasInfo detect_blas();
+
+// A warning's text when OpenBLAS runs kernels far older than the CPU: an OpenBLAS that does not
+// know a CPU model falls back to its generic SSE3 ("Prescott") kernels, about 2x slower in fp32
+// here. Empty when the core suits the CPU (or is not OpenBLAS). The CPU's features are arguments
+// so the rule can be tested on any machine; cpu_has_avx2/avx512f() read this one's.
+std::string blas_core_advice(const BlasInfo& info, bool avx2, bool avx512f);
+bool cpu_has_avx2();
+bool cpu_has_avx512f();
 
 }  // namespace infalign::runtime

@@ -1,5 +1,7 @@
 #include "infalign/generation/generate.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -81,6 +83,61 @@ TEST(GenerateTest, RowsStopAtEosAndArePaddedAfterIt) {
   }
   EXPECT_TRUE(some_row_ended);
   EXPECT_EQ(r.generated_tokens, r.response_lengths.sum().item<std::int64_t>());
+}
+
+TEST(GenerateTest, DroppingFinishedRowsChangesNoSample) {
+  // Rows end at different steps; once an eighth of the batch has ended the sampler drops the
+  // ended rows (and their cache rows) and goes on with the rest. The samples must be those of a
+  // run that keeps every row to the end, with row seeds and with the shared generator, with the
+  // cache and without.
+  model::CausalLm lm = tiny_lm(4);
+  {
+    at::NoGradGuard no_grad;
+    lm->named_parameters()["model.embed_tokens.weight"][2].mul_(3.0);
+  }
+  std::vector<std::vector<std::int64_t>> prompts;
+  for (std::int64_t i = 0; i < 12; ++i) prompts.push_back({1, 5 + i, 9 + (i % 5), 11 + (i % 3)});
+  prompts[3] = {1, 7};
+  prompts[8] = {1, 20, 21};
+  GenerationOptions o;
+  o.max_new_tokens = 10;
+  o.eos_id = 2;
+  o.pad_id = 3;
+  for (const bool seeded : {true, false}) {
+    for (const bool cache : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << "row seeds " << seeded << ", cache " << cache);
+      o.row_seeds.clear();
+      if (seeded) {
+        for (std::uint64_t i = 0; i < prompts.size(); ++i) o.row_seeds.push_back(40 + i);
+      }
+      o.use_kv_cache = cache;
+      o.compact_finished_rows = true;
+      const GenerationResult dropped = generate(lm, prompts, o, at::detail::createCPUGenerator(5));
+      o.compact_finished_rows = false;
+      const GenerationResult kept = generate(lm, prompts, o, at::detail::createCPUGenerator(5));
+      EXPECT_TRUE(at::equal(dropped.response_ids, kept.response_ids))
+          << dropped.response_ids << kept.response_ids;
+      EXPECT_TRUE(at::equal(dropped.response_mask, kept.response_mask));
+      EXPECT_TRUE(at::equal(dropped.ended_with_eos, kept.ended_with_eos));
+      EXPECT_TRUE(tensors_near(dropped.logprobs, kept.logprobs, 1e-5));  // matmul rounding
+      // Not vacuous: two rows ended before the second-to-last step while a row went on after
+      // them, so the batch shrank while rows were still generating.
+      std::vector<std::int64_t> ended;
+      std::int64_t longest = 0;
+      for (std::int64_t b = 0; b < 12; ++b) {
+        const auto length = kept.response_lengths[b].item<std::int64_t>();
+        longest = std::max(longest, length);
+        if (kept.ended_with_eos[b].item<bool>()) ended.push_back(length);
+      }
+      std::sort(ended.begin(), ended.end());
+      ASSERT_GE(ended.size(), 2u);
+      EXPECT_LT(ended[1], o.max_new_tokens - 1);
+      EXPECT_GT(longest, ended[1] + 1);
+      const auto steps = kept.response_ids.size(1);
+      EXPECT_EQ(kept.decoded_rows, 12 * (steps - 1));
+      EXPECT_LT(dropped.decoded_rows, kept.decoded_rows);
+    }
+  }
 }
 
 TEST(GenerateTest, SameSeedSameSamplesAndPromptsAreLeftPadded) {

@@ -24,5 +24,24 @@ TEST(BlasTest, LibTorchIsNotOnTheReferenceBlas) {
   EXPECT_TRUE(info.is_openblas) << info.summary();
 }
 
+TEST(BlasTest, AdvisesACoreTypeOnlyWhenOpenBlasRunsKernelsOlderThanTheCpu) {
+  BlasInfo info;
+  info.is_openblas = true;
+  info.core = "Prescott";
+  const std::string avx512 = blas_core_advice(info, true, true);
+  EXPECT_NE(avx512.find("OPENBLAS_CORETYPE=SkylakeX"), std::string::npos) << avx512;
+  EXPECT_NE(avx512.find("Prescott"), std::string::npos) << avx512;
+  EXPECT_NE(blas_core_advice(info, true, false).find("OPENBLAS_CORETYPE=Haswell"),
+            std::string::npos);
+  EXPECT_EQ(blas_core_advice(info, false, false), "") << "an SSE3 CPU gets what it can run";
+  for (const char* suited : {"Haswell", "SkylakeX", "Cooperlake", "Zen"}) {
+    info.core = suited;
+    EXPECT_EQ(blas_core_advice(info, true, true), "") << suited;
+  }
+  info.core = "Prescott";
+  info.is_openblas = false;
+  EXPECT_EQ(blas_core_advice(info, true, true), "") << "not OpenBLAS";
+}
+
 }  // namespace
 }  // namespace infalign::runtime
