@@ -88,7 +88,9 @@ void set_up(const config::LoadedConfig& loaded, const std::string& dir, const st
   }
   const std::string core_advice =
       runtime::blas_core_advice(blas, runtime::cpu_has_avx2(), runtime::cpu_has_avx512f());
-  if (!core_advice.empty()) log::warn("[{}] {}", tag, core_advice);
+  if (!core_advice.empty() && device.is_cpu() && dist.rank == 0) {
+    log::warn("[{}] {}", tag, core_advice);
+  }
   log::info("[{}] device {}, dtype {}, {} thread(s), seed {}", tag, device.str(),
             config::enum_name(cfg.run.dtype), threads, cfg.run.seed);
   log::info("[{}] output {} ({})", tag, dir,

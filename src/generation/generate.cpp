@@ -103,7 +103,7 @@ GenerationResult generate_inference(model::CausalLm& model,
   auto next_uniforms = [&]() {
     const auto n = rows_cpu.size(0);
     if (streams.empty()) {
-      const at::Tensor u = at::rand({B}, generator, at::TensorOptions().dtype(at::kDouble));
+      const at::Tensor u = generator_uniforms(B, generator);
       return n == B ? u : u.index_select(0, rows_cpu);
     }
     at::Tensor u = at::empty({n}, at::TensorOptions().dtype(at::kDouble));
@@ -120,6 +120,9 @@ GenerationResult generate_inference(model::CausalLm& model,
     return at::full({B}, fill, values.options()).index_copy_(0, rows, values);
   };
   std::int64_t decoded_rows = 0;
+  // The batch shrinks in steps of an eighth of its rows, so a run meets at most eight shapes a
+  // batch size (see GenerationOptions::compact_finished_rows).
+  const std::int64_t bucket = std::max<std::int64_t>(1, B / 8);
   for (std::int64_t step = 0; step < options.max_new_tokens; ++step) {
     Sample s = sample_tokens(next_logits, options.sampling, next_uniforms());
     const at::Tensor active = finished.logical_not();
@@ -138,8 +141,20 @@ GenerationResult generate_inference(model::CausalLm& model,
     if (step + 1 == options.max_new_tokens || done == rows.size(0)) break;
     at::Tensor fed = ids;
     at::Tensor fed_mask = active.to(at::kLong);
-    if (options.compact_finished_rows && done > 0 && done * 8 >= rows.size(0)) {
-      const at::Tensor keep = finished.logical_not().nonzero().squeeze(1);
+    const std::int64_t current = rows.size(0);
+    const std::int64_t target = std::min(current, (current - done + bucket - 1) / bucket * bucket);
+    if (options.compact_finished_rows && target < current) {
+      // Keep the rows still generating and, to fill the bucket, the first finished ones (they
+      // go on feeding padding that nothing attends to).
+      at::Tensor keep_mask = finished.logical_not().cpu();
+      bool* kept = keep_mask.data_ptr<bool>();
+      for (std::int64_t i = 0, extra = target - (current - done); extra > 0; ++i) {
+        if (!kept[i]) {
+          kept[i] = true;
+          --extra;
+        }
+      }
+      const at::Tensor keep = keep_mask.nonzero().squeeze(1).to(device);
       rows = rows.index_select(0, keep);
       finished = finished.index_select(0, keep);
       fed = fed.index_select(0, keep);

@@ -75,11 +75,13 @@ at::Tensor draw_tokens_cpu(const at::Tensor& probs, const at::Tensor& uniforms) 
 
 }  // namespace
 
+at::Tensor generator_uniforms(std::int64_t rows, at::Generator generator) {
+  return at::rand({rows}, std::move(generator), at::TensorOptions().dtype(at::kDouble));
+}
+
 Sample sample_tokens(const at::Tensor& logits, const SamplingOptions& options,
                      at::Generator generator) {
-  return sample_tokens(
-      logits, options,
-      at::rand({logits.size(0)}, generator, at::TensorOptions().dtype(at::kDouble)));
+  return sample_tokens(logits, options, generator_uniforms(logits.size(0), std::move(generator)));
 }
 
 Sample sample_tokens(const at::Tensor& logits, const SamplingOptions& options,

@@ -28,6 +28,10 @@ struct Sample {
   at::Tensor logprobs;  // [B] float32: log_softmax(logits / T) at ids (unfiltered, as PPO needs)
 };
 
+// The uniforms of `rows` rows from `generator` (float64 [rows], on the CPU): what the overload
+// below draws with.
+at::Tensor generator_uniforms(std::int64_t rows, at::Generator generator);
+
 // Draws one token per row with uniforms from `generator`.
 Sample sample_tokens(const at::Tensor& logits, const SamplingOptions& options,
                      at::Generator generator);

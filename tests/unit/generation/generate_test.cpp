@@ -1,6 +1,7 @@
 #include "infalign/generation/generate.h"
 
 #include <algorithm>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -86,11 +87,14 @@ TEST(GenerateTest, RowsStopAtEosAndArePaddedAfterIt) {
 }
 
 TEST(GenerateTest, DroppingFinishedRowsChangesNoSample) {
-  // Rows end at different steps; once an eighth of the batch has ended the sampler drops the
-  // ended rows (and their cache rows) and goes on with the rest. The samples must be those of a
-  // run that keeps every row to the end, with row seeds and with the shared generator, with the
-  // cache and without.
-  model::CausalLm lm = tiny_lm(4);
+  // Rows end at different steps; the sampler drops ended rows (and their cache rows) in steps of
+  // an eighth of the batch (one row here) and goes on with the rest. The samples must be those of
+  // a run that keeps every row to the end, with row seeds and with the shared generator, with the
+  // cache and without. Two KV heads, so the cache's rows are groups of heads.
+  model::LlamaConfig config = testing::tiny_config();
+  config.num_attention_heads = 4;
+  config.num_key_value_heads = 2;
+  model::CausalLm lm = testing::tiny_model<model::CausalLm>(config, 4, 25.0);
   {
     at::NoGradGuard no_grad;
     lm->named_parameters()["model.embed_tokens.weight"][2].mul_(3.0);
@@ -120,21 +124,20 @@ TEST(GenerateTest, DroppingFinishedRowsChangesNoSample) {
       EXPECT_TRUE(at::equal(dropped.response_mask, kept.response_mask));
       EXPECT_TRUE(at::equal(dropped.ended_with_eos, kept.ended_with_eos));
       EXPECT_TRUE(tensors_near(dropped.logprobs, kept.logprobs, 1e-5));  // matmul rounding
-      // Not vacuous: two rows ended before the second-to-last step while a row went on after
-      // them, so the batch shrank while rows were still generating.
-      std::vector<std::int64_t> ended;
-      std::int64_t longest = 0;
+      // Not vacuous: rows ended at several steps while others went on, and every drop happened.
+      // With one-row steps, the rows fed after step t are those whose response is longer than
+      // t + 1 tokens.
+      const auto steps = kept.response_ids.size(1);
+      std::set<std::int64_t> end_steps;
+      std::int64_t expected_decoded = 0;
       for (std::int64_t b = 0; b < 12; ++b) {
         const auto length = kept.response_lengths[b].item<std::int64_t>();
-        longest = std::max(longest, length);
-        if (kept.ended_with_eos[b].item<bool>()) ended.push_back(length);
+        if (kept.ended_with_eos[b].item<bool>() && length < steps) end_steps.insert(length);
+        expected_decoded += std::max<std::int64_t>(0, std::min(length, steps) - 1);
       }
-      std::sort(ended.begin(), ended.end());
-      ASSERT_GE(ended.size(), 2u);
-      EXPECT_LT(ended[1], o.max_new_tokens - 1);
-      EXPECT_GT(longest, ended[1] + 1);
-      const auto steps = kept.response_ids.size(1);
+      EXPECT_GE(end_steps.size(), 3u) << "rows should end at three or more different steps";
       EXPECT_EQ(kept.decoded_rows, 12 * (steps - 1));
+      EXPECT_EQ(dropped.decoded_rows, expected_decoded);
       EXPECT_LT(dropped.decoded_rows, kept.decoded_rows);
     }
   }
