@@ -394,6 +394,7 @@ struct Registry {
         .field("top_p", &GenerationConfig::top_p, in_range(0.0, 1.0, true, false))
         .field("batch_size", &GenerationConfig::batch_size, in_range<I>(1, 1 << 20))
         .field("use_kv_cache", &GenerationConfig::use_kv_cache)
+        .field("drop_finished_rows", &GenerationConfig::drop_finished_rows)
         .field("dtype", &GenerationConfig::dtype);
 
     Section<RewardConfig>(fields, sections, "reward", &ExperimentConfig::reward)

@@ -218,6 +218,7 @@ GenerationOptions options_from_config(const config::GenerationConfig& g, std::in
   o.max_new_tokens = g.max_new_tokens;
   o.sampling = {g.temperature, g.top_k, g.top_p};
   o.use_kv_cache = g.use_kv_cache;
+  o.compact_finished_rows = g.drop_finished_rows;
   o.eos_id = eos_id;
   o.pad_id = pad_id;
   return o;

@@ -21,6 +21,10 @@ struct GenerationConfig {
   std::int64_t batch_size = 64;
   // Reuse keys/values across decoding steps (off only to debug the cache).
   bool use_kv_cache = true;
+  // Drop rows that ended (sampled EOS) from the batch and the KV cache, in steps of an eighth of
+  // the batch, so later steps compute mostly the rows still generating. The samples are the same
+  // either way; off only to measure or debug it.
+  bool drop_finished_rows = true;
   // Precision of the sampler's forwards: float32, or bfloat16 (the sampler decodes with its own
   // bf16 copy of the weights and a bf16 KV cache: about 2x the tokens/s at batch >= 16 on CPUs
   // with AVX512-BF16 and on GPUs, slower at batch 1). Log-probs for PPO and the KL always come
