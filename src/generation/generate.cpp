@@ -121,7 +121,7 @@ GenerationResult generate_inference(model::CausalLm& model,
   };
   std::int64_t decoded_rows = 0;
   // The batch shrinks in steps of an eighth of its rows, so a run meets at most eight shapes a
-  // batch size (see GenerationOptions::compact_finished_rows).
+  // batch size (see GenerationOptions::drop_finished_rows).
   const std::int64_t bucket = std::max<std::int64_t>(1, B / 8);
   for (std::int64_t step = 0; step < options.max_new_tokens; ++step) {
     Sample s = sample_tokens(next_logits, options.sampling, next_uniforms());
@@ -143,7 +143,7 @@ GenerationResult generate_inference(model::CausalLm& model,
     at::Tensor fed_mask = active.to(at::kLong);
     const std::int64_t current = rows.size(0);
     const std::int64_t target = std::min(current, (current - done + bucket - 1) / bucket * bucket);
-    if (options.compact_finished_rows && target < current) {
+    if (options.drop_finished_rows && target < current) {
       // Keep the rows still generating and, to fill the bucket, the first finished ones (they
       // go on feeding padding that nothing attends to).
       at::Tensor keep_mask = finished.logical_not().cpu();
@@ -218,7 +218,7 @@ GenerationOptions options_from_config(const config::GenerationConfig& g, std::in
   o.max_new_tokens = g.max_new_tokens;
   o.sampling = {g.temperature, g.top_k, g.top_p};
   o.use_kv_cache = g.use_kv_cache;
-  o.compact_finished_rows = g.drop_finished_rows;
+  o.drop_finished_rows = g.drop_finished_rows;
   o.eos_id = eos_id;
   o.pad_id = pad_id;
   return o;

@@ -34,7 +34,7 @@ struct GenerationOptions {
   // uniforms either way, so the samples are the same as long as a row's logits do not depend on
   // how many rows share its matmuls (checked: the quickstart's calibration cache is identical to
   // the byte); false keeps every row to the end.
-  bool compact_finished_rows = true;
+  bool drop_finished_rows = true;
 };
 
 // The sampler settings of the `generation` section (length, temperature, top-k/p, KV cache), with
@@ -53,7 +53,7 @@ struct GenerationResult {
   at::Tensor response_lengths;        // [B] int64, tokens with mask 1
   std::int64_t generated_tokens = 0;  // sum of response_lengths
   // Rows the decoding steps fed through the model, summed over the steps after the prefill:
-  // B * (R - 1) unless finished rows were dropped (GenerationOptions::compact_finished_rows).
+  // B * (R - 1) unless finished rows were dropped (GenerationOptions::drop_finished_rows).
   std::int64_t decoded_rows = 0;
 };
 

@@ -115,9 +115,9 @@ TEST(GenerateTest, DroppingFinishedRowsChangesNoSample) {
         for (std::uint64_t i = 0; i < prompts.size(); ++i) o.row_seeds.push_back(40 + i);
       }
       o.use_kv_cache = cache;
-      o.compact_finished_rows = true;
+      o.drop_finished_rows = true;
       const GenerationResult dropped = generate(lm, prompts, o, at::detail::createCPUGenerator(5));
-      o.compact_finished_rows = false;
+      o.drop_finished_rows = false;
       const GenerationResult kept = generate(lm, prompts, o, at::detail::createCPUGenerator(5));
       EXPECT_TRUE(at::equal(dropped.response_ids, kept.response_ids))
           << dropped.response_ids << kept.response_ids;
@@ -141,6 +141,29 @@ TEST(GenerateTest, DroppingFinishedRowsChangesNoSample) {
       EXPECT_LT(dropped.decoded_rows, kept.decoded_rows);
     }
   }
+}
+
+TEST(GenerateTest, OptionsFromConfigCarryTheGenerationSection) {
+  config::GenerationConfig g;
+  g.max_new_tokens = 7;
+  g.temperature = 0.5;
+  g.top_k = 3;
+  g.top_p = 0.9;
+  g.use_kv_cache = false;
+  g.drop_finished_rows = false;
+  const GenerationOptions o = options_from_config(g, 5, 6);
+  EXPECT_EQ(o.max_new_tokens, 7);
+  EXPECT_EQ(o.sampling.temperature, 0.5);
+  EXPECT_EQ(o.sampling.top_k, 3);
+  EXPECT_EQ(o.sampling.top_p, 0.9);
+  EXPECT_FALSE(o.use_kv_cache);
+  EXPECT_FALSE(o.drop_finished_rows);
+  EXPECT_EQ(o.eos_id, 5);
+  EXPECT_EQ(o.pad_id, 6);
+  g.use_kv_cache = true;
+  g.drop_finished_rows = true;
+  EXPECT_TRUE(options_from_config(g, 5, 6).use_kv_cache);
+  EXPECT_TRUE(options_from_config(g, 5, 6).drop_finished_rows);
 }
 
 TEST(GenerateTest, SameSeedSameSamplesAndPromptsAreLeftPadded) {
