@@ -91,7 +91,6 @@ GenerationResult generate_inference(model::CausalLm& model,
   // that still generate.
   at::Tensor rows = at::arange(B, long_options);
   at::Tensor finished = at::zeros({B}, long_options.dtype(at::kBool));  // of `rows`
-  at::Tensor ended_with_eos = at::zeros({B}, long_options.dtype(at::kBool));
   std::vector<at::Tensor> ids_steps, mask_steps, logprob_steps;
   INFALIGN_CHECK(
       options.row_seeds.empty() || static_cast<std::int64_t>(options.row_seeds.size()) == B,
@@ -127,20 +126,19 @@ GenerationResult generate_inference(model::CausalLm& model,
     Sample s = sample_tokens(next_logits, options.sampling, next_uniforms());
     const at::Tensor active = finished.logical_not();
     const at::Tensor ids = at::where(active, s.ids, at::full_like(s.ids, options.pad_id));
+    at::Tensor fed_mask = active.to(at::kLong);
     ids_steps.push_back(whole_batch(ids, options.pad_id));
-    mask_steps.push_back(whole_batch(active.to(at::kLong), 0));
+    mask_steps.push_back(whole_batch(fed_mask, 0));
     logprob_steps.push_back(
         whole_batch(at::where(active, s.logprobs, at::zeros_like(s.logprobs)), 0.0));
     std::int64_t done = 0;
     if (options.eos_id >= 0) {
       const at::Tensor hit_eos = active & (ids == options.eos_id);
       finished = finished | hit_eos;
-      ended_with_eos.index_copy_(0, rows, finished);
       done = finished.sum().item<std::int64_t>();
     }
     if (step + 1 == options.max_new_tokens || done == rows.size(0)) break;
     at::Tensor fed = ids;
-    at::Tensor fed_mask = active.to(at::kLong);
     const std::int64_t current = rows.size(0);
     const std::int64_t target = std::min(current, (current - done + bucket - 1) / bucket * bucket);
     if (options.drop_finished_rows && target < current) {
@@ -190,7 +188,11 @@ GenerationResult generate_inference(model::CausalLm& model,
   r.response_ids = at::stack(ids_steps, 1);
   r.response_mask = at::stack(mask_steps, 1);
   r.logprobs = at::stack(logprob_steps, 1);
-  r.ended_with_eos = ended_with_eos;
+  // A row ended with EOS when it sampled EOS while it was still generating.
+  r.ended_with_eos =
+      options.eos_id >= 0
+          ? (r.response_ids == options.eos_id).logical_and(r.response_mask != 0).any(1)
+          : at::zeros({B}, long_options.dtype(at::kBool));
   r.response_lengths = r.response_mask.sum(1);
   r.generated_tokens = r.response_lengths.sum().item<std::int64_t>();
   r.decoded_rows = decoded_rows;

@@ -29,8 +29,8 @@ struct GenerationOptions {
   std::int64_t min_prompt_length = 0;
   // Drop finished rows from the batch (and the KV cache) in steps of an eighth of the batch, so
   // later steps compute mostly rows still generating (a batch of 256 shrinks to 224, 192, ...).
-  // Few batch shapes matter: dropping exactly the ended rows gave a new shape at every drop, and
-  // on the quickstart's model those steps ran slower than full ones. Every row draws the same
+  // Few batch shapes matter: dropping exactly the ended rows (a new shape at every drop) saved no
+  // time on the quickstart's calibration (docs/benchmarks.md). Every row draws the same
   // uniforms either way, so the samples are the same as long as a row's logits do not depend on
   // how many rows share its matmuls (checked: the quickstart's calibration cache is identical to
   // the byte); false keeps every row to the end.
